@@ -1,0 +1,27 @@
+# The README's two commands: `make rehearse` (set up, then a full rehearsal on a throwaway local Redis)
+# and `make test` (set up, then lint and the test suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+COUNT ?= 100000
+
+.PHONY: setup rehearse test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@bash deployments/setup.sh "$(VENV)"
+	@touch $@
+
+setup: $(VENV)/.installed
+
+rehearse: setup
+	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json rehearsal-report.json
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/migrate_benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,140 @@
+"""`om-runbook`: the command-line edge. Parses flags, reads the environment once, prints errors once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from migrations.errors import RunbookError
+from migrations.redaction import redact_text, url_password
+
+DEFAULT_URL = "redis://localhost:6379"
+
+
+def _add_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis URL (redis://, rediss://, unix://). Default: $REDIS_OM_URL, else " + DEFAULT_URL,
+    )
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-json", metavar="PATH", help="write the outcome as JSON to PATH")
+
+
+def _add_migration_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", required=True, metavar="MODULE", help="importable module of 1.x models")
+    parser.add_argument(
+        "--naive-timezone",
+        default="UTC",
+        metavar="TZ",
+        help="IANA zone in which naive legacy datetimes are read (default UTC)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="om-runbook",
+        description="Migrate redis-om 0.x datetime fields (ISO strings) to redis-om 1.x (timestamps), "
+        "as a Prefect workflow with backups, verification and exact rollback.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rehearse = commands.add_parser(
+        "rehearse", help="full rehearsal on a throwaway local redis-server: seed, migrate, verify, roll back"
+    )
+    rehearse.add_argument("--count", type=int, default=100_000, help="legacy records to seed (100000)")
+    rehearse.add_argument("--dirty-share", type=float, default=0.001, help="share of dirty records (0.001)")
+    rehearse.add_argument("--chunks", type=int, default=8, help="key-range chunks (8)")
+    _add_report(rehearse)
+
+    run = commands.add_parser("run", help="assess, back up, migrate, verify (the production run)")
+    _add_url(run)
+    _add_migration_options(run)
+    run.add_argument("--backup-dir", default="runbook-backups", metavar="DIR", help="where backups go")
+    run.add_argument("--chunks", type=int, default=8, help="key-range chunks, run as subflows (8)")
+    run.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
+    run.add_argument("--batch-size", type=int, default=1000, help="keys per pipelined batch (1000)")
+    run.add_argument(
+        "--failure-mode",
+        choices=("fail", "skip", "log_and_skip"),
+        default="log_and_skip",
+        help="on a value that cannot be migrated: stop, skip quietly, or log it and skip (default)",
+    )
+    run.add_argument("--max-errors", type=int, default=None, help="stop when more values than this fail")
+    run.add_argument(
+        "--no-rdb-snapshot",
+        action="store_true",
+        help="accept running without a full RDB snapshot (managed Redis that refuses SYNC)",
+    )
+    run.add_argument("--auto-approve", action="store_true", help="sign every gate automatically")
+    _add_report(run)
+
+    assess = commands.add_parser("assess", help="read-only assessment of what a run would change")
+    _add_url(assess)
+    _add_migration_options(assess)
+    _add_report(assess)
+
+    verify = commands.add_parser("verify", help="read-only check of a migration against its backup")
+    _add_url(verify)
+    verify.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_report(verify)
+
+    rollback = commands.add_parser("rollback", help="put back the exact original bytes from a backup")
+    _add_url(rollback)
+    rollback.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_report(rollback)
+
+    approve = commands.add_parser("approve", help="sign a paused run's gate from a terminal")
+    approve.add_argument("flow_run_id", metavar="FLOW_RUN_ID")
+    approve.add_argument("--role", required=True)
+    approve.add_argument("--name", required=True)
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--comment", default="")
+
+    seed = commands.add_parser("seed", help="write legacy (redis-om 0.x format) sample records")
+    _add_url(seed)
+    seed.add_argument("--count", type=int, required=True)
+    seed.add_argument("--dirty-share", type=float, default=0.0, help="share of records with a dirty value")
+    seed.add_argument("--seed", type=int, default=0, help="random seed (same seed, same records)")
+    return parser
+
+
+def resolve_url(args: argparse.Namespace) -> str:
+    return args.redis_url or os.environ.get("REDIS_OM_URL") or DEFAULT_URL
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from flows import commands
+
+    return {
+        "rehearse": commands.rehearse,
+        "run": commands.run,
+        "assess": commands.assess,
+        "verify": commands.verify,
+        "rollback": commands.rollback,
+        "approve": commands.approve,
+        "seed": commands.seed,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if hasattr(args, "redis_url"):
+        args.redis_url = resolve_url(args)
+    try:
+        return _commands()[args.command](args)
+    except RunbookError as exc:
+        secrets = (url_password(getattr(args, "redis_url", "") or ""),)
+        print(f"om-runbook {args.command}: error: {redact_text(str(exc), secrets)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"om-runbook {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Classify stored datetime values and convert redis-om 0.x ISO strings to what redis-om 1.x writes.
+
+redis-om 1.x stores `value.timestamp()` and redis-py encodes floats with `repr`. CPython computes that
+float two ways, and they can differ in the last bit, so both are reproduced exactly:
+- aware values: `(value - epoch)` in whole microseconds, divided by 10**6 (correctly rounded);
+- naive values: whole local seconds (the writer's local zone, fold=0) plus `microsecond / 1e6`.
+A date is stored as its UTC midnight.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from enum import Enum
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_SECOND = timedelta(seconds=1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+_ISO_DATE = re.compile(rb"(\d{4})-(\d{2})-(\d{2})")
+_ISO_TIME = re.compile(
+    rb"[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?"
+    rb"(Z|[+-]\d{2}:?\d{2}(?::?\d{2}(?:\.\d{1,6})?)?)?"
+)
+_NUMBER = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_OFFSET = re.compile(rb"([+-])(\d{2}):?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+class FieldKind(str, Enum):
+    """The Python type of a model field, as redis-om 1.x sees it."""
+
+    DATETIME = "datetime"
+    DATE = "date"
+
+
+class ValueClass(str, Enum):
+    """What a stored value is, for counting and for deciding whether to change it."""
+
+    LEGACY_NAIVE = "legacy_naive_datetime"
+    LEGACY_AWARE = "legacy_aware_datetime"
+    LEGACY_DATE = "legacy_date"
+    CONVERTED = "already_converted"
+    EMPTY = "empty"
+    MISSING = "missing"
+    UNPARSEABLE = "unparseable"
+
+
+LEGACY_CLASSES = frozenset({ValueClass.LEGACY_NAIVE, ValueClass.LEGACY_AWARE, ValueClass.LEGACY_DATE})
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One stored value: its class, the timestamp redis-om 1.x would write, or why it cannot be read."""
+
+    value_class: ValueClass
+    timestamp: float | None = None
+    reason: str | None = None
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.value_class in LEGACY_CLASSES
+
+
+_EMPTY = Classification(ValueClass.EMPTY)
+_MISSING = Classification(ValueClass.MISSING)
+_CONVERTED = Classification(ValueClass.CONVERTED)
+
+
+def _unparseable(reason: str) -> Classification:
+    return Classification(ValueClass.UNPARSEABLE, reason=reason)
+
+
+def encode_timestamp(timestamp: float) -> bytes:
+    """The bytes redis-py writes for a float (its encoder uses repr)."""
+    return repr(timestamp).encode()
+
+
+def aware_timestamp(value: datetime) -> float:
+    """`value.timestamp()` for an aware datetime, without creating out-of-range intermediates."""
+    return ((value - EPOCH) // _ONE_MICROSECOND) / 10**6
+
+
+def naive_timestamp(value: datetime, zone: tzinfo) -> float:
+    """`value.timestamp()` as CPython computes it for a naive value when the local zone is `zone`."""
+    local_seconds = (value.replace(microsecond=0, tzinfo=zone, fold=0) - EPOCH) // _ONE_SECOND
+    return float(local_seconds) + value.microsecond / 1e6
+
+
+def date_timestamp(value: date) -> float:
+    """redis-om 1.x stores a date as its UTC midnight."""
+    return float((value.toordinal() - _EPOCH_ORDINAL) * 86400)
+
+
+def _fraction_to_micro(fraction: bytes | None) -> int:
+    return int(fraction.ljust(6, b"0")) if fraction else 0
+
+
+def _parse_offset(text: bytes) -> timezone:
+    if text == b"Z":
+        return timezone.utc
+    match = _OFFSET.fullmatch(text)
+    if match is None:
+        raise ValueError(f"bad UTC offset {text.decode()!r}")
+    sign, hours, minutes, seconds, fraction = match.groups()
+    delta = timedelta(
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds or 0),
+        microseconds=_fraction_to_micro(fraction),
+    )
+    return timezone(-delta if sign == b"-" else delta)
+
+
+def parse_legacy(raw: bytes) -> date | datetime:
+    """Parse an ISO 8601 string as redis-om 0.x wrote it (`isoformat()`, or pydantic's `...Z`)."""
+    date_match = _ISO_DATE.match(raw)
+    if date_match is None:
+        raise ValueError("not an ISO 8601 date or datetime")
+    year, month, day = (int(part) for part in date_match.groups())
+    day_value = date(year, month, day)
+    if date_match.end() == len(raw):
+        return day_value
+    time_match = _ISO_TIME.fullmatch(raw, date_match.end())
+    if time_match is None:
+        raise ValueError("not an ISO 8601 date or datetime")
+    hour, minute, second, fraction, offset = time_match.groups()
+    zone = _parse_offset(offset) if offset else None
+    return datetime(
+        year, month, day, int(hour), int(minute), int(second or 0), _fraction_to_micro(fraction), zone
+    )
+
+
+def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinfo) -> Classification:
+    if not isinstance(parsed, datetime):
+        if kind is FieldKind.DATE:
+            return Classification(ValueClass.LEGACY_DATE, date_timestamp(parsed))
+        # A 1.x model turns a date-only string in a datetime field into a naive midnight.
+        parsed = datetime(parsed.year, parsed.month, parsed.day)
+    elif kind is FieldKind.DATE:
+        if parsed.time() != datetime.min.time():
+            return _unparseable("a datetime with a time of day in a date field")
+        return Classification(ValueClass.LEGACY_DATE, date_timestamp(parsed.date()))
+
+    if parsed.tzinfo is None:
+        instant = parsed.replace(tzinfo=naive_zone, fold=0)
+        timestamp = naive_timestamp(parsed, naive_zone)
+        value_class = ValueClass.LEGACY_NAIVE
+    else:
+        instant = parsed
+        timestamp = aware_timestamp(parsed)
+        value_class = ValueClass.LEGACY_AWARE
+    # redis-om 1.x reads timestamps back with fromtimestamp(); outside years 1..9999 (UTC) that fails.
+    if not datetime.min.replace(tzinfo=timezone.utc) <= instant <= datetime.max.replace(tzinfo=timezone.utc):
+        return _unparseable("the instant falls outside years 1-9999 in UTC, which redis-om 1.x cannot read")
+    return Classification(value_class, timestamp)
+
+
+def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Classification:
+    """Classify one stored field value; legacy values carry the timestamp redis-om 1.x would write."""
+    if raw is None:
+        return _MISSING
+    if not raw:
+        return _EMPTY
+    if _NUMBER.fullmatch(raw):
+        return _CONVERTED
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _unparseable("not UTF-8 text (binary data)")
+    if raw != raw.strip():
+        return _unparseable("leading or trailing whitespace")
+    try:
+        parsed = parse_legacy(raw)
+    except ValueError as exc:
+        return _unparseable(str(exc))
+    return _classify_parsed(parsed, kind, naive_zone)
+
+
+def describe_raw(raw: bytes, limit: int = 80) -> str:
+    """A short printable form of a stored value for reports (binary shown escaped, long values cut)."""
+    text = repr(raw[:limit])[2:-1]
+    return text + ("..." if len(raw) > limit else "")

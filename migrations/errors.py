@@ -1,0 +1,21 @@
+"""Our exceptions: each message says what is wrong and what a DBA can do about it."""
+
+
+class RunbookError(Exception):
+    """Base of every error om-runbook reports to its user."""
+
+
+class ConfigurationError(RunbookError):
+    """Wrong input or settings, found before anything is written."""
+
+
+class RedisAccessError(RunbookError):
+    """Redis cannot be reached or refuses what we need (wrong URL, password, ACL, read-only replica)."""
+
+
+class BackupError(RunbookError):
+    """A backup could not be made or does not check out; nothing is changed without one."""
+
+
+class MigrationAborted(RunbookError):
+    """The run stopped on purpose (failure mode, error budget); every change made so far is backed up."""

@@ -1,0 +1,57 @@
+"""Key-range chunks as Redis Cluster hash-slot ranges, so one plan serves a single server and a cluster."""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+
+SLOT_COUNT = 16384
+
+
+def crc16(data: bytes) -> int:
+    """CRC16/XMODEM, the checksum Redis Cluster uses for key slots (binascii's C implementation)."""
+    return binascii.crc_hqx(data, 0)
+
+
+def key_slot(key: bytes) -> int:
+    """The cluster hash slot of a key, honouring `{hash tags}` as Redis does."""
+    start = key.find(b"{")
+    if start != -1:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1 : end]
+    return crc16(key) % SLOT_COUNT
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRange:
+    """Chunk `index` covers slots first..last inclusive."""
+
+    index: int
+    first: int
+    last: int
+
+    @property
+    def label(self) -> str:
+        return f"chunk-{self.index:04d}"
+
+    def __contains__(self, slot: int) -> bool:
+        return self.first <= slot <= self.last
+
+
+def plan_slot_ranges(chunks: int) -> list[SlotRange]:
+    """Split the 16384 slots into `chunks` contiguous ranges of near-equal size."""
+    if not 1 <= chunks <= SLOT_COUNT:
+        raise ValueError(f"chunks must be between 1 and {SLOT_COUNT}, got {chunks}")
+    bounds = [round(i * SLOT_COUNT / chunks) for i in range(chunks + 1)]
+    return [SlotRange(i, bounds[i], bounds[i + 1] - 1) for i in range(chunks)]
+
+
+def slot_to_chunk_table(ranges: list[SlotRange]) -> list[int]:
+    """A 16384-entry lookup: slot -> index of the range holding it."""
+    table = [-1] * SLOT_COUNT
+    for chunk in ranges:
+        table[chunk.first : chunk.last + 1] = [chunk.index] * (chunk.last - chunk.first + 1)
+    if -1 in table:
+        raise ValueError("slot ranges do not cover every slot")
+    return table

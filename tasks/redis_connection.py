@@ -1,0 +1,30 @@
+"""Opening connections to the user's Redis, with failures turned into clear, password-free messages."""
+
+from __future__ import annotations
+
+import redis
+
+from migrations.errors import ConfigurationError, RedisAccessError
+from migrations.redaction import redact_text, redact_url, url_password
+
+
+def open_client(url: str, *, timeout_seconds: float = 10.0) -> redis.Redis:
+    """A bytes client for `url`, checked with PING; raises RedisAccessError with a redacted message."""
+    safe = redact_url(url)
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+        )
+    except ValueError as exc:
+        message = redact_text(str(exc), (url_password(url),))
+        raise ConfigurationError(f"invalid Redis URL {safe}: {message}") from None
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise RedisAccessError(f"Redis at {safe} refused the credentials: {exc}") from None
+    except redis.ResponseError as exc:
+        raise RedisAccessError(f"Redis at {safe} refused PING: {exc}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        message = redact_text(str(exc), (url_password(url),))
+        raise RedisAccessError(f"cannot connect to Redis at {safe}: {message}") from None
+    return client

@@ -1,0 +1,39 @@
+"""Fast pipelining for the hot paths: commands encoded to RESP once, sent in one write, replies read back.
+
+redis-py's Pipeline spends most of its time packing arguments and running reply callbacks; here a batch
+is one bytes payload and error replies come back as values, in order, so one bad key never hides others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+from redis.exceptions import ResponseError
+
+
+def encode_command(args: Sequence[bytes]) -> bytes:
+    """One command in RESP (array of bulk strings)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+def run_encoded(client: redis.Redis, payload: bytes, count: int) -> list[object]:
+    """Send `count` encoded commands in one write; replies in order, error replies as ResponseError values."""
+    connection = client.connection_pool.get_connection()
+    replies: list[object] = []
+    try:
+        connection.send_packed_command([payload])
+        for _ in range(count):
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+    except BaseException:
+        connection.disconnect()  # a half-read connection must never go back to the pool
+        raise
+    finally:
+        client.connection_pool.release(connection)
+    return replies

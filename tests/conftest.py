@@ -1,0 +1,51 @@
+"""Shared fixtures: real redis-server processes and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.redis_servers import RedisServer, reap_all, start_redis_server
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def redis_server_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Start any number of servers (`factory(*args, password=...)`); all are stopped at teardown."""
+    started: list[RedisServer] = []
+
+    def factory(*args: str, password: str | None = None) -> RedisServer:
+        server = start_redis_server(tmp_path / f"redis-{len(started)}", *args, password=password)
+        started.append(server)
+        return server
+
+    yield factory
+    reap_all(started)
+
+
+@pytest.fixture
+def redis_server(redis_server_factory: Callable[..., RedisServer]) -> RedisServer:
+    return redis_server_factory()
+
+
+@pytest.fixture(scope="session")
+def shared_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One server for tests that only add keys under their own prefixes (e.g. property tests)."""
+    server = start_redis_server(tmp_path_factory.mktemp("shared-redis"))
+    yield server
+    reap_all([server])
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the whole session, with the 1 s end-of-flow heartbeat wait off."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield

@@ -1,0 +1,87 @@
+"""Real redis-server processes for tests: free loopback port, own temp dir, stopped by pid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    port: int
+    directory: Path
+    process: subprocess.Popen
+    password: str | None = None
+    extra_args: tuple[str, ...] = field(default=())
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_redis_server(directory: Path, *args: str, password: str | None = None) -> RedisServer:
+    """Start redis-server on a free loopback port with its files in `directory`; wait until it answers."""
+    if shutil.which("redis-server") is None:
+        raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+    directory.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(5):
+        port = free_port()
+        command = [
+            "redis-server",
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", str(directory / "redis.log"),
+        ]  # fmt: skip
+        if password:
+            command += ["--requirepass", password]
+        process = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = RedisServer(port, directory, process, password, tuple(args))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                server.client().ping()
+                return server
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        server.stop()
+    log = (directory / "redis.log").read_text(errors="replace") if (directory / "redis.log").exists() else ""
+    raise RuntimeError(f"redis-server did not start in {directory}: {log[-2000:]}")
+
+
+def reap_all(servers: list[RedisServer]) -> None:
+    for server in servers:
+        server.stop()
+    for server in servers:
+        if server.process.poll() is None:
+            os.kill(server.process.pid, signal.SIGKILL)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from flows.cli import main
+from migrations.codec import ValueClass, classify_value
+from migrations.targets import discover_targets
+
+
+def classify_all(client) -> Counter:
+    counts: Counter = Counter()
+    for target in discover_targets("migrations.sample_models"):
+        for key in client.scan_iter(match=target.key_prefix.encode() + b"*", count=1000):
+            stored = client.hgetall(key)
+            assert stored[b"pk"] == key.rsplit(b":", 1)[1]
+            for field in target.fields:
+                value = stored.get(field.name.encode())
+                counts[classify_value(value, field.kind, ZoneInfo("UTC")).value_class] += 1
+    return counts
+
+
+def test_seed_writes_legacy_records_in_redis_om_0_format(redis_server, capsys):
+    assert main(["seed", "--redis-url", redis_server.url, "--count", "2000"]) == 0
+    client = redis_server.client()
+    assert client.dbsize() == 2000
+    counts = classify_all(client)
+    assert set(counts) <= {
+        ValueClass.LEGACY_NAIVE,
+        ValueClass.LEGACY_AWARE,
+        ValueClass.LEGACY_DATE,
+        ValueClass.MISSING,
+    }
+    assert counts[ValueClass.LEGACY_AWARE] >= 1000  # every Order.placed_at carries its offset
+    assert "seeded 2000 legacy records (0 dirty)" in capsys.readouterr().out
+
+
+def test_seed_dirty_share_writes_values_0x_never_wrote(redis_server):
+    assert main(["seed", "--redis-url", redis_server.url, "--count", "3000", "--dirty-share", "0.05"]) == 0
+    counts = classify_all(redis_server.client())
+    assert counts[ValueClass.UNPARSEABLE] + counts[ValueClass.EMPTY] > 50
+
+
+def test_seed_reports_a_wrong_password_without_printing_it(redis_server_factory, capsys):
+    server = redis_server_factory(password="right-one")
+    url = f"redis://:wrong-secret@127.0.0.1:{server.port}/0"
+    assert main(["seed", "--redis-url", url, "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err and "wrong-secret" not in err
+    assert server.client().dbsize() == 0
+
+
+def test_seed_reports_an_unreachable_server(capsys):
+    from tests.redis_servers import free_port
+
+    assert main(["seed", "--redis-url", f"redis://127.0.0.1:{free_port()}", "--count", "1"]) == 2
+    assert "cannot connect to Redis at redis://127.0.0.1" in capsys.readouterr().err
