@@ -127,9 +127,7 @@ def parse_legacy(raw: bytes) -> date | datetime:
         raise ValueError("not an ISO 8601 date or datetime")
     hour, minute, second, fraction, offset = time_match.groups()
     zone = _parse_offset(offset) if offset else None
-    return datetime(
-        year, month, day, int(hour), int(minute), int(second or 0), _fraction_to_micro(fraction), zone
-    )
+    return datetime(year, month, day, int(hour), int(minute), int(second or 0), _fraction_to_micro(fraction), zone)
 
 
 def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinfo) -> Classification:

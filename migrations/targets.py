@@ -85,9 +85,7 @@ def import_models_module(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except Exception as exc:  # any error in the user's module is a configuration error for us
-        raise ConfigurationError(
-            f"cannot import models module {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ConfigurationError(f"cannot import models module {module_name!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def discover_targets(module_name: str) -> list[ModelTarget]:

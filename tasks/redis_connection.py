@@ -12,9 +12,7 @@ def open_client(url: str, *, timeout_seconds: float = 10.0) -> redis.Redis:
     """A bytes client for `url`, checked with PING; raises RedisAccessError with a redacted message."""
     safe = redact_url(url)
     try:
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
+        client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
     except ValueError as exc:
         message = redact_text(str(exc), (url_password(url),))
         raise ConfigurationError(f"invalid Redis URL {safe}: {message}") from None

@@ -33,17 +33,13 @@ class SeedSummary:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-def write_legacy_records(
-    client: redis.Redis, records: Iterable[LegacyRecord], batch_size: int = 2000
-) -> SeedSummary:
+def write_legacy_records(client: redis.Redis, records: Iterable[LegacyRecord], batch_size: int = 2000) -> SeedSummary:
     """HSET every record, `batch_size` records per pipeline round trip."""
     summary = SeedSummary()
     started = time.perf_counter()
     batch: list[bytes] = []
     for record in records:
-        batch.append(
-            encode_command([b"HSET", record.key, *(x for pair in record.fields.items() for x in pair)])
-        )
+        batch.append(encode_command([b"HSET", record.key, *(x for pair in record.fields.items() for x in pair)]))
         summary.records += 1
         summary.dirty += record.dirty
         summary.per_prefix[record.key.rsplit(b":", 1)[0].decode() + ":"] += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_servers import RedisServer, reap_all, start_redis_server
+from tasks.local_redis import RedisServer, reap_all, start_redis_server
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

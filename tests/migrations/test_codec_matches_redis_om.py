@@ -35,9 +35,7 @@ MAX_OFFSET = timedelta(hours=24) - timedelta(microseconds=1)
 
 
 def proof_settings(examples: int) -> settings:
-    return settings(
-        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    return settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @contextmanager

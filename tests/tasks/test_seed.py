@@ -51,7 +51,7 @@ def test_seed_reports_a_wrong_password_without_printing_it(redis_server_factory,
 
 
 def test_seed_reports_an_unreachable_server(capsys):
-    from tests.redis_servers import free_port
+    from tasks.local_redis import free_port
 
     assert main(["seed", "--redis-url", f"redis://127.0.0.1:{free_port()}", "--count", "1"]) == 2
     assert "cannot connect to Redis at redis://127.0.0.1" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Real redis-server processes for tests: free loopback port, own temp dir, stopped by pid."""
+"""Throwaway local redis-server processes (restore tests, rehearsals, test fixtures): free loopback port,
+own directory, stopped by pid."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+from migrations.errors import RunbookError
 
 
 def free_port() -> int:
@@ -49,7 +52,7 @@ class RedisServer:
 def start_redis_server(directory: Path, *args: str, password: str | None = None) -> RedisServer:
     """Start redis-server on a free loopback port with its files in `directory`; wait until it answers."""
     if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+        raise RunbookError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):
         port = free_port()
@@ -72,11 +75,11 @@ def start_redis_server(directory: Path, *args: str, password: str | None = None)
             try:
                 server.client().ping()
                 return server
-            except redis.ConnectionError:
+            except redis.ConnectionError:  # includes BusyLoadingError while a snapshot loads
                 time.sleep(0.02)
         server.stop()
     log = (directory / "redis.log").read_text(errors="replace") if (directory / "redis.log").exists() else ""
-    raise RuntimeError(f"redis-server did not start in {directory}: {log[-2000:]}")
+    raise RunbookError(f"a local redis-server did not start in {directory}: {log[-2000:]}")
 
 
 def reap_all(servers: list[RedisServer]) -> None:

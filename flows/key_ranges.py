@@ -1,0 +1,38 @@
+"""Key-range chunks as Prefect subflows, run in parallel threads (one subflow per hash-slot range)."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from migrations.backup_format import ChunkBackup
+from migrations.config import RunSettings
+from tasks.chunk_runner import ChunkResult
+from tasks.migrate import migrate_chunk_task
+
+
+@flow(name="migrate-key-range", flow_run_name="key-range-{chunk.index}-slots-{chunk.first_slot}-{chunk.last_slot}")
+def migrate_key_range(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+    """One chunk of hash slots: its keys converted by compare-and-set, resumable from its checkpoint."""
+    return migrate_chunk_task(settings, chunk, error_budget)
+
+
+@task(name="key-range", cache_policy=NONE)
+def _key_range_in_thread(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+    return migrate_key_range(settings, chunk, error_budget)
+
+
+def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None) -> list[ChunkResult]:
+    """Run every non-empty chunk's subflow, `settings.parallel` at a time; wait for all before raising."""
+    work = [chunk for chunk in chunks if chunk.key_count]
+    with ThreadPoolTaskRunner(max_workers=settings.parallel) as runner:
+        futures = [
+            runner.submit(
+                _key_range_in_thread, parameters={"settings": settings, "chunk": chunk, "error_budget": error_budget}
+            )
+            for chunk in work
+        ]
+        for future in futures:
+            future.wait()
+    return [future.result() for future in futures]

@@ -1,0 +1,132 @@
+"""Rollback and stand-alone verification, from a backup directory alone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import SecretStr
+
+from flows.migration_flow import verify_migration
+from migrations.config import build_settings
+from migrations.errors import RunbookError
+from migrations.redaction import redact_url
+from migrations.report import PhaseClock, RunReport, compute_kpis
+from migrations.targets import discover_targets
+from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
+from tasks.redis_connection import open_client
+from tasks.report_file import write_report
+from tasks.rollback import rollback_chunk_task
+from tasks.server_facts import read_server_facts, require_writable_primary
+from tasks.verify import summarize, verify_chunk_task
+
+
+@flow(name="om-datetime-rollback")
+def rollback_flow(
+    redis_url: SecretStr,
+    backup_dir: Path,
+    parallel: int = 2,
+    batch_size: int = 1000,
+    report_json: Path | None = None,
+) -> RunReport:
+    """Put back every original value still holding what we wrote, then check every restored field."""
+    started = time.perf_counter()
+    url = redis_url.get_secret_value()
+    report = RunReport(status="running", redis=redact_url(url))
+    clock = PhaseClock(report)
+    try:
+        manifest = require_complete_manifest(backup_dir)
+        check_chunk_files(backup_dir, manifest)
+        require_writable_primary(read_server_facts(open_client(url)), report.redis)
+        chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
+        with clock.phase("rollback") as details:
+            with ThreadPoolTaskRunner(max_workers=parallel) as runner:
+                futures = [
+                    runner.submit(
+                        rollback_chunk_task,
+                        parameters={
+                            "redis_url": redis_url,
+                            "backup_dir": backup_dir,
+                            "chunk": c,
+                            "batch_size": batch_size,
+                        },
+                    )
+                    for c in chunks
+                ]
+                results = [future.result() for future in futures]
+            check_started = time.perf_counter()
+            checks = [
+                future.result()
+                for future in [
+                    verify_chunk_task.submit(redis_url, backup_dir, chunk, "original", batch_size) for chunk in chunks
+                ]
+            ]
+            verification = summarize(checks, "original", check_started)
+            details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
+            details["check"] = verification.model_dump(mode="json", exclude={"problems"})
+        totals: dict[str, int] = {}
+        for result in results:
+            for name, count in result.counts.items():
+                totals[name] = totals.get(name, 0) + count
+        report.kpis = compute_kpis(
+            keys_scanned=sum(c.key_count for c in chunks),
+            keys_migrated=sum(r.key_count for r in results),
+            converted=totals.get("written", 0) + totals.get("already", 0),
+            already_converted=0,
+            failed=totals.get("errors", 0),
+            conflicts=totals.get("conflict", 0),
+            missing=totals.get("missing", 0),
+            duration_seconds=time.perf_counter() - started,
+        )
+        report.problems = [p for r in results for p in r.problems] + verification.problems
+        report.problem_counts = verification.problem_counts
+        if verification.passed:
+            manifest.status = "rolled_back"
+            save_manifest(backup_dir, manifest)
+            clear_checkpoints(backup_dir, "migrate")
+            report.status = "rolled_back"
+        else:
+            report.status = "rollback_incomplete"
+            report.messages.append("some fields do not hold their original bytes: see phases.rollback.details.check")
+        return report
+    except RunbookError as exc:
+        report.status = "failed"
+        report.messages.append(str(exc))
+        raise
+    finally:
+        report.kpis.duration_seconds = time.perf_counter() - started
+        write_report(report_json, report)
+
+
+@flow(name="om-datetime-verification")
+def verification_flow(redis_url: SecretStr, backup_dir: Path, report_json: Path | None = None) -> RunReport:
+    """Read-only: the migration recorded in `backup_dir` against the server, as in the run's verify phase."""
+    url = redis_url.get_secret_value()
+    report = RunReport(status="running", redis=redact_url(url))
+    clock = PhaseClock(report)
+    try:
+        manifest = require_complete_manifest(backup_dir)
+        check_chunk_files(backup_dir, manifest)
+        settings = build_settings(
+            redis_url=redis_url,
+            models=manifest.models,
+            naive_timezone=manifest.naive_timezone,
+            backup_dir=backup_dir,
+            chunks=len(manifest.chunks),
+        )
+        targets = [t for t in discover_targets(manifest.models) if t.name in {i.name for i in manifest.targets}]
+        facts = read_server_facts(open_client(url))
+        with clock.phase("verify") as details:
+            verification = verify_migration(settings, manifest, targets, facts.has_search)
+            details.update(verification.model_dump(mode="json", exclude={"problems"}))
+        report.problems, report.problem_counts = verification.problems, verification.problem_counts
+        report.status = "verified" if verification.passed else "verification_failed"
+        return report
+    except RunbookError as exc:
+        report.status = "failed"
+        report.messages.append(str(exc))
+        raise
+    finally:
+        write_report(report_json, report)

@@ -1,0 +1,130 @@
+"""The logical backup's format: one JSON line per key, a manifest with counts and checksums (pure).
+
+A line is `[key, digest, field, original, target, field, original, target, ...]`; bytes travel as
+latin-1 strings, so any byte sequence (binary keys, non-UTF-8 values) round-trips exactly and ASCII
+stays readable. `digest` covers every field of the hash that the migration does not change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: bytes
+    original: bytes
+    target: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBackup:
+    key: bytes
+    digest: str
+    changes: tuple[FieldChange, ...]
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _raw(value: str) -> bytes:
+    return value.encode("latin-1")
+
+
+def encode_line(entry: KeyBackup) -> str:
+    items = [_text(entry.key), entry.digest]
+    for change in entry.changes:
+        items += [_text(change.field), _text(change.original), _text(change.target)]
+    return json.dumps(items, separators=(",", ":")) + "\n"
+
+
+def decode_line(line: str) -> KeyBackup:
+    items = json.loads(line)
+    key, digest, rest = items[0], items[1], items[2:]
+    if len(rest) % 3:
+        raise ValueError("corrupt backup line: field triplets are incomplete")
+    changes = tuple(FieldChange(_raw(rest[i]), _raw(rest[i + 1]), _raw(rest[i + 2])) for i in range(0, len(rest), 3))
+    return KeyBackup(_raw(key), digest, changes)
+
+
+def digest_other_fields(fields: dict[bytes, bytes], changed: Iterable[bytes]) -> str:
+    """Order-independent digest of a hash's fields, leaving out the ones we change."""
+    skip = set(changed)
+    hasher = hashlib.blake2b(digest_size=16)
+    for name in sorted(fields):
+        if name not in skip:
+            value = fields[name]
+            hasher.update(b"%d:%s%d:%s" % (len(name), name, len(value), value))
+    return hasher.hexdigest()
+
+
+class ChunkBackup(BaseModel):
+    index: int
+    first_slot: int
+    last_slot: int
+    file: str
+    key_count: int = 0
+    fields: int = 0
+    sha256: str = ""
+
+
+class TargetInfo(BaseModel):
+    name: str
+    storage: str
+    key_prefix: str
+    fields: list[str]
+
+
+class SnapshotInfo(BaseModel):
+    """The full RDB snapshot, or why there is none."""
+
+    taken: bool
+    path: str | None = None
+    size_bytes: int = 0
+    sha256: str | None = None
+    check_passed: bool = False
+    restore_tested: bool = False
+    source_keys: int | None = None
+    restored_keys: int | None = None
+    sample_keys_compared: int = 0
+    sample_keys_equal: int = 0
+    note: str = ""
+
+
+class Problem(BaseModel):
+    """A value or key we did not (or could not) change, with a one-line reason."""
+
+    kind: str
+    key: str
+    field: str | None = None
+    value: str | None = None
+    message: str
+
+
+class BackupManifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    status: Literal["in_progress", "complete", "rolled_back"] = "in_progress"
+    created_at: str
+    redis: str = Field(description="redacted URL of the server backed up")
+    models: str
+    naive_timezone: str
+    targets: list[TargetInfo]
+    chunks: list[ChunkBackup]
+    keys_scanned: int = 0
+    keys_changed: int = 0
+    fields_changed: int = 0
+    value_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    problems: list[Problem] = Field(default_factory=list)
+    problem_counts: dict[str, int] = Field(default_factory=dict)
+    snapshot: SnapshotInfo | None = None
+    duration_seconds: float = 0.0

@@ -1,0 +1,76 @@
+"""What the migration does to one stored hash: classify its datetime fields, list the changes (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from migrations.backup_format import FieldChange, Problem
+from migrations.codec import (
+    Classification,
+    FieldKind,
+    ValueClass,
+    classify_value,
+    describe_raw,
+    encode_timestamp,
+)
+from migrations.fields import DatetimeField
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPlan:
+    changes: tuple[FieldChange, ...]
+    classes: tuple[tuple[str, ValueClass], ...]
+    problems: tuple[Problem, ...]
+
+
+def field_specs(fields: tuple[DatetimeField, ...]) -> tuple[tuple[str, bytes, FieldKind], ...]:
+    """(name, encoded name, kind) per hash field, computed once per model."""
+    return tuple((field.name, field.name.encode(), field.kind) for field in fields)
+
+
+def _problem(key: bytes, name: str, raw: bytes, result: Classification) -> Problem | None:
+    if result.value_class is ValueClass.UNPARSEABLE:
+        return Problem(
+            kind="unparseable",
+            key=describe_raw(key),
+            field=name,
+            value=describe_raw(raw),
+            message=f"{result.reason}; left unchanged",
+        )
+    if result.value_class is ValueClass.EMPTY:
+        return Problem(
+            kind="empty", key=describe_raw(key), field=name, value="", message="empty string; left unchanged"
+        )
+    return None
+
+
+def plan_hash(
+    key: bytes,
+    stored: dict[bytes, bytes],
+    specs: tuple[tuple[str, bytes, FieldKind], ...],
+    zone: tzinfo,
+) -> KeyPlan:
+    """Classify every datetime field of one hash and list the fields to convert, with their targets."""
+    changes: list[FieldChange] = []
+    classes: list[tuple[str, ValueClass]] = []
+    problems: list[Problem] = []
+    for name, encoded, kind in specs:
+        raw = stored.get(encoded)
+        result = classify_value(raw, kind, zone)
+        classes.append((name, result.value_class))
+        if result.timestamp is not None:
+            changes.append(FieldChange(encoded, raw, encode_timestamp(result.timestamp)))
+        elif raw is not None:
+            problem = _problem(key, name, raw, result)
+            if problem is not None:
+                problems.append(problem)
+    return KeyPlan(tuple(changes), tuple(classes), tuple(problems))
+
+
+def wrong_type_problem(key: bytes, actual_type: str) -> Problem:
+    return Problem(
+        kind="wrong_type",
+        key=describe_raw(key),
+        message=f"key holds a {actual_type}, not a hash, under a model's key prefix; left unchanged",
+    )

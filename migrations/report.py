@@ -1,0 +1,126 @@
+"""The outcome of a run: phases, KPIs and problems, as written to --report-json (pure)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from migrations.backup_format import Problem
+
+PROBLEM_LIST_LIMIT = 1000
+
+
+class PhaseReport(BaseModel):
+    duration_seconds: float
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Kpis(BaseModel):
+    """Fields are counted per stored value; rates are shares of the values the run had to handle."""
+
+    keys_scanned: int = 0
+    keys_migrated: int = 0
+    fields_converted: int = 0
+    fields_already_converted: int = 0
+    fields_failed: int = 0
+    conflicts: int = 0
+    fields_missing: int = 0
+    error_rate: float = 0.0
+    success_rate: float = 1.0
+    duration_seconds: float = 0.0
+
+
+class RunReport(BaseModel):
+    status: str
+    redis: str
+    phases: dict[str, PhaseReport] = Field(default_factory=dict)
+    kpis: Kpis = Field(default_factory=Kpis)
+    problem_counts: dict[str, int] = Field(default_factory=dict)
+    problems: list[Problem] = Field(default_factory=list)
+    messages: list[str] = Field(default_factory=list)
+
+
+def compute_kpis(
+    *,
+    keys_scanned: int,
+    keys_migrated: int,
+    converted: int,
+    already_converted: int,
+    failed: int,
+    conflicts: int,
+    missing: int,
+    duration_seconds: float,
+) -> Kpis:
+    """Error rate = failed / handled and success rate = converted / handled, where handled counts every
+    legacy or unreadable value the run met (converted + failed + conflicts + missing)."""
+    handled = converted + failed + conflicts + missing
+    return Kpis(
+        keys_scanned=keys_scanned,
+        keys_migrated=keys_migrated,
+        fields_converted=converted,
+        fields_already_converted=already_converted,
+        fields_failed=failed,
+        conflicts=conflicts,
+        fields_missing=missing,
+        error_rate=failed / handled if handled else 0.0,
+        success_rate=converted / handled if handled else 1.0,
+        duration_seconds=duration_seconds,
+    )
+
+
+def merge_problems(groups: list[list[Problem]], counts: list[dict[str, int]]) -> tuple[list[Problem], dict]:
+    """Concatenate problem lists (capped) and add up their per-kind counts."""
+    total: Counter[str] = Counter()
+    for count in counts:
+        total.update(count)
+    merged = [problem for group in groups for problem in group][:PROBLEM_LIST_LIMIT]
+    return merged, dict(total)
+
+
+def migration_kpis(
+    *,
+    keys_scanned: int,
+    keys_migrated: int,
+    already_converted: int,
+    unreadable: int,
+    chunk_counts: list[dict[str, int]],
+    duration_seconds: float,
+) -> Kpis:
+    """KPIs of a migration from the backup's counts and the chunks' compare-and-set outcomes.
+
+    A field counts as converted when it now holds our conversion, written by this run or a resumed one.
+    """
+    totals: Counter[str] = Counter()
+    for counts in chunk_counts:
+        totals.update(counts)
+    return compute_kpis(
+        keys_scanned=keys_scanned,
+        keys_migrated=keys_migrated,
+        converted=totals["written"] + totals["already"],
+        already_converted=already_converted,
+        failed=unreadable + totals["errors"],
+        conflicts=totals["conflict"],
+        missing=totals["missing"],
+        duration_seconds=duration_seconds,
+    )
+
+
+class PhaseClock:
+    """Times checklist phases into a report: `with clock.phase("backup") as details: details[...] = ...`."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[dict[str, Any]]:
+        started = time.perf_counter()
+        details: dict[str, Any] = {}
+        try:
+            yield details
+        finally:
+            self.report.phases[name] = PhaseReport(duration_seconds=time.perf_counter() - started, details=details)

@@ -1,0 +1,41 @@
+"""Counting what a pass over the keyspace met: value classes per field, problems by kind (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from migrations.backup_format import Problem
+from migrations.codec import ValueClass
+from migrations.report import PROBLEM_LIST_LIMIT
+
+
+@dataclass
+class Tally:
+    keys_scanned: int = 0
+    keys_with_changes: int = 0
+    fields_to_change: int = 0
+    value_counts: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    problems: list[Problem] = field(default_factory=list)
+    problem_counts: Counter[str] = field(default_factory=Counter)
+    bytes_to_back_up: int = 0
+
+    def add_problem(self, problem: Problem) -> None:
+        self.problem_counts[problem.kind] += 1
+        if len(self.problems) < PROBLEM_LIST_LIMIT:
+            self.problems.append(problem)
+
+    def add_classes(self, model: str, classes: tuple[tuple[str, ValueClass], ...]) -> None:
+        for name, value_class in classes:
+            self.value_counts[f"{model}.{name}"][value_class.value] += 1
+
+    def count(self, value_class: ValueClass) -> int:
+        return sum(counts[value_class.value] for counts in self.value_counts.values())
+
+    @property
+    def unreadable(self) -> int:
+        """Values and keys the run cannot convert: they count as failed in the KPIs."""
+        return self.count(ValueClass.UNPARSEABLE) + self.problem_counts["wrong_type"]
+
+    def plain_value_counts(self) -> dict[str, dict[str, int]]:
+        return {name: dict(counts) for name, counts in sorted(self.value_counts.items())}

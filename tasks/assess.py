@@ -1,0 +1,142 @@
+"""Checklist phase "Migration impact assessment" (reads only): what would change, risks, estimates."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import tzinfo
+from pathlib import Path
+
+import redis
+from prefect import task
+from prefect.cache_policies import NONE
+from pydantic import BaseModel, Field
+
+from migrations.backup_format import Problem, TargetInfo
+from migrations.config import RunSettings
+from migrations.errors import ConfigurationError
+from migrations.redaction import redact_url
+from migrations.tally import Tally
+from migrations.targets import ModelTarget, Storage
+from tasks.inventory import planned_keys
+from tasks.redis_connection import open_client
+from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.server_facts import ServerFacts, read_server_facts
+
+# Passes over the keys after assessment, each at about the measured read rate:
+# backup (read + write file), migrate (CAS writes), verify (re-read changed keys, rescan for leftovers).
+PASSES_AFTER_ASSESSMENT = 4
+_LINE_OVERHEAD = 48  # JSON punctuation, digest and newline per backed-up key
+
+
+class Assessment(BaseModel):
+    redis: str
+    server: ServerFacts
+    targets: list[TargetInfo]
+    notes: list[str] = Field(default_factory=list)
+    keys_scanned: int
+    keys_to_change: int
+    fields_to_change: int
+    value_counts: dict[str, dict[str, int]]
+    problems: list[Problem]
+    problem_counts: dict[str, int]
+    unreadable_values: int
+    read_keys_per_second: float
+    estimated_seconds: float
+    logical_backup_bytes: int
+    rdb_snapshot_bytes_estimate: int
+    backup_disk_free_bytes: int | None
+    duration_seconds: float
+
+
+def migratable_targets(targets: list[ModelTarget], facts: ServerFacts) -> tuple[list[ModelTarget], list[str]]:
+    """Hash targets always; JSON targets need RedisJSON (without it no JSON document can exist)."""
+    keep, notes = [], []
+    for target in targets:
+        if target.storage is Storage.HASH:
+            keep.append(target)
+        elif not facts.has_json:
+            notes.append(f"{target.name}: JsonModel skipped, no RedisJSON module on this server (no documents)")
+        else:
+            raise ConfigurationError(
+                f"{target.name} is a JsonModel on a server with RedisJSON: JSON migration is not supported "
+                "by this version of om-runbook; nothing was written"
+            )
+    return keep, notes
+
+
+def target_info(target: ModelTarget) -> TargetInfo:
+    return TargetInfo(
+        name=target.name,
+        storage=target.storage.value,
+        key_prefix=target.key_prefix,
+        fields=[f"{field.name} ({field.kind.value})" for field in target.fields],
+    )
+
+
+def _disk_free(directory: Path) -> int | None:
+    probe = directory
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def assess_keyspace(
+    client: redis.Redis,
+    targets: list[ModelTarget],
+    facts: ServerFacts,
+    zone: tzinfo,
+    batch_size: int,
+    backup_dir: Path,
+    safe_url: str,
+) -> Assessment:
+    """Scan every target's keys and classify every datetime value; writes nothing."""
+    started = time.perf_counter()
+    hash_targets, notes = migratable_targets(targets, facts)
+    tally = Tally()
+    backup_bytes = 0
+    for target in hash_targets:
+        for planned in planned_keys(client, target, zone, batch_size, tally):
+            if planned.plan.changes:
+                tally.keys_with_changes += 1
+                tally.fields_to_change += len(planned.plan.changes)
+                backup_bytes += (
+                    len(planned.key)
+                    + _LINE_OVERHEAD
+                    + sum(len(c.field) + len(c.original) + len(c.target) + 9 for c in planned.plan.changes)
+                )
+    seconds = time.perf_counter() - started
+    rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
+    return Assessment(
+        redis=safe_url,
+        server=facts,
+        targets=[target_info(t) for t in targets],
+        notes=notes,
+        keys_scanned=tally.keys_scanned,
+        keys_to_change=tally.keys_with_changes,
+        fields_to_change=tally.fields_to_change,
+        value_counts=tally.plain_value_counts(),
+        problems=tally.problems,
+        problem_counts=dict(tally.problem_counts),
+        unreadable_values=tally.unreadable,
+        read_keys_per_second=rate,
+        estimated_seconds=PASSES_AFTER_ASSESSMENT * tally.keys_scanned / rate if rate else 0.0,
+        logical_backup_bytes=backup_bytes,
+        rdb_snapshot_bytes_estimate=facts.used_memory,
+        backup_disk_free_bytes=_disk_free(backup_dir),
+        duration_seconds=seconds,
+    )
+
+
+@task(name="assess", cache_policy=NONE, **IO_TASK_OPTIONS)
+def assess_task(settings: RunSettings, targets: list[ModelTarget]) -> Assessment:
+    """Read-only: server facts and the classification of every datetime value."""
+    url = settings.redis_url.get_secret_value()
+    client = open_client(url)
+    facts = read_server_facts(client)
+    return assess_keyspace(
+        client, targets, facts, settings.zone, settings.batch_size, settings.backup_dir, redact_url(url)
+    )

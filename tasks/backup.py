@@ -1,0 +1,166 @@
+"""Checklist phase "Backup and recovery", part (b): the logical backup of every field that will change.
+
+Each changed field's key, name and original bytes (plus the target bytes and a digest of the key's
+other fields) go to per-chunk files, fsynced, with checksums in the manifest, before anything is
+written to Redis. It is the source of exact rollback.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import redis
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from migrations.backup_format import (
+    BackupManifest,
+    ChunkBackup,
+    KeyBackup,
+    digest_other_fields,
+    encode_line,
+)
+from migrations.config import RunSettings
+from migrations.errors import BackupError, ConfigurationError
+from migrations.redaction import redact_url
+from migrations.slots import key_slot, plan_slot_ranges, slot_to_chunk_table
+from migrations.tally import Tally
+from migrations.targets import ModelTarget
+from tasks.assess import target_info
+from tasks.backup_files import load_manifest, save_manifest
+from tasks.inventory import planned_keys
+from tasks.redis_connection import open_client
+from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.snapshot import no_snapshot, snapshot_and_restore_test
+
+
+def reusable_backup(settings: RunSettings) -> BackupManifest | None:
+    """A complete backup of this same migration in the directory (a resumed run), else None.
+
+    A backup that never completed is redone: nothing is written to Redis before a backup completes.
+    """
+    manifest = load_manifest(settings.backup_dir)
+    if manifest is None or manifest.status == "in_progress":
+        return None
+    if manifest.status == "rolled_back":
+        raise ConfigurationError(
+            f"{settings.backup_dir} holds a migration that was rolled back; use a new --backup-dir"
+        )
+    expected = (settings.models, settings.naive_timezone, settings.chunks)
+    found = (manifest.models, manifest.naive_timezone, len(manifest.chunks))
+    if expected != found:
+        raise ConfigurationError(
+            f"{settings.backup_dir} holds a migration with other settings (models, naive timezone, chunks "
+            f"= {found}, this run: {expected}); resume with the same settings or use a new --backup-dir"
+        )
+    return manifest
+
+
+class _ChunkWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.sha256 = hashlib.sha256()
+        self.key_count = 0
+        self.fields = 0
+
+    def write(self, entry: KeyBackup) -> None:
+        line = encode_line(entry)
+        self.handle.write(line)
+        self.sha256.update(line.encode("utf-8"))
+        self.key_count += 1
+        self.fields += len(entry.changes)
+
+    def close(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+
+
+def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
+    if exc.errno == errno.ENOSPC:
+        return BackupError(f"the backup directory {backup_dir} is full; free space or use another --backup-dir")
+    return BackupError(f"cannot write the backup in {backup_dir}: {exc.strerror or exc}")
+
+
+def write_logical_backup(
+    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, safe_url: str
+) -> tuple[BackupManifest, Tally]:
+    """Scan every target, write the per-chunk backup files and a complete manifest."""
+    started = time.perf_counter()
+    ranges = plan_slot_ranges(settings.chunks)
+    table = slot_to_chunk_table(ranges)
+    backup_dir = settings.backup_dir
+    manifest = BackupManifest(
+        created_at=datetime.now(timezone.utc).isoformat(),
+        redis=safe_url,
+        models=settings.models,
+        naive_timezone=settings.naive_timezone,
+        targets=[target_info(t) for t in targets],
+        chunks=[
+            ChunkBackup(index=r.index, first_slot=r.first, last_slot=r.last, file=f"chunks/{r.label}.jsonl")
+            for r in ranges
+        ],
+    )
+    tally = Tally()
+    try:
+        (backup_dir / "chunks").mkdir(parents=True, exist_ok=True)
+        save_manifest(backup_dir, manifest)
+        writers = [_ChunkWriter(backup_dir / chunk.file) for chunk in manifest.chunks]
+        for target in targets:
+            for planned in planned_keys(client, target, settings.zone, settings.batch_size, tally):
+                changes = planned.plan.changes
+                if changes:
+                    digest = digest_other_fields(planned.stored, (c.field for c in changes))
+                    writers[table[key_slot(planned.key)]].write(KeyBackup(planned.key, digest, changes))
+        for writer in writers:
+            writer.close()
+    except OSError as exc:
+        raise _disk_error(backup_dir, exc) from None
+    for chunk, writer in zip(manifest.chunks, writers, strict=True):
+        chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
+    manifest.keys_scanned = tally.keys_scanned
+    manifest.keys_changed = sum(w.key_count for w in writers)
+    manifest.fields_changed = sum(w.fields for w in writers)
+    manifest.value_counts = tally.plain_value_counts()
+    manifest.problems, manifest.problem_counts = tally.problems, dict(tally.problem_counts)
+    manifest.duration_seconds = time.perf_counter() - started
+    manifest.status = "complete"
+    try:
+        save_manifest(backup_dir, manifest)
+    except OSError as exc:
+        raise _disk_error(backup_dir, exc) from None
+    return manifest, tally
+
+
+@task(name="backup", cache_policy=NONE, **IO_TASK_OPTIONS)
+def backup_task(settings: RunSettings, targets: list[ModelTarget]) -> BackupManifest:
+    """Full RDB snapshot (checked, restore-tested) and the logical backup; reuses a complete one on resume."""
+    logger = get_run_logger()
+    existing = reusable_backup(settings)
+    if existing is not None:
+        logger.info("resuming: the backup in %s is complete and is reused", settings.backup_dir)
+        return existing
+    url = settings.redis_url.get_secret_value()
+    client = open_client(url)
+    if settings.rdb_snapshot:
+        snapshot = snapshot_and_restore_test(url, client, settings.backup_dir / "rdb" / "dump.rdb")
+    else:
+        snapshot = no_snapshot("skipped at the user's request")
+    logger.info("RDB snapshot: %s", snapshot.note)
+    manifest, _tally = write_logical_backup(client, targets, settings, redact_url(url))
+    manifest.snapshot = snapshot
+    save_manifest(settings.backup_dir, manifest)
+    logger.info(
+        "logical backup: %d fields of %d keys in %d chunk files",
+        manifest.fields_changed,
+        manifest.keys_changed,
+        len(manifest.chunks),
+    )
+    return manifest

@@ -1,0 +1,113 @@
+"""The backup directory on disk: manifest, per-chunk backup files and per-chunk checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from migrations.backup_format import MANIFEST_NAME, BackupManifest, ChunkBackup, KeyBackup, decode_line
+from migrations.errors import BackupError
+
+
+def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
+    return backup_dir / chunk.file
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a small file so that a crash leaves either the old or the new content, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def save_manifest(backup_dir: Path, manifest: BackupManifest) -> None:
+    write_atomically(backup_dir / MANIFEST_NAME, manifest.model_dump_json(indent=2))
+
+
+def load_manifest(backup_dir: Path) -> BackupManifest | None:
+    path = backup_dir / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        return BackupManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"cannot read backup manifest {path}: {exc}") from None
+
+
+def require_complete_manifest(backup_dir: Path) -> BackupManifest:
+    manifest = load_manifest(backup_dir)
+    if manifest is None:
+        raise BackupError(f"no backup manifest in {backup_dir}: is this the --backup-dir of a run?")
+    if manifest.status == "in_progress":
+        raise BackupError(f"the backup in {backup_dir} never completed; no data was changed from it")
+    return manifest
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_chunk_files(backup_dir: Path, manifest: BackupManifest) -> None:
+    """Every chunk file is present and matches its recorded checksum (the rollback depends on it)."""
+    for chunk in manifest.chunks:
+        path = chunk_path(backup_dir, chunk)
+        if not path.exists():
+            raise BackupError(f"backup file {path} is missing")
+        if file_sha256(path) != chunk.sha256:
+            raise BackupError(f"backup file {path} does not match its sha256 in the manifest")
+
+
+def read_chunk(backup_dir: Path, chunk: ChunkBackup, start_line: int = 0) -> Iterator[tuple[int, KeyBackup]]:
+    """(line number, entry) from `start_line` on."""
+    with open(chunk_path(backup_dir, chunk), encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number >= start_line:
+                yield number, decode_line(line)
+
+
+class Checkpoint(BaseModel):
+    """Progress of one chunk in one direction (migrate or rollback): lines done and counts so far."""
+
+    lines_done: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    finished: bool = False
+
+
+def checkpoint_path(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Path:
+    return backup_dir / "progress" / direction / f"chunk-{chunk.index:04d}.json"
+
+
+def load_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Checkpoint:
+    path = checkpoint_path(backup_dir, direction, chunk)
+    if not path.exists():
+        return Checkpoint()
+    return Checkpoint.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkpoint: Checkpoint) -> None:
+    # No fsync: losing a checkpoint only replays batches, and every write is a compare-and-set.
+    path = checkpoint_path(backup_dir, direction, chunk)
+    temporary = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary.write_text(json.dumps(checkpoint.model_dump()), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def clear_checkpoints(backup_dir: Path, direction: str) -> None:
+    folder = backup_dir / "progress" / direction
+    if folder.exists():
+        for path in folder.iterdir():
+            path.unlink()

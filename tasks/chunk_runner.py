@@ -1,0 +1,127 @@
+"""Walk one chunk's backup file in batches, compare-and-set each batch, checkpoint after each one.
+
+Used by migrate (original -> target) and rollback (target -> original). The checkpoint is one small
+file per chunk rewritten per batch (O(1)); after a crash the chunk resumes at the last checkpoint and
+replays at most one batch, which the compare-and-set makes harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import redis
+from pydantic import BaseModel, Field
+
+from migrations.backup_format import ChunkBackup, KeyBackup, Problem
+from migrations.codec import describe_raw
+from migrations.config import FailureMode
+from migrations.errors import MigrationAborted
+from migrations.report import PROBLEM_LIST_LIMIT
+from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk, save_checkpoint
+from tasks.cas import BatchResult, apply_batch, load_cas_script
+
+Direction = Literal["migrate", "rollback"]
+
+
+class ChunkResult(BaseModel):
+    index: int
+    direction: str
+    key_count: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)  # written, already, missing, conflict, errors
+    problems: list[Problem] = Field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from_line: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    failure_mode: FailureMode
+    error_budget: int | None  # errors this chunk may still meet before the run stops; None = no limit
+
+
+def _problems(batch: BatchResult, direction: Direction) -> list[Problem]:
+    verb = "converted" if direction == "migrate" else "restored"
+    found = [
+        Problem(
+            kind="conflict" if outcome == "conflict" else "missing",
+            key=describe_raw(key),
+            field=field.decode("latin-1"),
+            message=(
+                f"value changed by someone else since the backup; not {verb}"
+                if outcome == "conflict"
+                else f"field or key deleted since the backup; not {verb}"
+            ),
+        )
+        for key, field, outcome in batch.conflicts
+    ]
+    found += [
+        Problem(kind="write_error", key=describe_raw(key), message=f"Redis refused the write: {message}")
+        for key, message in batch.errors
+    ]
+    return found
+
+
+def run_chunk(
+    client: redis.Redis,
+    backup_dir: Path,
+    chunk: ChunkBackup,
+    direction: Direction,
+    batch_size: int,
+    policy: ErrorPolicy,
+    logger: logging.Logger | logging.LoggerAdapter,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ChunkResult:
+    """Apply the chunk's compare-and-set writes from its checkpoint to the end."""
+    started = time.perf_counter()
+    checkpoint = load_checkpoint(backup_dir, direction, chunk)
+    result = ChunkResult(index=chunk.index, direction=direction, resumed_from_line=checkpoint.lines_done)
+    counts: Counter[str] = Counter(checkpoint.counts)
+    if checkpoint.finished:
+        result.counts, result.key_count = dict(counts), chunk.key_count
+        return result
+    sha = load_cas_script(client)
+    batch: list[KeyBackup] = []
+    lines_done = checkpoint.lines_done
+
+    def flush() -> None:
+        nonlocal lines_done
+        outcome = apply_batch(client, sha, batch, forward=direction == "migrate")
+        counts.update(outcome.outcomes)
+        counts["errors"] += len(outcome.errors)
+        for problem in _problems(outcome, direction):
+            if problem.kind == "write_error" and policy.failure_mode == "log_and_skip":
+                logger.warning("%s %s: %s", direction, problem.key, problem.message)
+            if len(result.problems) < PROBLEM_LIST_LIMIT:
+                result.problems.append(problem)
+        lines_done += len(batch)
+        batch.clear()
+        save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts)))
+        if on_batch is not None:
+            on_batch(lines_done, chunk.key_count)
+        if outcome.errors and policy.failure_mode == "fail":
+            raise MigrationAborted(
+                f"{chunk.index:04d}: {len(outcome.errors)} write error(s) with --failure-mode fail, first: "
+                f"{outcome.errors[0][1]}; re-run to resume or roll back"
+            )
+        if policy.error_budget is not None and counts["errors"] > policy.error_budget:
+            raise MigrationAborted(
+                f"chunk {chunk.index:04d}: {counts['errors']} write errors exceed --max-errors; "
+                "re-run to resume or roll back"
+            )
+
+    for _number, entry in read_chunk(backup_dir, chunk, checkpoint.lines_done):
+        batch.append(entry)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True))
+    result.key_count, result.counts = lines_done, dict(counts)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,47 @@
+"""One pass over a model's keys: read each hash and plan its changes (shared by assess and backup)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
+
+import redis
+from redis.exceptions import ResponseError
+
+from migrations.backup_format import Problem
+from migrations.codec import describe_raw
+from migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
+from migrations.tally import Tally
+from migrations.targets import ModelTarget
+from tasks.keyspace import key_type, read_hashes, scan_key_batches
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedKey:
+    key: bytes
+    stored: dict[bytes, bytes]
+    plan: KeyPlan
+
+
+def planned_keys(
+    client: redis.Redis, target: ModelTarget, zone: tzinfo, batch_size: int, tally: Tally
+) -> Iterator[PlannedKey]:
+    """Every hash under the target's prefix with its plan; wrong types and vanished keys go to `tally`."""
+    specs = field_specs(target.fields)
+    for keys in scan_key_batches(client, target.key_prefix, batch_size):
+        for key, stored in zip(keys, read_hashes(client, keys), strict=True):
+            tally.keys_scanned += 1
+            if isinstance(stored, ResponseError):
+                tally.add_problem(wrong_type_problem(key, key_type(client, key)))
+                continue
+            if not stored:
+                tally.add_problem(
+                    Problem(kind="vanished", key=describe_raw(key), message="key deleted during the scan")
+                )
+                continue
+            plan = plan_hash(key, stored, specs, zone)
+            tally.add_classes(target.name, plan.classes)
+            for problem in plan.problems:
+                tally.add_problem(problem)
+            yield PlannedKey(key, stored, plan)

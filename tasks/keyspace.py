@@ -1,0 +1,51 @@
+"""Reading the user's keys: SCAN by model prefix and pipelined HGETALL (read-only helpers)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import redis
+from redis.exceptions import ResponseError
+
+from tasks.resp import encode_command, run_encoded
+
+_GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
+
+HashReply = dict[bytes, bytes] | ResponseError
+
+
+def glob_escape(prefix: bytes) -> bytes:
+    """Escape SCAN MATCH wildcards so a prefix matches only itself."""
+    return _GLOB_SPECIAL.sub(rb"\\\1", prefix)
+
+
+def scan_key_batches(client: redis.Redis, prefix: str, batch_size: int) -> Iterator[list[bytes]]:
+    """Every key starting with `prefix`, in batches (SCAN may repeat a key; callers tolerate that)."""
+    pattern = glob_escape(prefix.encode()) + b"*"
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=max(batch_size, 100)):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_hashes(client: redis.Redis, keys: list[bytes]) -> list[HashReply]:
+    """HGETALL for each key in one round trip; a missing key gives {}, a non-hash key a ResponseError."""
+    payload = b"".join(encode_command((b"HGETALL", key)) for key in keys)
+    replies = run_encoded(client, payload, len(keys))
+    return [_as_hash(reply) for reply in replies]
+
+
+def _as_hash(reply: object) -> HashReply:
+    """RESP3 (redis-py 8's default) answers HGETALL with a map, RESP2 with a flat list."""
+    if isinstance(reply, ResponseError | dict):
+        return reply
+    return dict(zip(reply[::2], reply[1::2], strict=True))
+
+
+def key_type(client: redis.Redis, key: bytes) -> str:
+    return client.type(key).decode()

@@ -1,0 +1,31 @@
+"""Checklist phase "Data Migration": one key-range chunk, compare-and-set from the logical backup."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from migrations.backup_format import ChunkBackup
+from migrations.config import RunSettings
+from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from tasks.redis_connection import open_client
+from tasks.retry_policy import IO_TASK_OPTIONS
+
+
+@task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
+def migrate_chunk_task(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+    """Convert the chunk's fields from their backed-up originals; resumes from the chunk's checkpoint."""
+    logger = get_run_logger()
+    client = open_client(settings.redis_url.get_secret_value())
+    policy = ErrorPolicy(settings.failure_mode, error_budget)
+    result = run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger)
+    logger.info(
+        "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",
+        chunk.index,
+        chunk.first_slot,
+        chunk.last_slot,
+        result.key_count,
+        result.counts,
+        result.seconds,
+    )
+    return result

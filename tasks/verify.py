@@ -1,0 +1,277 @@
+"""Checklist phase "Migration verification" (reads only), and the check after a rollback.
+
+- every backed-up field holds its expected bytes (the conversion after migrate, the original after
+  rollback), and every other field of the key is unchanged (digest);
+- no legacy value is left except the reported ones;
+- a sample loads through the application's redis-om 1.x model equal to the original instant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Literal
+
+import redis
+from prefect import task
+from prefect.cache_policies import NONE
+from pydantic import BaseModel, Field, SecretStr
+from redis.exceptions import ResponseError
+
+from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
+from migrations.codec import describe_raw, parse_legacy
+from migrations.config import RunSettings
+from migrations.report import PROBLEM_LIST_LIMIT
+from migrations.tally import Tally
+from migrations.targets import ModelTarget
+from tasks.backup_files import read_chunk
+from tasks.inventory import planned_keys
+from tasks.keyspace import read_hashes
+from tasks.redis_connection import open_client
+from tasks.retry_policy import IO_TASK_OPTIONS
+
+Expect = Literal["target", "original"]
+SAMPLE_PER_CHUNK = 8
+
+
+class ChunkCheck(BaseModel):
+    index: int
+    key_count: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    problems: list[Problem] = Field(default_factory=list)
+    sample: list[tuple[str, str, str]] = Field(default_factory=list)  # key, field, original (latin-1)
+
+
+def _field_state(current: bytes | None, change, expect: Expect) -> str:
+    wanted, other = (change.target, change.original) if expect == "target" else (change.original, change.target)
+    if current == wanted:
+        return "as_expected"
+    if current == other:
+        return "not_applied"
+    return "missing" if current is None else "changed_by_others"
+
+
+def check_chunk(
+    client: redis.Redis, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int
+) -> ChunkCheck:
+    """Compare every backed-up key of a chunk with the backup (fields and digest of the rest)."""
+    result = ChunkCheck(index=chunk.index)
+    counts: Counter[str] = Counter()
+    batch: list[KeyBackup] = []
+
+    def flush() -> None:
+        for entry, stored in zip(batch, read_hashes(client, [e.key for e in batch]), strict=True):
+            result.key_count += 1
+            if isinstance(stored, ResponseError):
+                counts["wrong_type"] += 1
+                _note(result, Problem(kind="wrong_type", key=describe_raw(entry.key), message=str(stored)))
+                continue
+            for change in entry.changes:
+                state = _field_state(stored.get(change.field), change, expect)
+                counts[state] += 1
+                if state != "as_expected":
+                    _note(
+                        result,
+                        Problem(
+                            kind=state,
+                            key=describe_raw(entry.key),
+                            field=change.field.decode("latin-1"),
+                            message=f"field is {state.replace('_', ' ')} (expected the {expect})",
+                        ),
+                    )
+            if stored and digest_other_fields(stored, (c.field for c in entry.changes)) != entry.digest:
+                counts["other_fields_changed"] += 1
+                _note(
+                    result,
+                    Problem(
+                        kind="other_fields_changed",
+                        key=describe_raw(entry.key),
+                        message="fields outside the migration differ from the backup",
+                    ),
+                )
+            if len(result.sample) < SAMPLE_PER_CHUNK and entry.changes:
+                first = entry.changes[0]
+                result.sample.append(
+                    (entry.key.decode("latin-1"), first.field.decode("latin-1"), first.original.decode("latin-1"))
+                )
+        batch.clear()
+
+    for _number, entry in read_chunk(backup_dir, chunk):
+        batch.append(entry)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    result.counts = dict(counts)
+    return result
+
+
+def _note(result: ChunkCheck, problem: Problem) -> None:
+    if len(result.problems) < PROBLEM_LIST_LIMIT:
+        result.problems.append(problem)
+
+
+def count_legacy_left(
+    client: redis.Redis, targets: list[ModelTarget], zone: tzinfo, batch_size: int
+) -> tuple[int, list[Problem]]:
+    """Rescan every target: how many legacy (still convertible) values remain, with examples."""
+    tally = Tally()
+    left, examples = 0, []
+    for target in targets:
+        for planned in planned_keys(client, target, zone, batch_size, tally):
+            for change in planned.plan.changes:
+                left += 1
+                if len(examples) < PROBLEM_LIST_LIMIT:
+                    examples.append(
+                        Problem(
+                            kind="legacy_left",
+                            key=describe_raw(planned.key),
+                            field=change.field.decode("latin-1"),
+                            value=describe_raw(change.original),
+                            message="legacy value still present after the migration",
+                        )
+                    )
+    return left, examples
+
+
+def _expected_instant(original: bytes, zone: tzinfo) -> date | datetime:
+    parsed = parse_legacy(original)
+    if isinstance(parsed, datetime) and parsed.tzinfo is None:
+        return parsed.replace(tzinfo=zone, fold=0)
+    return parsed
+
+
+def check_sample_with_models(
+    redis_url: str,
+    targets: list[ModelTarget],
+    sample: list[tuple[str, str, str]],
+    zone: tzinfo,
+) -> tuple[int, int, list[Problem]]:
+    """Load sampled keys with the application's own redis-om 1.x models; compare with the originals.
+
+    Returns (loaded, equal, problems).
+    """
+    connection = redis.Redis.from_url(redis_url, decode_responses=True)
+    loaded = equal = 0
+    problems: list[Problem] = []
+    for target in targets:
+        model = target.load_class()
+        previous = model._meta.database
+        model._meta.database = connection
+        try:
+            for key, field, original in sample:
+                if not key.startswith(target.key_prefix):
+                    continue
+                try:
+                    value = getattr(model.get(key[len(target.key_prefix) :]), field)
+                except Exception as exc:  # the application's model refusing the data is exactly the finding
+                    problems.append(
+                        Problem(
+                            kind="model_load_failed",
+                            key=key,
+                            field=field,
+                            message=f"{target.name}.get() failed: {type(exc).__name__}: {exc}",
+                        )
+                    )
+                    continue
+                loaded += 1
+                expected = _expected_instant(original.encode("latin-1"), zone)
+                if value == expected and type(value) is type(expected):
+                    equal += 1
+                else:
+                    problems.append(
+                        Problem(
+                            kind="model_value_differs",
+                            key=key,
+                            field=field,
+                            value=str(value),
+                            message=f"expected {expected.isoformat()}",
+                        )
+                    )
+        finally:
+            model._meta.database = previous
+    return loaded, equal, problems
+
+
+class Verification(BaseModel):
+    passed: bool
+    expect: str
+    keys_checked: int
+    field_counts: dict[str, int]
+    legacy_left: int | None = None
+    sample_loaded: int = 0
+    sample_equal: int = 0
+    search_checks: str = ""
+    problems: list[Problem] = Field(default_factory=list)
+    problem_counts: dict[str, int] = Field(default_factory=dict)
+    duration_seconds: float = 0.0
+
+
+def summarize(
+    checks: list[ChunkCheck],
+    expect: Expect,
+    started: float,
+    legacy_left: tuple[int, list[Problem]] | None = None,
+    sample: tuple[int, int, list[Problem]] | None = None,
+    search_checks: str = "",
+) -> Verification:
+    """Combine chunk checks (and the rescan and model sample, after a migration) into one verdict."""
+    counts: Counter[str] = Counter()
+    problems: list[Problem] = []
+    for check in checks:
+        counts.update(check.counts)
+        problems.extend(check.problems)
+    left, left_examples = legacy_left or (None, [])
+    loaded, equal, sample_problems = sample or (0, 0, [])
+    problems += left_examples + sample_problems
+    problem_counts = Counter(p.kind for p in problems)
+    # Fields someone else changed or deleted were reported as conflicts; they are not our failures,
+    # but a field still holding the value from before our write, or any other field changed, is.
+    conflicts_left = counts["changed_by_others"]
+    passed = (
+        counts["not_applied"] == 0
+        and counts["other_fields_changed"] == 0
+        and counts["wrong_type"] == 0
+        and (left is None or left <= conflicts_left)
+        and equal == loaded
+    )
+    return Verification(
+        passed=passed,
+        expect=expect,
+        keys_checked=sum(c.key_count for c in checks),
+        field_counts=dict(counts),
+        legacy_left=left,
+        sample_loaded=loaded,
+        sample_equal=equal,
+        search_checks=search_checks,
+        problems=problems[:PROBLEM_LIST_LIMIT],
+        problem_counts=dict(problem_counts),
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+@task(name="verify-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
+def verify_chunk_task(
+    redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int
+) -> ChunkCheck:
+    """Read-only comparison of one chunk's keys with the backup."""
+    return check_chunk(open_client(redis_url.get_secret_value()), backup_dir, chunk, expect, batch_size)
+
+
+@task(name="verify-leftovers-and-models", cache_policy=NONE, **IO_TASK_OPTIONS)
+def verify_leftovers_task(
+    settings: RunSettings, targets: list[ModelTarget], sample: list[tuple[str, str, str]], has_search: bool
+) -> tuple[tuple[int, list[Problem]], tuple[int, int, list[Problem]], str]:
+    """Read-only: rescan for legacy values left, load a sample through the application's models."""
+    url = settings.redis_url.get_secret_value()
+    client = open_client(url)
+    left = count_legacy_left(client, targets, settings.zone, settings.batch_size)
+    sample_result = check_sample_with_models(url, targets, sample, settings.zone)
+    search = (
+        "search module present: the range-query and sort checks are not implemented in this version"
+        if has_search
+        else "search module absent on this server: range-query and sort checks skipped"
+    )
+    return left, sample_result, search
