@@ -1,0 +1,31 @@
+"""Shared helpers for flow tests: seeding, whole-keyspace snapshots, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from pydantic import SecretStr
+
+from migrations.config import RunSettings, build_settings
+from migrations.sample_data import generate_legacy_records
+from tasks.seed import write_legacy_records
+
+
+def seed(client: redis.Redis, count: int, dirty_share: float = 0.0, seed: int = 0) -> None:
+    write_legacy_records(client, generate_legacy_records(count, dirty_share, seed))
+
+
+def keyspace(client: redis.Redis) -> dict[bytes, object]:
+    """Every key with its exact content (hashes as dicts, other types as DUMP payloads) and TTL."""
+    content: dict[bytes, object] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        value = client.hgetall(key) if kind == b"hash" else client.dump(key)
+        content[key] = (kind, value, client.ttl(key) > 0)
+    return content
+
+
+def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
+    values = {"redis_url": SecretStr(url), "models": "migrations.sample_models", "backup_dir": backup_dir, "chunks": 4}
+    return build_settings(**(values | extra))

@@ -1,0 +1,277 @@
+"""The data path end to end: real redis-server, real Prefect flows (session harness)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import date, datetime
+
+import pytest
+
+from flows.migration_flow import migration_flow
+from flows.rollback_flow import rollback_flow, verification_flow
+from migrations.errors import ConfigurationError, MigrationAborted, RedisAccessError
+from migrations.sample_models import Customer, Order
+from migrations.targets import key_prefix_of
+from tests.flows.helpers import keyspace, seed, settings_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+DATETIME_FIELDS = {
+    "Customer": ("signed_up", "birthday", "last_login"),
+    "Order": ("placed_at", "shipped_on", "delivered_at"),
+}
+
+
+def expected_bytes(original: bytes) -> bytes:
+    """Independent oracle: CPython's own timestamp() in a UTC process, encoded as redis-py does (repr)."""
+    text = original.decode()
+    if len(text) == 10:
+        value = date.fromisoformat(text)
+        return repr(datetime(value.year, value.month, value.day).timestamp()).encode()
+    return repr(datetime.fromisoformat(text).timestamp()).encode()
+
+
+def test_run_converts_every_legacy_value_and_rollback_restores_every_byte(redis_server, tmp_path):
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    client = redis_server.client()
+    seed(client, 3000, dirty_share=0.02)
+    client.set(key_prefix_of(Customer) + "not-a-hash", "a string under the model prefix")
+    before = keyspace(client)
+    report_path = tmp_path / "report.json"
+
+    report = migration_flow(settings_for(redis_server.url, tmp_path / "backup", report_json=report_path))
+
+    assert report.status == "succeeded", report.messages
+    after = keyspace(client)
+    assert set(after) == set(before)
+    converted = unchanged_dirty = 0
+    for key, (kind, old, _ttl) in before.items():
+        if kind != b"hash":
+            assert after[key] == before[key]
+            continue
+        new = after[key][1]
+        model = "Customer" if b"Customer" in key else "Order"
+        for field, value in old.items():
+            if field.decode() not in DATETIME_FIELDS[model]:
+                assert new[field] == value
+            elif (
+                value[:4].isdigit()
+                and value.strip() == value
+                and b"/" not in value
+                and not value.startswith(b"2023-13")
+            ):
+                assert new[field] == expected_bytes(value), (key, field, value)
+                converted += 1
+            else:
+                assert new[field] == value  # dirty values are never changed
+                unchanged_dirty += 1
+    assert converted == report.kpis.fields_converted > 6000
+    assert unchanged_dirty == report.kpis.fields_failed - 1 + report.problem_counts.get("empty", 0)  # -1: wrong type
+    assert report.problem_counts["wrong_type"] == 1
+
+    written = json.loads(report_path.read_text())
+    assert written["status"] == "succeeded"
+    assert set(written["phases"]) == {"assess", "backup", "migrate", "verify"}
+    assert all(phase["duration_seconds"] > 0 for phase in written["phases"].values())
+    for kpi in (
+        "keys_scanned",
+        "fields_converted",
+        "fields_already_converted",
+        "fields_failed",
+        "conflicts",
+        "error_rate",
+        "success_rate",
+        "duration_seconds",
+    ):
+        assert kpi in written["kpis"]
+    assert written["phases"]["backup"]["details"]["snapshot"]["restore_tested"] is True
+    assert written["phases"]["verify"]["details"]["sample_loaded"] > 0
+
+    # The application's own redis-om 1.2 models read back the original instants.
+    from redis_om import get_redis_connection
+
+    for model in (Customer, Order):
+        model._meta.database = get_redis_connection(url=redis_server.url, decode_responses=True)
+    customer_key = next(
+        k
+        for k, v in before.items()
+        if b"Customer" in k and v[0] == b"hash" and b"signed_up" in v[1] and v[1][b"signed_up"][:2] in (b"19", b"20")
+    )
+    loaded = Customer.get(customer_key.decode().rsplit(":", 1)[1])
+    assert loaded.signed_up.replace(tzinfo=None) == datetime.fromisoformat(
+        before[customer_key][1][b"signed_up"].decode()
+    )
+
+    rollback = rollback_flow(settings_for(redis_server.url, tmp_path).redis_url, tmp_path / "backup")
+    assert rollback.status == "rolled_back"
+    assert keyspace(client) == before
+
+
+def test_a_rerun_after_success_changes_nothing_and_counts_stay_exact(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 500)
+    settings = settings_for(redis_server.url, tmp_path / "backup")
+    first = migration_flow(settings)
+    migrated = keyspace(client)
+    second = migration_flow(settings)
+    assert keyspace(client) == migrated
+    assert second.status == "succeeded"
+    assert second.kpis.fields_converted == first.kpis.fields_converted
+
+
+def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path):
+    import logging
+
+    from migrations.targets import discover_targets
+    from tasks.backup import write_logical_backup
+    from tasks.backup_files import save_manifest
+    from tasks.chunk_runner import ErrorPolicy, run_chunk
+
+    client = redis_server.client()
+    seed(client, 2000)
+    settings = settings_for(redis_server.url, tmp_path / "backup", batch_size=50)
+    manifest, _ = write_logical_backup(client, discover_targets(settings.models), settings, "redis://test")
+    manifest.snapshot = None
+    save_manifest(settings.backup_dir, manifest)
+    chunk = manifest.chunks[0]
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_three_batches(done: int, _total: int) -> None:
+        if done >= 150:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_chunk(
+            client,
+            settings.backup_dir,
+            chunk,
+            "migrate",
+            50,
+            ErrorPolicy("log_and_skip", None),
+            logging.getLogger("test"),
+            crash_after_three_batches,
+        )
+
+    report = migration_flow(settings)
+    assert report.status == "succeeded"
+    migrate = report.phases["migrate"].details["chunks"]
+    first = next(c for c in migrate if c["index"] == chunk.index)
+    assert first["resumed_from_line"] == 150
+    assert first["counts"].get("already", 0) == 0  # the checkpoint was written after the batch: nothing replayed
+    assert report.kpis.fields_converted == manifest.fields_changed
+
+
+def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, tmp_path):
+    import logging
+
+    from migrations.targets import discover_targets
+    from tasks.backup import write_logical_backup
+    from tasks.backup_files import read_chunk
+    from tasks.chunk_runner import ErrorPolicy, run_chunk
+
+    client = redis_server.client()
+    seed(client, 200)
+    settings = settings_for(redis_server.url, tmp_path / "backup", chunks=1)
+    manifest, _ = write_logical_backup(client, discover_targets(settings.models), settings, "redis://test")
+    _line, entry = next(read_chunk(settings.backup_dir, manifest.chunks[0]))
+    field = entry.changes[0].field
+    client.hset(entry.key, field, "2030-01-01T00:00:00")  # the application wrote meanwhile
+
+    result = run_chunk(
+        client,
+        settings.backup_dir,
+        manifest.chunks[0],
+        "migrate",
+        100,
+        ErrorPolicy("log_and_skip", None),
+        logging.getLogger("test"),
+    )
+    assert result.counts["conflict"] == 1
+    assert client.hget(entry.key, field) == b"2030-01-01T00:00:00"
+    assert [p.kind for p in result.problems] == ["conflict"]
+
+    rollback = run_chunk(
+        client,
+        settings.backup_dir,
+        manifest.chunks[0],
+        "rollback",
+        100,
+        ErrorPolicy("log_and_skip", None),
+        logging.getLogger("test"),
+    )
+    assert rollback.counts["conflict"] == 1
+    assert client.hget(entry.key, field) == b"2030-01-01T00:00:00"  # the application's write survives rollback
+
+
+def test_failure_mode_fail_stops_before_any_write(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 300, dirty_share=0.05)
+    before = keyspace(client)
+    report_path = tmp_path / "report.json"
+    with pytest.raises(MigrationAborted, match="failure-mode is fail"):
+        migration_flow(settings_for(redis_server.url, tmp_path / "b", failure_mode="fail", report_json=report_path))
+    assert keyspace(client) == before
+    assert json.loads(report_path.read_text())["status"] == "aborted"
+
+
+def test_max_errors_stops_before_any_write(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 300, dirty_share=0.05)
+    before = keyspace(client)
+    with pytest.raises(MigrationAborted, match="more than --max-errors 1"):
+        migration_flow(settings_for(redis_server.url, tmp_path / "b", max_errors=1))
+    assert keyspace(client) == before
+
+
+def test_a_read_only_replica_is_refused_before_any_write(redis_server_factory, tmp_path):
+    primary = redis_server_factory()
+    seed(primary.client(), 100)
+    replica = redis_server_factory("--replicaof", "127.0.0.1", str(primary.port))
+    deadline = time.monotonic() + 10
+    while replica.client().dbsize() < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(RedisAccessError, match="is a read-only slave; point --redis-url at the primary"):
+        migration_flow(settings_for(replica.url, tmp_path / "b"))
+
+
+def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_path):
+    from migrations.errors import BackupError
+
+    client = redis_server.client()
+    seed(client, 100)
+    client.execute_command("ACL", "SETUSER", "app", "on", ">app-secret", "~*", "&*", "+@all", "-sync", "-psync")
+    url = f"redis://app:app-secret@127.0.0.1:{redis_server.port}/0"
+    before = keyspace(client)
+    with pytest.raises(BackupError, match="refused a full snapshot"):
+        migration_flow(settings_for(url, tmp_path / "b"))
+    assert keyspace(client) == before
+    report = migration_flow(settings_for(url, tmp_path / "c", rdb_snapshot=False))
+    assert report.status == "succeeded"
+    assert report.phases["backup"].details["snapshot"]["taken"] is False
+
+
+def test_verification_flow_fails_when_a_migrated_value_is_reverted(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 200)
+    settings = settings_for(redis_server.url, tmp_path / "backup")
+    migration_flow(settings)
+    assert verification_flow(settings.redis_url, settings.backup_dir).status == "verified"
+    key = next(client.scan_iter(match=b":migrations.sample_models.Order:*"))
+    client.hset(key, "total", "0.01")  # a field outside the migration
+    report = verification_flow(settings.redis_url, settings.backup_dir)
+    assert report.status == "verification_failed"
+    assert report.problem_counts == {"other_fields_changed": 1}
+
+
+def test_a_rolled_back_backup_directory_is_not_reused(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 50)
+    settings = settings_for(redis_server.url, tmp_path / "backup")
+    migration_flow(settings)
+    rollback_flow(settings.redis_url, settings.backup_dir)
+    with pytest.raises(ConfigurationError, match="rolled back; use a new --backup-dir"):
+        migration_flow(settings)
