@@ -21,7 +21,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) benchmarks/migrate_benchmark.py
+	$(PY) tests/benchmarks/migrate_benchmark.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -63,6 +63,7 @@ def start_redis_server(directory: Path, *args: str, password: str | None = None)
             "--dir", str(directory),
             "--save", "",
             "--appendonly", "no",
+            "--repl-diskless-sync-delay", "0",
             "--daemonize", "no",
             "--logfile", str(directory / "redis.log"),
         ]  # fmt: skip
