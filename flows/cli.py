@@ -48,14 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.add_argument("--count", type=int, default=100_000, help="legacy records to seed (100000)")
     rehearse.add_argument("--dirty-share", type=float, default=0.001, help="share of dirty records (0.001)")
-    rehearse.add_argument("--chunks", type=int, default=8, help="key-range chunks (8)")
+    rehearse.add_argument("--chunks", type=int, default=None, help="key-range chunks (default: one per 250k keys)")
     _add_report(rehearse)
 
     run = commands.add_parser("run", help="assess, back up, migrate, verify (the production run)")
     _add_url(run)
     _add_migration_options(run)
     run.add_argument("--backup-dir", default="runbook-backups", metavar="DIR", help="where backups go")
-    run.add_argument("--chunks", type=int, default=8, help="key-range chunks, run as subflows (8)")
+    run.add_argument(
+        "--chunks", type=int, default=None, help="key-range chunks, run as subflows (default: one per 250k keys)"
+    )
     run.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
     run.add_argument("--batch-size", type=int, default=1000, help="keys per pipelined batch (1000)")
     run.add_argument(

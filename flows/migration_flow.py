@@ -1,42 +1,49 @@
-"""The migration as the checklist runs it: assess -> backup -> migrate key ranges -> verify -> report."""
+"""The checklist as one flow: pre-migration -> go/no-go -> migration -> verification -> acceptance ->
+post-migration -> final sign-off; any rollback criterion met after the first write rolls back exactly."""
 
 from __future__ import annotations
 
 import time
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from rich.console import Console
 
+from flows.artifacts import publish_assessment, publish_backup, publish_checklist, publish_kpis
+from flows.evidence import (
+    acceptance_summary,
+    assessment_evidence,
+    backup_evidence,
+    final_summary,
+    go_no_go_summary,
+    verification_evidence,
+)
 from flows.key_ranges import migrate_key_ranges
+from flows.progress import ChunkProgress
+from flows.rollback_flow import rollback_flow
+from flows.signoff_gates import ask_for_signoffs
+from flows.verification import verify_migration
 from migrations.backup_format import BackupManifest
+from migrations.checklist import checklist_markdown
 from migrations.codec import ValueClass
 from migrations.config import RunSettings
 from migrations.error_budget import refusal_before_writes, remaining_budget
 from migrations.errors import MigrationAborted, RunbookError
-from migrations.redaction import redact_url
+from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
+from migrations.redaction import redact_text, redact_url, url_password
 from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
+from migrations.signoff import Gate
+from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, discover_targets
 from tasks.assess import Assessment, assess_task, migratable_targets
-from tasks.backup import backup_task
+from tasks.backup import backup_task, clear_progress_task
 from tasks.chunk_runner import ChunkResult
-from tasks.report_file import write_report
+from tasks.latency_probe import ResourceProbe, latency_task
+from tasks.report_file import archive_run, write_report
 from tasks.server_facts import require_writable_primary
-from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
+from tasks.verify import Verification
 
-
-def verify_migration(
-    settings: RunSettings, manifest: BackupManifest, targets: list[ModelTarget], has_search: bool
-) -> Verification:
-    """Read-only: every chunk against its backup, then leftovers and the application's models."""
-    started = time.perf_counter()
-    futures = [
-        verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
-        for chunk in manifest.chunks
-        if chunk.key_count
-    ]
-    checks = [future.result() for future in futures]
-    sample = [item for check in checks for item in check.sample]
-    left, model_sample, search = verify_leftovers_task(settings, targets, sample, has_search)
-    return summarize(checks, "target", started, left, model_sample, search)
+TERMINAL = Console(stderr=True)
 
 
 def _unreadable(manifest: BackupManifest) -> int:
@@ -48,42 +55,99 @@ def _already_converted(manifest: BackupManifest) -> int:
     return sum(c.get(ValueClass.CONVERTED.value, 0) for c in manifest.value_counts.values())
 
 
-def _assessment_details(assessment: Assessment) -> dict:
-    return assessment.model_dump(mode="json", exclude={"problems"})
+def _chunk_problem_counts(result: ChunkResult) -> dict[str, int]:
+    """Problem counts from a chunk's exact counters (its problem list is capped)."""
+    return {
+        kind: result.counts.get(counter, 0)
+        for kind, counter in (("conflict", "conflict"), ("missing", "missing"), ("write_error", "errors"))
+        if result.counts.get(counter, 0)
+    }
 
 
-@flow(name="om-datetime-migration")
-def migration_flow(settings: RunSettings) -> RunReport:
-    """Assess, back up (RDB + logical), migrate chunks in parallel, verify; the report is always written."""
-    started = time.perf_counter()
-    report = RunReport(status="running", redis=redact_url(settings.redis_url.get_secret_value()))
-    clock = PhaseClock(report)
-    try:
+class ChecklistRun:
+    """The state one run accumulates: report, checklist evidence; the phases are its methods."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.started = time.perf_counter()
+        self.report = RunReport(
+            status="running", redis=redact_url(settings.redis_url.get_secret_value()), flow_run_id=str(flow_run.id)
+        )
+        self.clock = PhaseClock(self.report)
+        self.evidence: dict[str, str] = {}
+        self.logger = get_run_logger()
+
+    def gate(self, gate: Gate, summary: str) -> bool:
+        outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
+        self.report.signoffs += signoffs
+        if outcome == "approved":
+            self.evidence[f"signoff_{gate}"] = ", ".join(f"{s.role}: {s.name}" for s in signoffs)
+            return True
+        self.report.messages.append(
+            f"sign-off {gate}: {'rejected' if outcome == 'rejected' else 'not answered in time'}"
+        )
+        return False
+
+    def pre_migration(self) -> tuple[Assessment, BackupManifest, list[ModelTarget]]:
+        settings = self.settings
         targets = discover_targets(settings.models)
-        with clock.phase("assess") as details:
+        with self.clock.phase("assess") as details:
             assessment = assess_task(settings, targets)
-            details.update(_assessment_details(assessment))
-        report.problems, report.problem_counts = assessment.problems, assessment.problem_counts
+            baseline = latency_task(settings.redis_url)
+            details.update(assessment.model_dump(mode="json", exclude={"problems"}))
+        self.report.system.baseline_latency = baseline
+        self.report.problems, self.report.problem_counts = assessment.problems, assessment.problem_counts
+        self.evidence.update(assessment_evidence(assessment, baseline))
+        publish_assessment(assessment)
         hash_targets, notes = migratable_targets(targets, assessment.server)
-        report.messages += notes
-        require_writable_primary(assessment.server, report.redis)
+        self.report.messages += notes
+        require_writable_primary(assessment.server, self.report.redis)
         refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
         if refusal:
             raise MigrationAborted(refusal)
-
-        with clock.phase("backup") as details:
-            manifest = backup_task(settings, hash_targets)
+        with self.clock.phase("backup") as details:
+            chunk_count = settings.chunks or auto_chunk_count(assessment.keys_scanned)
+            manifest = backup_task(settings, hash_targets, chunk_count)
             details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
+        self.evidence.update(backup_evidence(manifest, settings))
+        publish_backup(manifest)
+        return assessment, manifest, hash_targets
 
-        with clock.phase("migrate") as details:
-            unreadable = _unreadable(manifest)
-            results = migrate_key_ranges(settings, manifest.chunks, remaining_budget(unreadable, settings.max_errors))
+    def migrate(self, manifest: BackupManifest) -> list[ChunkResult]:
+        settings = self.settings
+        with self.clock.phase("schema") as details:
+            details["step"] = "schema step skipped: index definitions are applied by the application's redis-om 1.x"
+        self.evidence["schema"] = "skipped: see phases.schema"
+        budget = remaining_budget(_unreadable(manifest), settings.max_errors)
+        with self.clock.phase("migrate") as details:
+            self.evidence["migration_started"] = "chunk subflows started after the go/no-go sign-off"
+            console = TERMINAL if TERMINAL.is_terminal else None
+            with ResourceProbe(settings.redis_url.get_secret_value()) as probe:
+                with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate", console):
+                    results = migrate_key_ranges(settings, manifest.chunks, budget)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
+            details["probe_error"] = probe.error
+        system = self.report.system
+        system.migration_latency, system.memory_peak_share, system.cpu_peak_share = (
+            probe.latency(),
+            probe.memory_peak,
+            probe.cpu_peak,
+        )
+        self.evidence["progress"] = f"{len(results)} chunks checkpointed per batch, progress artifact updated"
+        if probe.memory_peak is not None and probe.cpu_peak is not None:
+            self.evidence["resource_usage"] = (
+                f"memory peak {100 * probe.memory_peak:.1f}%, Redis CPU peak {100 * probe.cpu_peak:.0f}% of a core"
+            )
+        return results
 
-        with clock.phase("verify") as details:
-            verification = verify_migration(settings, manifest, hash_targets, assessment.server.has_search)
+    def verify(self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool) -> Verification:
+        with self.clock.phase("verify") as details:
+            verification = verify_migration(self.settings, manifest, hash_targets, has_search)
             details.update(verification.model_dump(mode="json", exclude={"problems"}))
+        return verification
 
+    def score(self, manifest: BackupManifest, results: list[ChunkResult], verification: Verification) -> None:
+        report = self.report
         report.problems, report.problem_counts = merge_problems(
             [manifest.problems, *[r.problems for r in results], verification.problems],
             [manifest.problem_counts, *[_chunk_problem_counts(r) for r in results], verification.problem_counts],
@@ -92,30 +156,123 @@ def migration_flow(settings: RunSettings) -> RunReport:
             keys_scanned=manifest.keys_scanned,
             keys_migrated=sum(r.key_count for r in results),
             already_converted=_already_converted(manifest),
-            unreadable=unreadable,
+            unreadable=_unreadable(manifest),
             chunk_counts=[r.counts for r in results],
-            duration_seconds=time.perf_counter() - started,
+            duration_seconds=time.perf_counter() - self.started,
         )
-        report.status = "succeeded" if verification.passed else "verification_failed"
-        if not verification.passed:
-            report.messages.append("verification failed: see phases.verify and problems")
+        self.evidence.update(verification_evidence(verification, report.kpis.error_rate))
+        report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        if not report.kpis.fields_failed:
+            self.evidence["no_critical_errors"] = "no value failed"
+
+    def roll_back(self, reasons: list[str]) -> None:
+        """Exact rollback from the logical backup (a subflow); the run ends rolled back or says what is left."""
+        settings = self.settings
+        self.report.messages += [f"rollback criterion met: {reason}" for reason in reasons]
+        self.evidence["rollback_decision"] = "; ".join(reasons) + ": rolled back"
+        if not settings.auto_rollback:
+            self.report.status = "rollback_needed"
+            self.report.messages.append("automatic rollback is off: run `om-runbook rollback` with this --backup-dir")
+            return
+        self.logger.warning("rolling back: %s", "; ".join(reasons))
+        try:
+            outcome = rollback_flow(settings.redis_url, settings.backup_dir, settings.parallel, settings.batch_size)
+        except RunbookError as exc:
+            self.report.status = "rollback_incomplete"
+            self.report.messages.append(f"automatic rollback failed: {exc}; re-run `om-runbook rollback`")
+            return
+        self.report.phases["rollback"] = outcome.phases["rollback"]
+        self.report.status = "rolled_back" if outcome.status == "rolled_back" else "rollback_incomplete"
+        self.report.messages += outcome.messages
+
+    def post_migration(self) -> None:
+        settings = self.settings
+        with self.clock.phase("post_migration") as details:
+            after = latency_task(settings.redis_url)
+            impact = performance_impact(self.report.system.baseline_latency or after, after)
+            clear_progress_task(settings.backup_dir)
+            details.update(
+                {
+                    "latency_after": after.model_dump(),
+                    "impact_after": impact,
+                    "redis_settings_changed": [],
+                    "progress_state": "migrate checkpoints cleared",
+                }
+            )
+        if impact is not None:
+            self.evidence["performance_after"] = f"median PING {100 * impact:.1f}% above the baseline after the run"
+        self.evidence["config_restored"] = "the run changes no Redis setting (no CONFIG SET)"
+        self.evidence["progress_cleared"] = "migrate checkpoints cleared"
+        self.evidence["archive"] = f"report and checklist in {settings.backup_dir / 'archive'}"
+
+    def finish(self) -> None:
+        report = self.report
+        report.kpis.duration_seconds = time.perf_counter() - self.started
+        if not report.kpi_checks:
+            report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        self.evidence.setdefault("rollback_decision", "no rollback criterion met")
+        checklist = checklist_markdown(self.evidence, report.signoffs, report.status)
+        try:
+            publish_kpis(report.kpi_checks, report.status)
+            publish_checklist(checklist)
+        finally:
+            write_report(self.settings.report_json, report)
+            if (self.settings.backup_dir / "manifest.json").exists():
+                archive_run(self.settings.backup_dir, report, checklist)
+
+
+@flow(name="om-datetime-migration")
+def migration_flow(settings: RunSettings) -> RunReport:
+    """The deployment checklist, from assessment to final sign-off; the report is always written."""
+    run = ChecklistRun(settings)
+    report = run.report
+    writes_started = False
+    try:
+        assessment, manifest, hash_targets = run.pre_migration()
+        if not run.gate("go-no-go", go_no_go_summary(assessment, manifest, settings)):
+            report.status = "not_approved"
+            return report
+        go_at = time.perf_counter()
+        writes_started = True
+        results = run.migrate(manifest)
+        verification = run.verify(manifest, hash_targets, assessment.server.has_search)
+        run.score(manifest, results, verification)
+        reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)
+        if reasons:
+            run.roll_back(reasons)
+            return report
+        accepted = run.gate("acceptance", acceptance_summary(report))
+        report.system.downtime_seconds = time.perf_counter() - go_at
+        report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        if not accepted:
+            run.roll_back(["acceptance sign-off not given"])
+            return report
+        run.post_migration()
+        if not run.gate("final", final_summary(report)):
+            if any(s.gate == "final" and s.decision == "reject" for s in report.signoffs):
+                run.roll_back(["final sign-off rejected"])
+            else:
+                report.status = "not_signed_off"
+                report.messages.append("data stays migrated and verified (accepted); the final sign-off is missing")
+            return report
+        report.status = "succeeded"
         return report
     except RunbookError as exc:
         report.status = "aborted" if isinstance(exc, MigrationAborted) else "failed"
         report.messages.append(str(exc))
+        if writes_started:
+            run.roll_back([f"unrecoverable error: {exc}"])
+            return report
+        raise
+    except Exception as exc:
+        report.status = "failed"
+        secret = (url_password(settings.redis_url.get_secret_value()),)
+        report.messages.append(redact_text(f"{type(exc).__name__}: {exc}", secret))
+        if writes_started:
+            run.roll_back([f"unrecoverable error: {type(exc).__name__}"])
         raise
     finally:
-        report.kpis.duration_seconds = time.perf_counter() - started
-        write_report(settings.report_json, report)
-
-
-def _chunk_problem_counts(result: ChunkResult) -> dict[str, int]:
-    """Problem counts from a chunk's exact counters (its problem list is capped)."""
-    return {
-        kind: result.counts.get(counter, 0)
-        for kind, counter in (("conflict", "conflict"), ("missing", "missing"), ("write_error", "errors"))
-        if result.counts.get(counter, 0)
-    }
+        run.finish()
 
 
 @flow(name="om-datetime-assessment")
@@ -127,10 +284,11 @@ def assessment_flow(settings: RunSettings) -> RunReport:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
             assessment = assess_task(settings, targets)
-            details.update(_assessment_details(assessment))
+            details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts
         report.kpis.keys_scanned = assessment.keys_scanned
         report.messages += migratable_targets(targets, assessment.server)[1]
+        publish_assessment(assessment)
         report.status = "assessed"
         return report
     except RunbookError as exc:

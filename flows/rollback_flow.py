@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from flows.migration_flow import verify_migration
+from flows.verification import verify_migration
 from migrations.config import build_settings
 from migrations.errors import RunbookError
 from migrations.redaction import redact_url

@@ -48,11 +48,17 @@ def encode_line(entry: KeyBackup) -> str:
     return json.dumps(items, separators=(",", ":")) + "\n"
 
 
-def decode_line(line: str) -> KeyBackup:
+def parse_line(line: str) -> list[str]:
+    """A line's items as latin-1 strings: [key, digest, field, original, target, ...] (the hot path's form)."""
     items = json.loads(line)
-    key, digest, rest = items[0], items[1], items[2:]
-    if len(rest) % 3:
+    if not isinstance(items, list) or len(items) < 2 or (len(items) - 2) % 3:
         raise ValueError("corrupt backup line: field triplets are incomplete")
+    return items
+
+
+def decode_line(line: str) -> KeyBackup:
+    items = parse_line(line)
+    key, digest, rest = items[0], items[1], items[2:]
     changes = tuple(FieldChange(_raw(rest[i]), _raw(rest[i + 1]), _raw(rest[i + 2])) for i in range(0, len(rest), 3))
     return KeyBackup(_raw(key), digest, changes)
 

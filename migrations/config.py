@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from migrations.errors import ConfigurationError
+from migrations.signoff import GateRoles
 
 FailureMode = Literal["fail", "skip", "log_and_skip"]
 
@@ -22,13 +23,21 @@ class RunSettings(BaseModel):
     models: str = Field(description="importable module of the application's redis-om 1.x models")
     naive_timezone: str = Field("UTC", description="IANA zone in which naive legacy datetimes are read")
     backup_dir: Path = Field(Path("runbook-backups"), description="directory for the RDB and logical backups")
-    chunks: int = Field(8, ge=1, le=16384, description="key-range chunks (hash-slot ranges)")
+    chunks: int | None = Field(
+        None, ge=1, le=16384, description="key-range chunks (hash-slot ranges); default: one per 250,000 keys"
+    )
     parallel: int = Field(2, ge=1, le=64, description="chunks migrated at the same time")
     batch_size: int = Field(1000, ge=1, le=100_000, description="keys per pipelined batch")
     failure_mode: FailureMode = Field("log_and_skip", description="fail | skip | log_and_skip")
     max_errors: int | None = Field(None, ge=0, description="stop when more values than this fail")
     rdb_snapshot: bool = Field(True, description="take and restore-test a full RDB snapshot first")
     report_json: Path | None = Field(None, description="where to write the run's report as JSON")
+    auto_approve: bool = Field(False, description="sign every gate automatically (rehearsals only)")
+    signoff_roles: GateRoles = Field(default_factory=GateRoles, description="roles that must approve each gate")
+    gate_timeout_seconds: int = Field(4 * 3600, ge=1, description="a gate unanswered this long is not approved")
+    gate_poll_seconds: int = Field(10, ge=1, le=600, description="how often a paused run checks for an answer")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="roll back when more than this share of values fail")
+    auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
 
     @field_validator("naive_timezone")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from migrations.backup_format import Problem
+from migrations.signoff import SignOff
 
 PROBLEM_LIST_LIMIT = 1000
 
@@ -35,6 +36,32 @@ class Kpis(BaseModel):
     duration_seconds: float = 0.0
 
 
+class LatencySummary(BaseModel):
+    """Round-trip times of PING against the migrated Redis, in milliseconds."""
+
+    samples: int = 0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+
+
+class SystemMetrics(BaseModel):
+    """What the checklist's system KPIs need, measured by the run (None: not measured)."""
+
+    downtime_seconds: float | None = None
+    baseline_latency: LatencySummary | None = None
+    migration_latency: LatencySummary | None = None
+    memory_peak_share: float | None = None
+    cpu_peak_share: float | None = None
+
+
+class KpiCheck(BaseModel):
+    name: str
+    value: str
+    target: str
+    met: bool | None  # None: not measured in this run
+
+
 class RunReport(BaseModel):
     status: str
     redis: str
@@ -43,6 +70,10 @@ class RunReport(BaseModel):
     problem_counts: dict[str, int] = Field(default_factory=dict)
     problems: list[Problem] = Field(default_factory=list)
     messages: list[str] = Field(default_factory=list)
+    flow_run_id: str | None = None
+    system: SystemMetrics = Field(default_factory=SystemMetrics)
+    kpi_checks: list[KpiCheck] = Field(default_factory=list)
+    signoffs: list[SignOff] = Field(default_factory=list)
 
 
 def compute_kpis(

@@ -47,6 +47,15 @@ def plan_slot_ranges(chunks: int) -> list[SlotRange]:
     return [SlotRange(i, bounds[i], bounds[i + 1] - 1) for i in range(chunks)]
 
 
+KEYS_PER_AUTO_CHUNK = 250_000
+MAX_AUTO_CHUNKS = 64
+
+
+def auto_chunk_count(keys: int) -> int:
+    """Chunks sized so each subflow's fixed Prefect cost (0.2-2 s) stays small against its work (~5 s)."""
+    return max(1, min(MAX_AUTO_CHUNKS, -(-keys // KEYS_PER_AUTO_CHUNK)))
+
+
 def slot_to_chunk_table(ranges: list[SlotRange]) -> list[int]:
     """A 16384-entry lookup: slot -> index of the range holding it."""
     table = [-1] * SLOT_COUNT

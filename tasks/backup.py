@@ -33,7 +33,7 @@ from migrations.slots import key_slot, plan_slot_ranges, slot_to_chunk_table
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.assess import target_info
-from tasks.backup_files import load_manifest, save_manifest
+from tasks.backup_files import clear_checkpoints, load_manifest, save_manifest
 from tasks.inventory import planned_keys
 from tasks.redis_connection import open_client
 from tasks.retry_policy import IO_TASK_OPTIONS
@@ -52,7 +52,7 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
         raise ConfigurationError(
             f"{settings.backup_dir} holds a migration that was rolled back; use a new --backup-dir"
         )
-    expected = (settings.models, settings.naive_timezone, settings.chunks)
+    expected = (settings.models, settings.naive_timezone, settings.chunks or len(manifest.chunks))
     found = (manifest.models, manifest.naive_timezone, len(manifest.chunks))
     if expected != found:
         raise ConfigurationError(
@@ -90,11 +90,11 @@ def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
 
 
 def write_logical_backup(
-    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, safe_url: str
+    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, safe_url: str, chunk_count: int
 ) -> tuple[BackupManifest, Tally]:
     """Scan every target, write the per-chunk backup files and a complete manifest."""
     started = time.perf_counter()
-    ranges = plan_slot_ranges(settings.chunks)
+    ranges = plan_slot_ranges(chunk_count)
     table = slot_to_chunk_table(ranges)
     backup_dir = settings.backup_dir
     manifest = BackupManifest(
@@ -140,7 +140,7 @@ def write_logical_backup(
 
 
 @task(name="backup", cache_policy=NONE, **IO_TASK_OPTIONS)
-def backup_task(settings: RunSettings, targets: list[ModelTarget]) -> BackupManifest:
+def backup_task(settings: RunSettings, targets: list[ModelTarget], chunk_count: int) -> BackupManifest:
     """Full RDB snapshot (checked, restore-tested) and the logical backup; reuses a complete one on resume."""
     logger = get_run_logger()
     existing = reusable_backup(settings)
@@ -154,7 +154,7 @@ def backup_task(settings: RunSettings, targets: list[ModelTarget]) -> BackupMani
     else:
         snapshot = no_snapshot("skipped at the user's request")
     logger.info("RDB snapshot: %s", snapshot.note)
-    manifest, _tally = write_logical_backup(client, targets, settings, redact_url(url))
+    manifest, _tally = write_logical_backup(client, targets, settings, redact_url(url), chunk_count)
     manifest.snapshot = snapshot
     save_manifest(settings.backup_dir, manifest)
     logger.info(
@@ -164,3 +164,9 @@ def backup_task(settings: RunSettings, targets: list[ModelTarget]) -> BackupMani
         len(manifest.chunks),
     )
     return manifest
+
+
+@task(name="clear-progress-state", cache_policy=NONE)
+def clear_progress_task(backup_dir: Path) -> None:
+    """Post-migration cleanup: the migrate checkpoints are no longer needed (the backup itself is kept)."""
+    clear_checkpoints(backup_dir, "migrate")

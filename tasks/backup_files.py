@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import MANIFEST_NAME, BackupManifest, ChunkBackup, KeyBackup, decode_line
+from migrations.backup_format import MANIFEST_NAME, BackupManifest, ChunkBackup, KeyBackup, decode_line, parse_line
 from migrations.errors import BackupError
 
 
@@ -76,6 +76,14 @@ def read_chunk(backup_dir: Path, chunk: ChunkBackup, start_line: int = 0) -> Ite
         for number, line in enumerate(handle):
             if number >= start_line:
                 yield number, decode_line(line)
+
+
+def read_chunk_items(backup_dir: Path, chunk: ChunkBackup, start_line: int = 0) -> Iterator[list[str]]:
+    """Each line's raw items from `start_line` on, without building objects (the compare-and-set path)."""
+    with open(chunk_path(backup_dir, chunk), encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number >= start_line:
+                yield parse_line(line)
 
 
 class Checkpoint(BaseModel):

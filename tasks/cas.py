@@ -15,8 +15,7 @@ from enum import IntEnum
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from migrations.backup_format import KeyBackup
-from tasks.resp import encode_command, run_encoded
+from tasks.resp import run_encoded
 
 CAS_SCRIPT = b"""
 local out = {}
@@ -51,35 +50,47 @@ class BatchResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)  # key, message
 
 
-def load_cas_script(client: redis.Redis) -> bytes:
+def load_cas_script(client: redis.Redis) -> str:
     """SCRIPT LOAD the CAS script; its sha1 for EVALSHA."""
     sha = client.script_load(CAS_SCRIPT)
-    return sha.encode() if isinstance(sha, str) else sha
+    return sha.decode() if isinstance(sha, bytes) else sha
 
 
-def _command(sha: bytes, entry: KeyBackup, forward: bool) -> bytes:
-    args = [b"EVALSHA", sha, b"1", entry.key]
-    for change in entry.changes:
-        expected, new = (change.original, change.target) if forward else (change.target, change.original)
-        args += [change.field, expected, new]
-    return encode_command(args)
+def cas_command_text(sha: str, items: Sequence[str], forward: bool) -> str:
+    """EVALSHA for one backup line's items ([key, digest, field, original, target, ...], latin-1 strings),
+    as RESP text: latin-1 maps each character to one byte, so lengths in characters are lengths in bytes."""
+    key = items[0]
+    parts = [f"*{2 + len(items)}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}\r\n$1\r\n1\r\n${len(key)}\r\n{key}\r\n"]
+    for i in range(2, len(items), 3):
+        name, expected, new = items[i], items[i + 1], items[i + 2]
+        if not forward:
+            expected, new = new, expected
+        parts.append(f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n")
+    return "".join(parts)
 
 
-def apply_batch(client: redis.Redis, sha: bytes, entries: Sequence[KeyBackup], forward: bool) -> BatchResult:
-    """Run the CAS for every entry in one round trip; reloads the script once if the server lost it."""
-    payload = b"".join(_command(sha, entry, forward) for entry in entries)
-    replies = run_encoded(client, payload, len(entries))
+_OUTCOME_NAMES = {outcome.value: outcome.name.lower() for outcome in Outcome}
+
+
+def apply_batch(client: redis.Redis, sha: str, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+    """Run the CAS for every backup line in one round trip; reloads the script once if the server lost it."""
+    payload = "".join([cas_command_text(sha, items, forward) for items in lines]).encode("latin-1")
+    replies = run_encoded(client, payload, len(lines))
     if any(isinstance(reply, NoScriptError) for reply in replies):
         client.script_load(CAS_SCRIPT)  # server restarted or SCRIPT FLUSH: replaying is safe
-        replies = run_encoded(client, payload, len(entries))
+        replies = run_encoded(client, payload, len(lines))
     result = BatchResult()
-    for entry, reply in zip(entries, replies, strict=True):
+    outcomes = result.outcomes
+    for items, reply in zip(lines, replies, strict=True):
         if isinstance(reply, ResponseError):
-            result.errors.append((entry.key, str(reply)))
+            result.errors.append((items[0].encode("latin-1"), str(reply)))
             continue
-        for change, code in zip(entry.changes, reply, strict=True):
-            outcome = Outcome(code)
-            result.outcomes[outcome.name.lower()] += 1
-            if outcome in (Outcome.CONFLICT, Outcome.MISSING):
-                result.conflicts.append((entry.key, change.field, outcome.name.lower()))
+        if len(reply) * 3 != len(items) - 2:
+            raise RuntimeError(f"unexpected compare-and-set reply {reply!r}")
+        for position, code in enumerate(reply):
+            name = _OUTCOME_NAMES[code]
+            outcomes[name] += 1
+            if code == Outcome.CONFLICT or code == Outcome.MISSING:
+                field = items[2 + 3 * position].encode("latin-1")
+                result.conflicts.append((items[0].encode("latin-1"), field, name))
     return result

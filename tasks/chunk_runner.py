@@ -18,12 +18,12 @@ from typing import Literal
 import redis
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import ChunkBackup, KeyBackup, Problem
+from migrations.backup_format import ChunkBackup, Problem
 from migrations.codec import describe_raw
 from migrations.config import FailureMode
 from migrations.errors import MigrationAborted
 from migrations.report import PROBLEM_LIST_LIMIT
-from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk, save_checkpoint
+from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
 from tasks.cas import BatchResult, apply_batch, load_cas_script
 
 Direction = Literal["migrate", "rollback"]
@@ -86,7 +86,7 @@ def run_chunk(
         result.counts, result.key_count = dict(counts), chunk.key_count
         return result
     sha = load_cas_script(client)
-    batch: list[KeyBackup] = []
+    batch: list[list[str]] = []
     lines_done = checkpoint.lines_done
 
     def flush() -> None:
@@ -115,8 +115,8 @@ def run_chunk(
                 "re-run to resume or roll back"
             )
 
-    for _number, entry in read_chunk(backup_dir, chunk, checkpoint.lines_done):
-        batch.append(entry)
+    for items in read_chunk_items(backup_dir, chunk, checkpoint.lines_done):
+        batch.append(items)
         if len(batch) >= batch_size:
             flush()
     if batch:

@@ -37,14 +37,16 @@ def peak_rss_mb() -> float:
 
 def run_redis_om(url: str, _work: Path) -> dict:
     os.environ["REDIS_OM_URL"] = url
-    import migrations.sample_models  # noqa: F401  registers the models in redis-om's registry
     from redis_om import get_redis_connection
     from redis_om.model.migrations.data.builtin import datetime_migration as dm
 
+    import migrations.sample_models  # noqa: F401  registers the models in redis-om's registry
+
+    # Dedenting the methods back into DatetimeFieldMigration makes them override its earlier definitions
+    # (its wrapper _convert_datetime_value recurses into itself otherwise), so they are attached over them.
+    state_api = ("__init__", "save_progress", "load_progress", "clear_progress", "has_saved_progress")
     for name, member in vars(dm.MigrationState).items():
-        if callable(member) and name not in vars(dm.DatetimeFieldMigration) and name not in ("__init__",):
-            if name in ("save_progress", "load_progress", "clear_progress", "has_saved_progress"):
-                continue
+        if callable(member) and name not in state_api:
             setattr(dm.DatetimeFieldMigration, name, member)
     dm.DatetimeFieldMigration.__abstractmethods__ = frozenset()
     logging.getLogger("redis_om").setLevel(logging.WARNING)
@@ -93,10 +95,12 @@ def _settings(url: str, work: Path, **extra):
 
     from migrations.config import build_settings
 
-    return build_settings(redis_url=SecretStr(url), models="migrations.sample_models", backup_dir=work / "backup", **extra)
+    values = {"redis_url": SecretStr(url), "models": "migrations.sample_models", "backup_dir": work / "backup"}
+    return build_settings(**values, **extra)
 
 
 def run_migrate(url: str, work: Path) -> dict:
+    from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
@@ -104,7 +108,8 @@ def run_migrate(url: str, work: Path) -> dict:
 
     settings = _settings(url, work)
     client = open_client(url)
-    manifest, _tally = write_logical_backup(client, discover_targets(settings.models), settings, "bench")
+    chunks = auto_chunk_count(client.dbsize())
+    manifest, _tally = write_logical_backup(client, discover_targets(settings.models), settings, "bench", chunks)
     started = time.perf_counter()
     for chunk in manifest.chunks:
         run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
@@ -113,6 +118,7 @@ def run_migrate(url: str, work: Path) -> dict:
 
 
 def run_plain(url: str, work: Path) -> dict:
+    from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
     from tasks.assess import assess_keyspace
     from tasks.backup import write_logical_backup
@@ -127,11 +133,13 @@ def run_plain(url: str, work: Path) -> dict:
     started = time.perf_counter()
     client = open_client(url)
     targets = discover_targets(settings.models)
-    assess_keyspace(client, targets, read_server_facts(client), settings.zone, settings.batch_size, work, "bench")
+    facts = read_server_facts(client)
+    assessment = assess_keyspace(client, targets, facts, settings.zone, settings.batch_size, work, "bench")
     phases["assess"] = time.perf_counter() - started
     mark = time.perf_counter()
     snapshot_and_restore_test(url, client, work / "dump.rdb")
-    manifest, _tally = write_logical_backup(client, targets, settings, "bench")
+    chunks = auto_chunk_count(assessment.keys_scanned)
+    manifest, _tally = write_logical_backup(client, targets, settings, "bench", chunks)
     phases["backup"] = time.perf_counter() - mark
     mark = time.perf_counter()
     for chunk in manifest.chunks:

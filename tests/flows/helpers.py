@@ -27,5 +27,11 @@ def keyspace(client: redis.Redis) -> dict[bytes, object]:
 
 
 def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
-    values = {"redis_url": SecretStr(url), "models": "migrations.sample_models", "backup_dir": backup_dir, "chunks": 4}
+    values = {
+        "redis_url": SecretStr(url),
+        "models": "migrations.sample_models",
+        "backup_dir": backup_dir,
+        "chunks": 4,
+        "auto_approve": True,
+    }
     return build_settings(**(values | extra))

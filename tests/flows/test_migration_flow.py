@@ -73,7 +73,8 @@ def test_run_converts_every_legacy_value_and_rollback_restores_every_byte(redis_
 
     written = json.loads(report_path.read_text())
     assert written["status"] == "succeeded"
-    assert set(written["phases"]) == {"assess", "backup", "migrate", "verify"}
+    assert {"assess", "backup", "schema", "migrate", "verify", "post_migration"} == set(written["phases"])
+    assert [s["gate"] for s in written["signoffs"]].count("final") == 4
     assert all(phase["duration_seconds"] > 0 for phase in written["phases"].values())
     for kpi in (
         "keys_scanned",
@@ -132,7 +133,8 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     client = redis_server.client()
     seed(client, 2000)
     settings = settings_for(redis_server.url, tmp_path / "backup", batch_size=50)
-    manifest, _ = write_logical_backup(client, discover_targets(settings.models), settings, "redis://test")
+    targets = discover_targets(settings.models)
+    manifest, _ = write_logical_backup(client, targets, settings, "redis://test", settings.chunks)
     manifest.snapshot = None
     save_manifest(settings.backup_dir, manifest)
     chunk = manifest.chunks[0]
@@ -176,7 +178,8 @@ def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, t
     client = redis_server.client()
     seed(client, 200)
     settings = settings_for(redis_server.url, tmp_path / "backup", chunks=1)
-    manifest, _ = write_logical_backup(client, discover_targets(settings.models), settings, "redis://test")
+    targets = discover_targets(settings.models)
+    manifest, _ = write_logical_backup(client, targets, settings, "redis://test", settings.chunks)
     _line, entry = next(read_chunk(settings.backup_dir, manifest.chunks[0]))
     field = entry.changes[0].field
     client.hset(entry.key, field, "2030-01-01T00:00:00")  # the application wrote meanwhile

@@ -1,0 +1,119 @@
+"""One-line evidence for each checklist item a run proves, and the markdown shown at each sign-off."""
+
+from __future__ import annotations
+
+from migrations.backup_format import BackupManifest
+from migrations.config import RunSettings
+from migrations.report import KpiCheck, LatencySummary, RunReport
+from tasks.assess import Assessment
+from tasks.verify import Verification
+
+
+def _mb(size: int | None) -> str:
+    return "unknown" if size is None else f"{size / 1e6:,.1f} MB"
+
+
+def assessment_evidence(assessment: Assessment, baseline: LatencySummary) -> dict[str, str]:
+    server = assessment.server
+    memory = f"used_memory {_mb(server.used_memory)}" + (
+        f" of maxmemory {_mb(server.maxmemory)}" if server.maxmemory else " (no maxmemory set)"
+    )
+    persistence = "RDB saves " + {True: "on", False: "off", None: "unknown (CONFIG refused)"}[server.rdb_enabled]
+    return {
+        "targets": ", ".join(f"{t.name} ({', '.join(t.fields)})" for t in assessment.targets),
+        "estimate": f"about {assessment.estimated_seconds:.0f} s, from {assessment.read_keys_per_second:,.0f} "
+        "keys/s measured while assessing",
+        "resources": f"logical backup {_mb(assessment.logical_backup_bytes)}, RDB about "
+        f"{_mb(assessment.rdb_snapshot_bytes_estimate)}, disk free {_mb(assessment.backup_disk_free_bytes)}",
+        "data_quality": f"{assessment.unreadable_values:,} unreadable values, problems "
+        f"{assessment.problem_counts or 'none'}",
+        "memory": memory,
+        "persistence": f"{persistence}, AOF {'on' if server.aof_enabled else 'off'}",
+        "health": f"Redis {server.redis_version}, role {server.role}, {server.total_keys:,} keys, "
+        f"{'cluster' if server.cluster_enabled else 'single server'}",
+        "baseline_latency": f"PING p50 {baseline.p50_ms:.3f} ms, p99 {baseline.p99_ms:.3f} ms "
+        f"({baseline.samples} samples)",
+    }
+
+
+def backup_evidence(manifest: BackupManifest, settings: RunSettings) -> dict[str, str]:
+    evidence = {
+        "logical_backup": f"{manifest.fields_changed:,} fields of {manifest.keys_changed:,} keys in "
+        f"{len(manifest.chunks)} chunk files with sha256 in the manifest",
+        "backup_location": f"{settings.backup_dir} written and fsynced",
+        "rollback_ready": "exact rollback from the logical backup (compare-and-set), RDB restore as the manual path",
+        "error_strategy": f"failure mode {settings.failure_mode}, max errors {settings.max_errors}, "
+        f"roll back above {100 * settings.max_error_rate:g}% errors",
+    }
+    snapshot = manifest.snapshot
+    if snapshot is not None and snapshot.taken:
+        evidence["rdb_backup"] = f"{snapshot.size_bytes:,} bytes, sha256 {snapshot.sha256}, redis-check-rdb passed"
+    if snapshot is not None and snapshot.restore_tested:
+        evidence["restore_test"] = (
+            f"loaded into a throwaway redis-server: {snapshot.restored_keys:,} of {snapshot.source_keys:,} keys, "
+            f"{snapshot.sample_keys_equal}/{snapshot.sample_keys_compared} sampled keys equal"
+        )
+    return evidence
+
+
+def verification_evidence(verification: Verification, kpis_error_rate: float) -> dict[str, str]:
+    evidence = {"error_rate": f"{100 * kpis_error_rate:.3f}%"}
+    if verification.passed:
+        evidence["integrity"] = (
+            f"{verification.keys_checked:,} keys: every changed field equals its expected conversion, other "
+            f"fields unchanged (digest), {verification.legacy_left or 0} legacy values left (all reported)"
+        )
+        evidence["sample"] = f"{verification.sample_equal}/{verification.sample_loaded} keys equal via Model.get()"
+    if verification.search_checks.startswith("passed"):
+        evidence["range_queries"] = verification.search_checks
+    return evidence
+
+
+def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings: RunSettings) -> str:
+    snapshot = manifest.snapshot
+    rdb = f"sha256 `{snapshot.sha256}`" if snapshot is not None and snapshot.taken else "none"
+    return "\n".join(
+        [
+            "Approve to start writing. Nothing has been changed yet.",
+            "",
+            f"- Redis: {assessment.redis} (Redis {assessment.server.redis_version}, {assessment.server.role})",
+            f"- keys scanned: {assessment.keys_scanned:,}; fields to convert: {assessment.fields_to_change:,}; "
+            f"unreadable values (left unchanged): {assessment.unreadable_values:,}",
+            f"- estimated duration: about {assessment.estimated_seconds:.0f} s",
+            f"- naive datetimes are read in **{settings.naive_timezone}**",
+            f"- RDB snapshot: {rdb}",
+            f"- logical backup: {manifest.fields_changed:,} fields in {len(manifest.chunks)} chunks "
+            f"(sha256 per chunk in the backup manifest artifact)",
+        ]
+    )
+
+
+def acceptance_summary(report: RunReport) -> str:
+    verify = report.phases.get("verify")
+    details = verify.details if verify else {}
+    return "\n".join(
+        [
+            "Approve to keep the migrated data. **Reject rolls every changed field back exactly.**",
+            "",
+            f"- verification passed: {details.get('passed')}; keys checked: {details.get('keys_checked')}; "
+            f"legacy values left: {details.get('legacy_left')}; Model.get sample: "
+            f"{details.get('sample_equal')}/{details.get('sample_loaded')}",
+            f"- search checks: {details.get('search_checks') or 'n/a'}",
+            *kpi_lines(report.kpi_checks),
+        ]
+    )
+
+
+def final_summary(report: RunReport) -> str:
+    return "\n".join(
+        [
+            "Final sign-off. Fill in issues encountered, lessons learned and recommendations.",
+            "",
+            *kpi_lines(report.kpi_checks),
+        ]
+    )
+
+
+def kpi_lines(checks: list[KpiCheck]) -> list[str]:
+    marks = {True: "met", False: "NOT MET", None: "-"}
+    return [f"- {c.name}: {c.value} (target {c.target}, {marks[c.met]})" for c in checks]

@@ -1,0 +1,26 @@
+"""The verify phase, shared by the migration and the stand-alone verification (read-only)."""
+
+from __future__ import annotations
+
+import time
+
+from migrations.backup_format import BackupManifest
+from migrations.config import RunSettings
+from migrations.targets import ModelTarget
+from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
+
+
+def verify_migration(
+    settings: RunSettings, manifest: BackupManifest, targets: list[ModelTarget], has_search: bool
+) -> Verification:
+    """Read-only: every chunk against its backup, then leftovers and the application's models."""
+    started = time.perf_counter()
+    futures = [
+        verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
+        for chunk in manifest.chunks
+        if chunk.key_count
+    ]
+    checks = [future.result() for future in futures]
+    sample = [item for check in checks for item in check.sample]
+    left, model_sample, search = verify_leftovers_task(settings, targets, sample, has_search)
+    return summarize(checks, "target", started, left, model_sample, search)

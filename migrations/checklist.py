@@ -1,0 +1,117 @@
+"""The production deployment checklist as a markdown artifact: what the run proved, ticked with its evidence,
+and what only a human can do, listed as such (pure)."""
+
+from __future__ import annotations
+
+from migrations.signoff import ROLES, SignOff
+
+HUMAN = None  # an item only people can do: never ticked by the run
+
+# (section, [(item, evidence key or HUMAN)]); evidence keys are filled in by the flow as it proves them.
+CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
+    (
+        "Pre-Migration: Planning and Assessment",
+        [
+            ("Identified all models with datetime fields", "targets"),
+            ("Estimated migration time", "estimate"),
+            ("Calculated required resources (memory, CPU, disk)", "resources"),
+            ("Identified potential data quality issues", "data_quality"),
+            ("Stakeholders, operations and support teams informed", HUMAN),
+            ("Staging environment mirrors production", HUMAN),
+        ],
+    ),
+    (
+        "Pre-Migration: Technical Preparation",
+        [
+            ("Upgraded to Redis OM Python 1.0+ and verified the application", HUMAN),
+            ("Full Redis backup created and verified", "rdb_backup"),
+            ("Backup restoration procedure tested", "restore_test"),
+            ("Backup storage location confirmed accessible", "backup_location"),
+            ("Redis memory limits reviewed", "memory"),
+            ("Redis persistence settings documented", "persistence"),
+        ],
+    ),
+    (
+        "Migration: Pre-Migration Execution",
+        [
+            ("Maintenance window started, application traffic stopped or redirected", HUMAN),
+            ("Final backup created (logical backup of every field that changes)", "logical_backup"),
+            ("Redis server health verified", "health"),
+            ("Network connectivity confirmed (baseline latency)", "baseline_latency"),
+            ("Error handling strategy confirmed", "error_strategy"),
+            ("Rollback plan reviewed and ready", "rollback_ready"),
+            ("Go/no-go sign-off", "signoff_go-no-go"),
+        ],
+    ),
+    (
+        "Migration: Schema and Data",
+        [
+            ("Schema migration (index definitions)", "schema"),
+            ("Migration started successfully", "migration_started"),
+            ("Progress monitored (progress artifact, per-chunk checkpoints)", "progress"),
+            ("Error rates within acceptable limits", "error_rate"),
+            ("Resource usage within expected ranges", "resource_usage"),
+        ],
+    ),
+    (
+        "Migration: Verification",
+        [
+            ("Migration completed without critical errors", "no_critical_errors"),
+            ("Data integrity checks passed", "integrity"),
+            ("Sample data verification completed (redis-om 1.x Model.get)", "sample"),
+            ("Range queries and sorting working", "range_queries"),
+            ("Application started and tested with migrated data", HUMAN),
+            ("Acceptance sign-off", "signoff_acceptance"),
+        ],
+    ),
+    (
+        "Post-Migration",
+        [
+            ("Performance within acceptable limits (latency after vs before)", "performance_after"),
+            ("Redis configuration restored to normal", "config_restored"),
+            ("Migration progress state cleared", "progress_cleared"),
+            ("Migration execution log and metrics recorded (archived report)", "archive"),
+            ("Monitoring thresholds and alerting rules restored", HUMAN),
+            ("Final sign-off", "signoff_final"),
+        ],
+    ),
+    (
+        "Rollback Decision Criteria (evaluated by the run)",
+        [
+            ("Unrecoverable errors, error rate, verification and rejections checked", "rollback_decision"),
+        ],
+    ),
+]
+
+
+def checklist_markdown(evidence: dict[str, str], signoffs: list[SignOff], status: str) -> str:
+    """Markdown with every checklist item: [x] with evidence, [ ] not proved by this run, or a human's task."""
+    lines = [f"# Production deployment checklist: run {status}", ""]
+    for section, items in CHECKLIST:
+        lines += [f"## {section}", ""]
+        for text, key in items:
+            if key is HUMAN:
+                lines.append(f"- [ ] {text} (only a person can do this)")
+            elif key in evidence:
+                lines.append(f"- [x] {text}: {evidence[key]}")
+            else:
+                lines.append(f"- [ ] {text}: not proved by this run")
+        lines.append("")
+    lines += ["## Sign-off", ""]
+    for role in ROLES:
+        signed = [s for s in signoffs if s.role == role]
+        if not signed:
+            lines.append(f"- [ ] **{role}**: not signed")
+        for s in signed:
+            mark = "x" if s.decision == "approve" else " "
+            comment = f" ({s.comment})" if s.comment else ""
+            lines.append(f"- [{mark}] **{role}**: {s.name}, {s.decision} at gate {s.gate}, {s.at}{comment}")
+    notes = [s for s in signoffs if s.gate == "final" and (s.issues_encountered or s.lessons_learned)]
+    lines += ["", "## Final Notes", "", f"Migration completed successfully: {'Yes' if status == 'succeeded' else 'No'}"]
+    for s in notes or [s for s in signoffs if s.gate == "final"][:1]:
+        lines += [
+            f"- Issues encountered ({s.role}): {s.issues_encountered or '-'}",
+            f"- Lessons learned ({s.role}): {s.lessons_learned or '-'}",
+            f"- Recommendations ({s.role}): {s.recommendations or '-'}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,63 @@
+"""Sign-off gates of the checklist: who must approve what, and what their answers add up to (pure)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["Technical Lead", "Database Administrator", "Operations Manager", "Business Stakeholder"]
+ROLES: tuple[Role, ...] = ("Technical Lead", "Database Administrator", "Operations Manager", "Business Stakeholder")
+Gate = Literal["go-no-go", "acceptance", "final"]
+GATES: tuple[Gate, ...] = ("go-no-go", "acceptance", "final")
+Decision = Literal["approve", "reject"]
+GateOutcome = Literal["approved", "rejected", "timed_out"]
+
+AUTOMATIC_APPROVER = "automatic (rehearsal)"
+
+
+class GateRoles(BaseModel):
+    """Roles that must each approve a gate (in this order); a gate with no roles passes on its own."""
+
+    go_no_go: list[Role] = Field(
+        default_factory=lambda: ["Technical Lead", "Database Administrator"],
+        description="go/no-go before the first write",
+    )
+    acceptance: list[Role] = Field(
+        default_factory=lambda: ["Database Administrator"],
+        description="acceptance after verification (a rejection rolls the data back exactly)",
+    )
+    final: list[Role] = Field(
+        default_factory=lambda: list(ROLES), description="final sign-off with the checklist's final notes"
+    )
+
+    def for_gate(self, gate: Gate) -> list[Role]:
+        return list(getattr(self, gate.replace("-", "_")))
+
+
+class SignOff(BaseModel):
+    """One person's answer at one gate, as recorded in the report and the checklist artifact."""
+
+    gate: Gate
+    role: Role
+    name: str
+    decision: Decision
+    comment: str = ""
+    at: str = Field(description="ISO 8601 UTC time the answer was received")
+    issues_encountered: str = ""
+    lessons_learned: str = ""
+    recommendations: str = ""
+
+
+def missing_roles(required: list[Role], signoffs: list[SignOff], gate: Gate) -> list[Role]:
+    """Required roles that have not approved this gate yet, in order."""
+    approved = {s.role for s in signoffs if s.gate == gate and s.decision == "approve"}
+    return [role for role in required if role not in approved]
+
+
+def gate_outcome(required: list[Role], signoffs: list[SignOff], gate: Gate) -> GateOutcome | None:
+    """Rejected as soon as any required role rejects; approved when every required role approved."""
+    for signoff in signoffs:
+        if signoff.gate == gate and signoff.decision == "reject" and signoff.role in required:
+            return "rejected"
+    return None if missing_roles(required, signoffs, gate) else "approved"
