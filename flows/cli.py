@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from migrations.errors import RunbookError
 from migrations.redaction import redact_text, url_password
+from migrations.signoff import ROLES
 
 DEFAULT_URL = "redis://localhost:6379"
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.add_argument("--count", type=int, default=100_000, help="legacy records to seed (100000)")
     rehearse.add_argument("--dirty-share", type=float, default=0.001, help="share of dirty records (0.001)")
+    rehearse.add_argument("--seed", type=int, default=0, help="random seed of the sample data (0)")
+    rehearse.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
     rehearse.add_argument("--chunks", type=int, default=None, help="key-range chunks (default: one per 250k keys)")
     _add_report(rehearse)
 
@@ -72,7 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept running without a full RDB snapshot (managed Redis that refuses SYNC)",
     )
-    run.add_argument("--auto-approve", action="store_true", help="sign every gate automatically")
+    run.add_argument(
+        "--auto-approve", action="store_true", help='sign every gate as "automatic (rehearsal)" (no pauses)'
+    )
+    run.add_argument(
+        "--roles",
+        action="append",
+        default=[],
+        metavar="GATE=ROLE[,ROLE]",
+        help="roles that must approve a gate (go-no-go, acceptance, final); repeatable; "
+        '"final=" for none. Roles: ' + ", ".join(ROLES),
+    )
+    run.add_argument(
+        "--gate-timeout", type=int, default=4 * 3600, metavar="SECONDS", help="unanswered gate = not approved (14400)"
+    )
+    run.add_argument("--gate-poll", type=int, default=10, metavar="SECONDS", help="how often a pause checks (10)")
+    run.add_argument(
+        "--max-error-rate", type=float, default=0.01, help="roll back when a larger share of values fails (0.01)"
+    )
+    run.add_argument(
+        "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
+    )
     _add_report(run)
 
     assess = commands.add_parser("assess", help="read-only assessment of what a run would change")
@@ -92,10 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     approve = commands.add_parser("approve", help="sign a paused run's gate from a terminal")
     approve.add_argument("flow_run_id", metavar="FLOW_RUN_ID")
-    approve.add_argument("--role", required=True)
+    approve.add_argument("--role", required=True, choices=ROLES)
     approve.add_argument("--name", required=True)
-    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--reject", action="store_true", help="reject (after the migration: exact rollback)")
     approve.add_argument("--comment", default="")
+    approve.add_argument("--issues", default="", help="final sign-off: issues encountered")
+    approve.add_argument("--lessons", default="", help="final sign-off: lessons learned")
+    approve.add_argument("--recommendations", default="", help="final sign-off: recommendations")
 
     seed = commands.add_parser("seed", help="write legacy (redis-om 0.x format) sample records")
     _add_url(seed)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
 
-from flows.report_view import print_report
+from flows.report_view import print_rehearsal, print_report, rehearsal_json
 from migrations.config import RunSettings, build_settings
-from migrations.errors import RunbookError
+from migrations.errors import ConfigurationError, RunbookError
 from migrations.redaction import redact_url
 from migrations.report import RunReport
+from migrations.signoff import parse_gate_roles
+from tasks.backup_files import write_atomically
 
 console = Console(stderr=False)
 
@@ -53,9 +57,20 @@ def _exit_code(report: RunReport, ok: set[str]) -> int:
     return 0 if report.status in ok else 1
 
 
+def _require_reachable_prefect(auto_approve: bool) -> None:
+    """Paused runs are answered through a Prefect server; the embedded one dies with this process."""
+    if not auto_approve and not os.environ.get("PREFECT_API_URL"):
+        raise ConfigurationError(
+            "sign-off gates need a Prefect server people can reach: start one (`prefect server start`), "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api, and answer in its UI or with `om-runbook approve`; "
+            "or pass --auto-approve for a rehearsal"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from flows.migration_flow import migration_flow
 
+    _require_reachable_prefect(args.auto_approve)
     settings = _settings(
         args,
         backup_dir=Path(args.backup_dir),
@@ -65,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
         failure_mode=args.failure_mode,
         max_errors=args.max_errors,
         rdb_snapshot=not args.no_rdb_snapshot,
+        auto_approve=args.auto_approve,
+        signoff_roles=parse_gate_roles(args.roles),
+        gate_timeout_seconds=args.gate_timeout,
+        gate_poll_seconds=args.gate_poll,
+        max_error_rate=args.max_error_rate,
+        auto_rollback=not args.no_auto_rollback,
     )
     return _exit_code(migration_flow(settings), {"succeeded"})
 
@@ -91,8 +112,61 @@ def rollback(args: argparse.Namespace) -> int:
 
 
 def rehearse(args: argparse.Namespace) -> int:
-    raise RunbookError("rehearse is not implemented yet")
+    from flows.rehearsal_flow import rehearsal_flow
+    from tasks.local_redis import start_redis_server
+
+    if args.count < 1:
+        raise ConfigurationError("--count must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work:
+        server = start_redis_server(Path(work) / "redis")
+        try:
+            settings = build_settings(
+                redis_url=SecretStr(server.url),
+                models="migrations.sample_models",
+                backup_dir=Path(work) / "backup",
+                chunks=args.chunks,
+                parallel=args.parallel,
+                auto_approve=True,
+            )
+            console.print(f"rehearsal on a throwaway redis-server at {server.url} ({args.count:,} legacy records)")
+            result = rehearsal_flow(settings, args.count, args.dirty_share, args.seed)
+        finally:
+            server.stop()
+    print_report(console, result.migration)
+    print_rehearsal(console, result)
+    if args.report_json:
+        write_atomically(Path(args.report_json), rehearsal_json(result))
+    return 0 if result.passed else 1
 
 
 def approve(args: argparse.Namespace) -> int:
-    raise RunbookError("approve is not implemented yet: sign-off gates come with the checklist flow")
+    from uuid import UUID
+
+    from prefect.flow_runs import resume_flow_run
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigurationError(
+            "approve talks to the Prefect server the paused run uses: export PREFECT_API_URL (for example "
+            "http://127.0.0.1:4200/api)"
+        )
+    try:
+        run_id = UUID(args.flow_run_id)
+    except ValueError:
+        raise ConfigurationError(f"{args.flow_run_id!r} is not a flow run ID (a UUID)") from None
+    answer = {
+        "name": args.name,
+        "role": args.role,
+        "decision": "reject" if args.reject else "approve",
+        "comment": args.comment,
+        "issues_encountered": args.issues,
+        "lessons_learned": args.lessons,
+        "recommendations": args.recommendations,
+    }
+    try:
+        resume_flow_run(run_id, run_input=answer)
+    except (RuntimeError, ValueError) as exc:
+        raise RunbookError(f"flow run {run_id} was not resumed: {exc}") from None
+    except Exception as exc:  # the API's own errors (run not found, server down) as one line
+        raise RunbookError(f"flow run {run_id} was not resumed: {type(exc).__name__}: {exc}") from None
+    console.print(f"{'rejected' if args.reject else 'approved'} flow run {run_id} as {args.role} ({args.name})")
+    return 0

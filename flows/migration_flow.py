@@ -208,8 +208,7 @@ class ChecklistRun:
     def finish(self) -> None:
         report = self.report
         report.kpis.duration_seconds = time.perf_counter() - self.started
-        if not report.kpi_checks:
-            report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        report.kpi_checks = evaluate_kpis(report.kpis, report.system)
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
         checklist = checklist_markdown(self.evidence, report.signoffs, report.status)
         try:

@@ -1,37 +1,82 @@
-"""The terminal view of a run report: status, phase durations, KPIs, problem counts (rich + pandas)."""
+"""The terminal view of a run: status, phase durations, KPIs against targets, sign-offs, problems (rich +
+pandas), and the rehearsal's verdict."""
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from flows.artifacts import kpi_frame
 from migrations.report import RunReport
+
+if TYPE_CHECKING:
+    from flows.rehearsal_flow import RehearsalReport
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return str(value)
 
 
 def _table(title: str, frame: pd.DataFrame) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
-        table.add_column(str(column), justify="right" if frame[column].dtype.kind in "if" else "left")
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(
-            *(f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v) for v in row)
-        )
+        table.add_row(*(_cell(v) for v in row))
     return table
 
 
 def print_report(console: Console, report: RunReport) -> None:
     console.print(f"[bold]status:[/bold] {report.status}   [bold]redis:[/bold] {report.redis}")
+    if report.flow_run_id:
+        console.print(f"[bold]flow run:[/bold] {report.flow_run_id}")
     if report.phases:
-        phases = pd.DataFrame(
-            [{"phase": name, "seconds": phase.duration_seconds} for name, phase in report.phases.items()]
-        )
-        console.print(_table("phases", phases))
-    kpis = pd.DataFrame([{"kpi": name, "value": value} for name, value in report.kpis.model_dump().items()])
-    kpis["value"] = kpis["value"].astype(object)
+        rows = [{"phase": name, "seconds": round(p.duration_seconds, 3)} for name, p in report.phases.items()]
+        console.print(_table("phases", pd.DataFrame(rows, dtype=object)))
+    kpis = pd.DataFrame([{"kpi": k, "value": v} for k, v in report.kpis.model_dump().items()], dtype=object)
     console.print(_table("KPIs", kpis))
+    if report.kpi_checks:
+        console.print(_table("checklist KPIs against targets", kpi_frame(report.kpi_checks)))
+    if report.signoffs:
+        rows = [{"gate": s.gate, "role": s.role, "name": s.name, "decision": s.decision} for s in report.signoffs]
+        console.print(_table("sign-offs", pd.DataFrame(rows, dtype=object)))
     if report.problem_counts:
-        problems = pd.DataFrame([{"problem": k, "count": v} for k, v in sorted(report.problem_counts.items())])
-        console.print(_table("problems (details in --report-json)", problems))
+        rows = [{"problem": k, "count": v} for k, v in sorted(report.problem_counts.items())]
+        console.print(_table("problems (details in --report-json)", pd.DataFrame(rows, dtype=object)))
     for message in report.messages:
         console.print(f"- {message}")
+
+
+def print_rehearsal(console: Console, result: RehearsalReport) -> None:
+    rows = [{"success criterion": name, "met": "yes" if met else "NO"} for name, met in result.criteria.items()]
+    console.print(_table("rehearsal", pd.DataFrame(rows, dtype=object)))
+    diff = result.rollback_diff
+    if diff is not None:
+        console.print(
+            f"after rollback: {diff.keys_after:,} keys vs {diff.keys_before:,} before; "
+            f"{diff.changed} changed, {diff.missing} missing, {diff.added} added"
+        )
+        for example in diff.examples:
+            console.print(f"  {example}")
+    console.print(f"migrate phase: {result.migrate_keys_per_second:,.0f} keys/s")
+    console.print("[bold green]REHEARSAL PASSED[/]" if result.passed else "[bold red]REHEARSAL FAILED[/]")
+
+
+def rehearsal_json(result: RehearsalReport) -> str:
+    """The migration's report (status, phases, kpis, ...) with the rollback phase and the verdict added."""
+    document = result.migration.model_dump(mode="json")
+    if result.rollback is not None:
+        document["phases"].update(result.rollback.model_dump(mode="json")["phases"])
+    document["rehearsal"] = result.model_dump(mode="json", exclude={"migration"})
+    return json.dumps(document, indent=2)

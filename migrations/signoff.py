@@ -61,3 +61,20 @@ def gate_outcome(required: list[Role], signoffs: list[SignOff], gate: Gate) -> G
         if signoff.gate == gate and signoff.decision == "reject" and signoff.role in required:
             return "rejected"
     return None if missing_roles(required, signoffs, gate) else "approved"
+
+
+def parse_gate_roles(specs: list[str]) -> GateRoles:
+    """`GATE=ROLE[,ROLE]` items (from the command line) over the default roles; "final=" means nobody."""
+    from migrations.errors import ConfigurationError
+
+    values = GateRoles().model_dump()
+    for spec in specs:
+        gate, sep, roles_text = spec.partition("=")
+        if not sep or gate.strip() not in GATES:
+            raise ConfigurationError(f"--roles {spec!r}: expected GATE=ROLE[,ROLE] with GATE one of {', '.join(GATES)}")
+        roles = [role.strip() for role in roles_text.split(",") if role.strip()]
+        unknown = [role for role in roles if role not in ROLES]
+        if unknown:
+            raise ConfigurationError(f"--roles {spec!r}: unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
+        values[gate.strip().replace("-", "_")] = roles
+    return GateRoles(**values)

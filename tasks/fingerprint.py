@@ -1,0 +1,31 @@
+"""Fingerprint every key of a (throwaway or staging) Redis, to prove a rollback put back every byte."""
+
+from __future__ import annotations
+
+import redis
+from prefect import task
+from prefect.cache_policies import NONE
+from pydantic import SecretStr
+
+from migrations.fingerprint import hash_fingerprint, other_fingerprint
+from tasks.keyspace import read_hashes, scan_key_batches
+from tasks.redis_connection import open_client
+from tasks.retry_policy import IO_TASK_OPTIONS
+
+
+def keyspace_fingerprint(client: redis.Redis, batch_size: int = 1000) -> dict[bytes, bytes]:
+    """Key -> digest of its content: hashes by field/value (order-free), other types by DUMP, type and TTL."""
+    fingerprints: dict[bytes, bytes] = {}
+    for keys in scan_key_batches(client, "", batch_size):
+        for key, reply in zip(keys, read_hashes(client, keys), strict=True):
+            if isinstance(reply, dict):
+                fingerprints[key] = hash_fingerprint(reply)
+            else:
+                kind = client.type(key)
+                fingerprints[key] = other_fingerprint(kind, client.dump(key), client.pttl(key) > 0)
+    return fingerprints
+
+
+@task(name="fingerprint-keyspace", cache_policy=NONE, **IO_TASK_OPTIONS)
+def fingerprint_task(redis_url: SecretStr) -> dict[bytes, bytes]:
+    return keyspace_fingerprint(open_client(redis_url.get_secret_value()))
