@@ -95,7 +95,12 @@ def _settings(url: str, work: Path, **extra):
 
     from migrations.config import build_settings
 
-    values = {"redis_url": SecretStr(url), "models": "migrations.sample_models", "backup_dir": work / "backup"}
+    values = {
+        "redis_url": SecretStr(url),
+        "models": "migrations.sample_models",
+        "backup_dir": work / "backup",
+        "auto_approve": True,
+    }
     return build_settings(**values, **extra)
 
 
@@ -210,6 +215,7 @@ def measure(mode: str, url: str, count: int) -> dict:
         raise SystemExit(f"{mode} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     result = json.loads(lines[-1][len("RESULT ") :])
     result["keys_per_second"] = count / result["seconds"]
+    print(f"{count} {mode}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
     return result
 
 
