@@ -128,6 +128,7 @@ def run_plain(url: str, work: Path) -> dict:
     from tasks.assess import assess_keyspace
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.latency_probe import ResourceProbe, measure_latency
     from tasks.redis_connection import open_client
     from tasks.server_facts import read_server_facts
     from tasks.snapshot import snapshot_and_restore_test
@@ -140,6 +141,7 @@ def run_plain(url: str, work: Path) -> dict:
     targets = discover_targets(settings.models)
     facts = read_server_facts(client)
     assessment = assess_keyspace(client, targets, facts, settings.zone, settings.batch_size, work, "bench")
+    measure_latency(url)  # the flow's baseline probe
     phases["assess"] = time.perf_counter() - started
     mark = time.perf_counter()
     snapshot_and_restore_test(url, client, work / "dump.rdb")
@@ -147,9 +149,10 @@ def run_plain(url: str, work: Path) -> dict:
     manifest, _tally = write_logical_backup(client, targets, settings, "bench", chunks)
     phases["backup"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    for chunk in manifest.chunks:
-        run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
-                  logging.getLogger("bench"))  # fmt: skip
+    with ResourceProbe(url):
+        for chunk in manifest.chunks:
+            run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size,
+                      ErrorPolicy("log_and_skip", None), logging.getLogger("bench"))  # fmt: skip
     phases["migrate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     checks = [check_chunk(client, settings.backup_dir, c, "target", settings.batch_size) for c in manifest.chunks]
@@ -158,6 +161,7 @@ def run_plain(url: str, work: Path) -> dict:
     verification = summarize(checks, "target", mark, left, sample)
     phases["verify"] = time.perf_counter() - mark
     assert verification.passed, verification.problem_counts
+    measure_latency(url)  # the flow's post-migration probe
     return {"seconds": time.perf_counter() - started, "phases": phases}
 
 

@@ -1,0 +1,122 @@
+"""Pure checklist logic: gates, KPI targets, rollback criteria, the checklist markdown, keyspace diffs."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrations.checklist import CHECKLIST, checklist_markdown
+from migrations.errors import ConfigurationError
+from migrations.fingerprint import compare_fingerprints, hash_fingerprint
+from migrations.kpi_targets import (
+    evaluate_kpis,
+    performance_impact,
+    rollback_reasons,
+    summarize_latencies,
+)
+from migrations.report import Kpis, LatencySummary, SystemMetrics
+from migrations.signoff import GateRoles, SignOff, gate_outcome, missing_roles, parse_gate_roles
+
+
+def _signoff(role: str, decision: str = "approve", gate: str = "go-no-go") -> SignOff:
+    return SignOff(gate=gate, role=role, name="n", decision=decision, at="2026-11-24T00:00:00+00:00")
+
+
+def test_a_gate_opens_only_when_every_required_role_approved():
+    required = ["Technical Lead", "Database Administrator"]
+    assert gate_outcome(required, [], "go-no-go") is None
+    one = [_signoff("Technical Lead")]
+    assert gate_outcome(required, one, "go-no-go") is None
+    assert missing_roles(required, one, "go-no-go") == ["Database Administrator"]
+    both = one + [_signoff("Database Administrator")]
+    assert gate_outcome(required, both, "go-no-go") == "approved"
+    assert gate_outcome(required, both, "acceptance") is None  # answers count only for their own gate
+
+
+def test_one_required_rejection_rejects_and_other_roles_do_not_count():
+    required = ["Database Administrator"]
+    assert gate_outcome(required, [_signoff("Database Administrator", "reject")], "go-no-go") == "rejected"
+    assert gate_outcome(required, [_signoff("Business Stakeholder", "reject")], "go-no-go") is None
+    assert gate_outcome(required, [_signoff("Business Stakeholder")], "go-no-go") is None
+    assert gate_outcome([], [], "final") == "approved"
+
+
+def test_gate_roles_from_the_command_line():
+    roles = parse_gate_roles(["go-no-go=Technical Lead", "final="])
+    assert roles.go_no_go == ["Technical Lead"]
+    assert roles.final == []
+    assert roles.acceptance == GateRoles().acceptance
+    with pytest.raises(ConfigurationError, match="GATE one of go-no-go, acceptance, final"):
+        parse_gate_roles(["launch=Technical Lead"])
+    with pytest.raises(ConfigurationError, match="unknown role 'CEO'"):
+        parse_gate_roles(["final=CEO"])
+
+
+def test_nearest_rank_percentiles():
+    summary = summarize_latencies([float(v) for v in range(1, 101)])
+    assert (summary.samples, summary.p50_ms, summary.p99_ms, summary.max_ms) == (100, 50.0, 99.0, 100.0)
+    assert summarize_latencies([]).samples == 0
+    assert summarize_latencies([3.0]).p99_ms == 3.0
+
+
+def test_performance_impact_is_the_growth_of_the_median():
+    base = LatencySummary(samples=10, p50_ms=0.2, p99_ms=0.4, max_ms=1)
+    assert performance_impact(base, LatencySummary(samples=10, p50_ms=0.25)) == pytest.approx(0.25)
+    assert performance_impact(base, LatencySummary(samples=10, p50_ms=0.1)) == 0.0
+    assert performance_impact(LatencySummary(), base) is None
+
+
+def test_kpis_are_marked_against_the_checklist_targets():
+    kpis = Kpis(keys_migrated=1234, error_rate=0.012, success_rate=0.988, duration_seconds=75.5)
+    system = SystemMetrics(
+        downtime_seconds=3 * 3600,
+        baseline_latency=LatencySummary(samples=5, p50_ms=1.0),
+        migration_latency=LatencySummary(samples=5, p50_ms=1.05),
+        memory_peak_share=0.5,
+        cpu_peak_share=None,
+    )
+    checks = {c.name: c for c in evaluate_kpis(kpis, system)}
+    assert checks["total keys migrated"].value == "1,234"
+    assert checks["migration duration"].value == "1 min 15.5 s"
+    assert (checks["error rate"].value, checks["error rate"].met) == ("1.20%", False)
+    assert checks["success rate"].met is False
+    assert checks["application downtime (go to acceptance)"].met is False
+    assert checks["performance impact (median PING, before vs during)"].met is True
+    assert checks["resource peak: memory of maxmemory (or of system memory)"].met is True
+    assert checks["resource peak: Redis CPU (one core)"].met is None
+    good = {c.name: c.met for c in evaluate_kpis(Kpis(error_rate=0.0099, success_rate=0.9901), SystemMetrics())}
+    assert good["error rate"] is True and good["success rate"] is True
+
+
+def test_rollback_criteria():
+    assert rollback_reasons(Kpis(error_rate=0.01), 0.01, True) == []
+    reasons = rollback_reasons(Kpis(error_rate=0.0101), 0.01, False)
+    assert reasons == [
+        "error rate 1.01% is above the threshold of 1%",
+        "verification failed: data integrity issues discovered",
+    ]
+
+
+def test_checklist_ticks_proven_items_and_lists_human_ones():
+    signoffs = [_signoff("Technical Lead"), _signoff("Operations Manager", "reject", "final")]
+    markdown = checklist_markdown({"targets": "Customer (signed_up)"}, signoffs, "rolled_back")
+    assert "- [x] Identified all models with datetime fields: Customer (signed_up)" in markdown
+    assert "- [ ] Estimated migration time: not proved by this run" in markdown
+    assert "- [ ] Staging environment mirrors production (only a person can do this)" in markdown
+    assert "- [x] **Technical Lead**: n, approve at gate go-no-go" in markdown
+    assert "- [ ] **Operations Manager**: n, reject at gate final" in markdown
+    assert "- [ ] **Business Stakeholder**: not signed" in markdown
+    assert "Migration completed successfully: No" in markdown
+    keys = [key for _section, items in CHECKLIST for _text, key in items if key]
+    assert len(keys) == len(set(keys))
+
+
+def test_keyspace_diff_counts_changed_missing_and_added_keys():
+    same = hash_fingerprint({b"a": b"1", b"b": b"2"})
+    assert same == hash_fingerprint({b"b": b"2", b"a": b"1"})
+    assert same != hash_fingerprint({b"a": b"1", b"b": b"2 "})
+    before = {b"k1": same, b"k2": same, b"k3": same}
+    after = {b"k1": same, b"k2": hash_fingerprint({}), b"k4": same}
+    diff = compare_fingerprints(before, after)
+    assert (diff.changed, diff.missing, diff.added, diff.identical) == (1, 1, 1, False)
+    assert sorted(diff.examples) == ["added: k4", "changed: k2", "missing: k3"]
+    assert compare_fingerprints(before, dict(before)).identical
