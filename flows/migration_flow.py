@@ -4,6 +4,7 @@ post-migration -> final sign-off; any rollback criterion met after the first wri
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -29,6 +30,7 @@ from migrations.codec import ValueClass
 from migrations.config import RunSettings
 from migrations.error_budget import refusal_before_writes, remaining_budget
 from migrations.errors import MigrationAborted, RunbookError
+from migrations.headroom import headroom_findings
 from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from migrations.redaction import redact_text, redact_url, url_password
 from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
@@ -39,6 +41,7 @@ from tasks.assess import Assessment, assess_task, migratable_targets
 from tasks.backup import backup_task, clear_progress_task
 from tasks.chunk_runner import ChunkResult
 from tasks.latency_probe import ResourceProbe, latency_task
+from tasks.lease import RunLease
 from tasks.report_file import archive_run, write_report
 from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
@@ -76,6 +79,7 @@ class ChecklistRun:
         self.clock = PhaseClock(self.report)
         self.evidence: dict[str, str] = {}
         self.logger = get_run_logger()
+        self.resources = ExitStack()  # held until the run ends: the lease on the Redis
 
     def gate(self, gate: Gate, summary: str) -> bool:
         outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
@@ -99,9 +103,21 @@ class ChecklistRun:
         self.report.problems, self.report.problem_counts = assessment.problems, assessment.problem_counts
         self.evidence.update(assessment_evidence(assessment, baseline))
         publish_assessment(assessment)
-        hash_targets, notes = migratable_targets(targets, assessment.server)
-        self.report.messages += notes
+        hash_targets, _skipped = migratable_targets(targets, assessment.server)
+        self.report.messages += assessment.notes
         require_writable_primary(assessment.server, self.report.redis)
+        refusals, warnings = headroom_findings(
+            used_memory=assessment.server.used_memory,
+            maxmemory=assessment.server.maxmemory,
+            disk_free=assessment.backup_disk_free_bytes,
+            backup_bytes=assessment.logical_backup_bytes
+            + (assessment.rdb_snapshot_bytes_estimate if settings.rdb_snapshot else 0),
+        )
+        self.report.messages += warnings
+        if refusals:
+            raise MigrationAborted("; ".join(refusals))
+        self.evidence["resources_available"] = "disk and memory headroom checked"
+        self.resources.enter_context(RunLease(settings.redis_url.get_secret_value(), "migration"))
         refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
         if refusal:
             raise MigrationAborted(refusal)
@@ -113,11 +129,15 @@ class ChecklistRun:
         publish_backup(manifest)
         return assessment, manifest, hash_targets
 
-    def migrate(self, manifest: BackupManifest) -> list[ChunkResult]:
+    def migrate(self, manifest: BackupManifest, has_search: bool) -> list[ChunkResult]:
         settings = self.settings
         with self.clock.phase("schema") as details:
-            details["step"] = "schema step skipped: index definitions are applied by the application's redis-om 1.x"
-        self.evidence["schema"] = "skipped: see phases.schema"
+            details["step"] = (
+                "schema step skipped: search module present, index definitions are left to `om migrate` "
+                "(see the assessment's index findings)"
+                if has_search
+                else "schema step skipped: no search module"
+            )
         budget = remaining_budget(_unreadable(manifest), settings.max_errors)
         with self.clock.phase("migrate") as details:
             self.evidence["migration_started"] = "chunk subflows started after the go/no-go sign-off"
@@ -176,7 +196,9 @@ class ChecklistRun:
             return
         self.logger.warning("rolling back: %s", "; ".join(reasons))
         try:
-            outcome = rollback_flow(settings.redis_url, settings.backup_dir, settings.parallel, settings.batch_size)
+            outcome = rollback_flow(
+                settings.redis_url, settings.backup_dir, settings.parallel, settings.batch_size, take_lease=False
+            )
         except RunbookError as exc:
             self.report.status = "rollback_incomplete"
             self.report.messages.append(f"automatic rollback failed: {exc}; re-run `om-runbook rollback`")
@@ -206,6 +228,7 @@ class ChecklistRun:
         self.evidence["archive"] = f"report and checklist in {settings.backup_dir / 'archive'}"
 
     def finish(self) -> None:
+        self.resources.close()
         report = self.report
         report.kpis.duration_seconds = time.perf_counter() - self.started
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
@@ -233,7 +256,7 @@ def migration_flow(settings: RunSettings) -> RunReport:
             return report
         go_at = time.perf_counter()
         writes_started = True
-        results = run.migrate(manifest)
+        results = run.migrate(manifest, assessment.server.has_search)
         verification = run.verify(manifest, hash_targets, assessment.server.has_search)
         run.score(manifest, results, verification)
         reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)
@@ -286,7 +309,7 @@ def assessment_flow(settings: RunSettings) -> RunReport:
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts
         report.kpis.keys_scanned = assessment.keys_scanned
-        report.messages += migratable_targets(targets, assessment.server)[1]
+        report.messages += assessment.notes
         publish_assessment(assessment)
         report.status = "assessed"
         return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from prefect import flow
@@ -16,6 +17,7 @@ from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
 from migrations.targets import discover_targets
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
+from tasks.lease import RunLease
 from tasks.redis_connection import open_client
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
@@ -30,6 +32,7 @@ def rollback_flow(
     parallel: int = 2,
     batch_size: int = 1000,
     report_json: Path | None = None,
+    take_lease: bool = True,
 ) -> RunReport:
     """Put back every original value still holding what we wrote, then check every restored field."""
     started = time.perf_counter()
@@ -41,7 +44,8 @@ def rollback_flow(
         check_chunk_files(backup_dir, manifest)
         require_writable_primary(read_server_facts(open_client(url)), report.redis)
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
-        with clock.phase("rollback") as details:
+        lease = RunLease(url, "rollback") if take_lease else nullcontext()
+        with lease, clock.phase("rollback") as details:
             with ThreadPoolTaskRunner(max_workers=parallel) as runner:
                 futures = [
                     runner.submit(

@@ -37,6 +37,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Maintenance window started, application traffic stopped or redirected", HUMAN),
             ("Final backup created (logical backup of every field that changes)", "logical_backup"),
             ("Redis server health verified", "health"),
+            ("System resources available (memory, disk)", "resources_available"),
             ("Network connectivity confirmed (baseline latency)", "baseline_latency"),
             ("Error handling strategy confirmed", "error_strategy"),
             ("Rollback plan reviewed and ready", "rollback_ready"),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from migrations.backup_format import Problem, TargetInfo
 from migrations.config import RunSettings
 from migrations.errors import ConfigurationError
+from migrations.index_schema import attribute_types, datetime_index_mismatches
 from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
@@ -47,6 +48,33 @@ class Assessment(BaseModel):
     rdb_snapshot_bytes_estimate: int
     backup_disk_free_bytes: int | None
     duration_seconds: float
+
+
+def _as_mapping(reply: object) -> dict:
+    if isinstance(reply, dict):
+        return reply
+    items = list(reply) if isinstance(reply, list | tuple) else []
+    return dict(zip(items[::2], items[1::2], strict=False))
+
+
+def index_findings(client: redis.Redis, targets: list[ModelTarget]) -> list[str]:
+    """With the search module: each target's index, and datetime fields indexed other than NUMERIC."""
+    findings = []
+    for target in targets:
+        index_name = target.load_class()._meta.index_name
+        try:
+            info = _as_mapping(client.execute_command("FT.INFO", index_name))
+        except redis.ResponseError as exc:
+            findings.append(f"{target.name}: no search index {index_name!r} ({exc}); redis-om 1.x creates it")
+            continue
+        fields = [field.name for field in target.fields]
+        mismatches = datetime_index_mismatches(attribute_types(info), fields)
+        for field, kind in sorted(mismatches.items()):
+            findings.append(
+                f"{target.name}.{field} is indexed {kind} in {index_name!r}; redis-om 1.x expects NUMERIC "
+                "(range queries and sorting fail until the index is rebuilt)"
+            )
+    return findings
 
 
 def migratable_targets(targets: list[ModelTarget], facts: ServerFacts) -> tuple[list[ModelTarget], list[str]]:
@@ -110,6 +138,10 @@ def assess_keyspace(
                 )
     seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
+    if facts.has_search:
+        notes += index_findings(client, hash_targets)
+    else:
+        notes.append("search module absent: no index to check (redis-om 1.x NUMERIC indexes need RediSearch)")
     return Assessment(
         redis=safe_url,
         server=facts,

@@ -226,3 +226,44 @@ def test_a_failed_verification_rolls_back_automatically(redis_server, tmp_path, 
     changed = {k for k in before if after[k] != before[k]}
     assert changed == {key}  # only the application's own write remains
     assert after[key][1] == {**before[key][1], b"total": b"0.01"}
+
+
+def test_a_redis_near_its_maxmemory_is_refused_before_any_write(redis_server, tmp_path):
+    from migrations.errors import MigrationAborted
+
+    client = redis_server.client()
+    seed(client, 100)
+    client.config_set("maxmemory", int(client.info("memory")["used_memory"] * 1.05))
+    before = keyspace(client)
+    with pytest.raises(MigrationAborted, match="raise maxmemory"):
+        migration_flow(settings_for(redis_server.url, tmp_path / "b"))
+    assert keyspace(client) == before
+
+
+def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_lapsed(redis_server, tmp_path):
+    from flows.rollback_flow import rollback_flow
+    from migrations.errors import MigrationAborted
+    from tasks.lease import LEASE_KEY, RunLease
+
+    client = redis_server.client()
+    seed(client, 60)
+    before = keyspace(client)
+    with RunLease(redis_server.url, "migration"):
+        with pytest.raises(MigrationAborted, match="another om-runbook migration .* holds the lease"):
+            migration_flow(settings_for(redis_server.url, tmp_path / "b"))
+        assert keyspace(client) == before | {LEASE_KEY: keyspace(client)[LEASE_KEY]}
+    assert client.exists(LEASE_KEY) == 0  # released on exit
+
+    client.set(LEASE_KEY, b'{"purpose": "migration"}', px=700)  # a crashed run's lease, never renewed
+    with pytest.raises(MigrationAborted, match="holds the lease"):
+        migration_flow(settings_for(redis_server.url, tmp_path / "c"))
+    time.sleep(0.8)
+    settings = settings_for(redis_server.url, tmp_path / "d")
+    assert migration_flow(settings).status == "succeeded"
+    assert client.exists(LEASE_KEY) == 0
+
+    with RunLease(redis_server.url, "migration"):
+        with pytest.raises(MigrationAborted, match="holds the lease"):
+            rollback_flow(settings.redis_url, settings.backup_dir)
+    assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+    assert keyspace(client) == before

@@ -120,3 +120,35 @@ def test_keyspace_diff_counts_changed_missing_and_added_keys():
     assert (diff.changed, diff.missing, diff.added, diff.identical) == (1, 1, 1, False)
     assert sorted(diff.examples) == ["added: k4", "changed: k2", "missing: k3"]
     assert compare_fingerprints(before, dict(before)).identical
+
+
+def test_headroom_refuses_a_full_disk_and_a_nearly_full_redis():
+    from migrations.headroom import headroom_findings
+
+    ok = headroom_findings(used_memory=10, maxmemory=0, disk_free=10_000, backup_bytes=100)
+    assert ok == ([], [])
+    refusals, _ = headroom_findings(used_memory=10, maxmemory=0, disk_free=110, backup_bytes=100)
+    assert "need about 0.0 MB" in refusals[0] and "use another --backup-dir" in refusals[0]
+    refusals, warnings = headroom_findings(used_memory=85, maxmemory=100, disk_free=None, backup_bytes=1)
+    assert refusals == [] and "85% of maxmemory" in warnings[0]
+    refusals, _ = headroom_findings(used_memory=95, maxmemory=100, disk_free=None, backup_bytes=1)
+    assert "raise maxmemory" in refusals[0]
+
+
+def test_datetime_fields_indexed_as_tag_are_found_in_an_ft_info_reply():
+    from migrations.index_schema import attribute_types, datetime_index_mismatches
+
+    # the shape RediSearch 2.x returns over RESP2 (redis-py leaves attributes as nested lists)
+    resp2 = {
+        "index_name": "idx",
+        "attributes": [
+            [b"identifier", b"placed_at", b"attribute", b"placed_at", b"type", b"TAG", b"SEPARATOR", b"|"],
+            [b"identifier", b"total", b"attribute", b"total", b"type", b"NUMERIC"],
+            [b"identifier", b"$.shipped_on", b"attribute", b"shipped_on", b"type", b"NUMERIC", b"SORTABLE"],
+        ],
+    }
+    types = attribute_types(resp2)
+    assert types == {"placed_at": "TAG", "total": "NUMERIC", "shipped_on": "NUMERIC"}
+    assert datetime_index_mismatches(types, ["placed_at", "shipped_on", "delivered_at"]) == {"placed_at": "TAG"}
+    resp3 = {b"attributes": [{b"identifier": b"$.signed_up", b"type": b"TEXT", b"flags": []}]}
+    assert attribute_types(resp3) == {"signed_up": "TEXT"}

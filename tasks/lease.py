@@ -1,0 +1,80 @@
+"""One writer per Redis: a lease key with an expiry, renewed while the run lives, so a second run refuses
+to start and a crashed run's lease lapses on its own within `ttl_seconds`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+
+import redis
+
+from migrations.errors import MigrationAborted, RedisAccessError
+from tasks.redis_connection import open_client
+
+LEASE_KEY = b"om-runbook:lease"
+RENEW_SCRIPT = b"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASE_SCRIPT = b"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RunLease:
+    """`with RunLease(url, "migration"):` around everything that writes to the user's Redis."""
+
+    def __init__(self, url: str, purpose: str, ttl_seconds: float = 60.0) -> None:
+        self.client: redis.Redis = open_client(url)
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.token = json.dumps(
+            {"id": uuid.uuid4().hex, "purpose": purpose, "host": socket.gethostname(), "since": int(time.time())}
+        ).encode()
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="om-runbook-lease", daemon=True)
+
+    def __enter__(self) -> RunLease:
+        try:
+            taken = self.client.set(LEASE_KEY, self.token, nx=True, px=self.ttl_ms)
+        except redis.ResponseError as exc:
+            raise RedisAccessError(f"cannot take the run lease {LEASE_KEY.decode()}: {exc}") from None
+        if not taken:
+            raise MigrationAborted(self._holder_message())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        try:
+            self.client.eval(RELEASE_SCRIPT, 1, LEASE_KEY, self.token)
+        except redis.RedisError:
+            pass  # it lapses by itself within the TTL
+        self.client.close()
+
+    def _holder_message(self) -> str:
+        holder = self.client.get(LEASE_KEY)
+        remaining = self.client.pttl(LEASE_KEY)
+        try:
+            facts = json.loads(holder or b"{}")
+        except ValueError:
+            facts = {}
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(facts.get("since", 0)))
+        return (
+            f"another om-runbook {facts.get('purpose', 'run')} (on {facts.get('host', '?')}, since {since}) holds "
+            f"the lease {LEASE_KEY.decode()} on this Redis; it expires {max(remaining, 0) / 1000:.0f} s after that "
+            "run stops. Two runs must never write to the same Redis at once."
+        )
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl_ms / 3000):
+            try:
+                if not self.client.eval(RENEW_SCRIPT, 1, LEASE_KEY, self.token, self.ttl_ms):
+                    self.lost = True
+            except redis.RedisError:
+                continue  # a blip: the next renewal (TTL/3 later) tries again
