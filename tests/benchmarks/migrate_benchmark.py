@@ -128,7 +128,7 @@ def run_plain(url: str, work: Path) -> dict:
     from tasks.assess import assess_keyspace
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.latency_probe import ResourceProbe, measure_latency
+    from tasks.latency_probe import ResourceProbe, probe_latency
     from tasks.redis_connection import open_client
     from tasks.server_facts import read_server_facts
     from tasks.snapshot import snapshot_and_restore_test
@@ -141,7 +141,7 @@ def run_plain(url: str, work: Path) -> dict:
     targets = discover_targets(settings.models)
     facts = read_server_facts(client)
     assessment = assess_keyspace(client, targets, facts, settings.zone, settings.batch_size, work, "bench")
-    measure_latency(url)  # the flow's baseline probe
+    probe_latency(url)  # the flow's baseline probe
     phases["assess"] = time.perf_counter() - started
     mark = time.perf_counter()
     snapshot_and_restore_test(url, client, work / "dump.rdb")
@@ -161,7 +161,7 @@ def run_plain(url: str, work: Path) -> dict:
     verification = summarize(checks, "target", mark, left, sample)
     phases["verify"] = time.perf_counter() - mark
     assert verification.passed, verification.problem_counts
-    measure_latency(url)  # the flow's post-migration probe
+    probe_latency(url)  # the flow's post-migration probe
     return {"seconds": time.perf_counter() - started, "phases": phases}
 
 

@@ -1,0 +1,68 @@
+"""The resource probe's own process (`python -m tasks.probe_process`), so its PING timings measure Redis,
+not the migrating process's GIL. Reads the Redis URL from stdin (never argv: `ps` shows argv), probes
+until stdin says "stop" or closes, then prints one JSON line: PING timings (ms), memory and CPU peaks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import redis
+
+
+def _memory_share(memory: dict) -> float | None:
+    limit = int(memory.get("maxmemory", 0)) or int(memory.get("total_system_memory", 0))
+    return int(memory.get("used_memory", 0)) / limit if limit else None
+
+
+def _cpu_seconds(cpu: dict) -> float:
+    return float(cpu.get("used_cpu_user", 0.0)) + float(cpu.get("used_cpu_sys", 0.0))
+
+
+def probe(url: str, stop: threading.Event, ping_interval: float, sample_interval: float) -> dict:
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    timings: list[float] = []
+    memory_peak: float | None = None
+    cpu_peak: float | None = None
+    last: tuple[float, float] | None = None
+    next_sample = 0.0
+    error = None
+    try:
+        while True:
+            if time.perf_counter() >= next_sample or stop.is_set():
+                memory, cpu = client.info("memory"), client.info("cpu")
+                share = _memory_share(memory)
+                if share is not None:
+                    memory_peak = max(memory_peak or 0.0, share)
+                now = (time.perf_counter(), _cpu_seconds(cpu))
+                if last is not None and now[0] > last[0]:
+                    cpu_peak = max(cpu_peak or 0.0, (now[1] - last[1]) / (now[0] - last[0]))
+                last, next_sample = now, now[0] + sample_interval
+            if stop.is_set():
+                break
+            started = time.perf_counter()
+            client.ping()
+            timings.append((time.perf_counter() - started) * 1000)
+            stop.wait(ping_interval)
+    except redis.RedisError as exc:  # the probe never stops the migration; the report says it stopped
+        error = f"resource probe stopped: {type(exc).__name__}: {exc}"
+    return {"timings": timings, "memory_peak": memory_peak, "cpu_peak": cpu_peak, "error": error}
+
+
+def main() -> None:
+    url = sys.stdin.readline().strip()
+    ping_interval, sample_interval = (float(x) for x in sys.stdin.readline().split())
+    stop = threading.Event()
+
+    def wait_for_stop() -> None:
+        sys.stdin.readline()  # "stop", or EOF when the parent died
+        stop.set()
+
+    threading.Thread(target=wait_for_stop, daemon=True).start()
+    print(json.dumps(probe(url, stop, ping_interval, sample_interval)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
