@@ -254,10 +254,11 @@ def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_l
         assert keyspace(client) == before | {LEASE_KEY: keyspace(client)[LEASE_KEY]}
     assert client.exists(LEASE_KEY) == 0  # released on exit
 
-    client.set(LEASE_KEY, b'{"purpose": "migration"}', px=700)  # a crashed run's lease, never renewed
+    client.set(LEASE_KEY, b'{"purpose": "migration"}', px=4000)  # a crashed run's lease, never renewed
     with pytest.raises(MigrationAborted, match="holds the lease"):
         migration_flow(settings_for(redis_server.url, tmp_path / "c"))
-    time.sleep(0.8)
+    while client.exists(LEASE_KEY):  # it lapses by itself
+        time.sleep(0.1)
     settings = settings_for(redis_server.url, tmp_path / "d")
     assert migration_flow(settings).status == "succeeded"
     assert client.exists(LEASE_KEY) == 0
