@@ -119,3 +119,9 @@ def clear_checkpoints(backup_dir: Path, direction: str) -> None:
     if folder.exists():
         for path in folder.iterdir():
             path.unlink()
+
+
+def latest_snapshot(backups_root: Path) -> Path | None:
+    """The newest complete RDB snapshot among the backup directories under `backups_root` (staging restores)."""
+    found = [path for path in backups_root.glob("*/rdb/dump.rdb") if path.is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None

@@ -1,0 +1,147 @@
+"""deployments/prefect.yaml against a real `prefect server start`, a process work pool and a worker: the staging
+rehearsal deployment is triggered through the API and completes; schedule and concurrency limit are there."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tasks.local_redis import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+CLIENT_SCRIPT = r"""
+import json, sys
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+request = json.loads(sys.stdin.read())
+Secret(value=request["redis_url"]).save("om-runbook-staging-redis-url", overwrite=True)
+run = run_deployment("om-staging-rehearsal/staging-rehearsal", parameters=request["parameters"], timeout=240)
+with get_client(sync_client=True) as client:
+    deployment = client.read_deployment_by_name("om-staging-rehearsal/staging-rehearsal")
+    production = client.read_deployment_by_name("om-production-migration/production-migration")
+    artifacts = [a.key for a in client.read_artifacts() if a.flow_run_id == run.id]
+print(json.dumps({
+    "state": run.state.type.value,
+    "message": run.state.message,
+    "crons": [s.schedule.cron for s in deployment.schedules],
+    "enforce": deployment.enforce_parameter_schema,
+    "limit": deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else None,
+    "strategy": str(deployment.concurrency_options.collision_strategy) if deployment.concurrency_options else None,
+    "production_required": sorted(production.parameter_openapi_schema.get("required", [])),
+    "artifacts": artifacts,
+}))
+"""
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("prefect server exited during start-up")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("prefect server did not become healthy")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "OM_RUNBOOK_HOME": str(ROOT),
+    }
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(env["PREFECT_API_URL"], server)
+        yield env
+    finally:
+        _stop(server)
+        log.close()
+
+
+def _prefect(env: dict[str, str], *args: str) -> str:
+    completed = subprocess.run(
+        [str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    return completed.stdout
+
+
+def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_server, tmp_path):
+    env = prefect_server
+    _prefect(env, "work-pool", "create", "om-runbook", "--type", "process")
+    _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
+    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "om-runbook"],
+        env=env,
+        cwd=ROOT,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        request = {
+            "redis_url": redis_server.url,
+            "parameters": {"work_dir": str(tmp_path / "staging"), "seed_count": 500},
+        }
+        completed = subprocess.run(
+            [sys.executable, "-c", CLIENT_SCRIPT],
+            input=json.dumps(request),
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        _stop(worker)
+        worker_log.close()
+    assert completed.returncode == 0, completed.stderr[-3000:] + (tmp_path / "worker.log").read_text()[-3000:]
+    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcome["state"] == "COMPLETED", (outcome, (tmp_path / "worker.log").read_text()[-3000:])
+    assert outcome["crons"] == ["0 3 * * 1"]
+    assert outcome["enforce"] is True
+    assert outcome["limit"] == 1 and "CANCEL_NEW" in outcome["strategy"]
+    assert outcome["production_required"] == ["backup_dir", "models", "redis_url_secret"]
+    assert "production-estimate" in outcome["artifacts"]
+    assert redis_server.client().dbsize() == 500  # seeded, migrated, rolled back: the legacy data is back
