@@ -4,6 +4,7 @@ to start and a crashed run's lease lapses on its own within `ttl_seconds`."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -19,6 +20,10 @@ RENEW_SCRIPT = b"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+TAKEOVER_SCRIPT = b"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return false
+"""
 RELEASE_SCRIPT = b"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -32,7 +37,13 @@ class RunLease:
         self.client: redis.Redis = open_client(url)
         self.ttl_ms = int(ttl_seconds * 1000)
         self.token = json.dumps(
-            {"id": uuid.uuid4().hex, "purpose": purpose, "host": socket.gethostname(), "since": int(time.time())}
+            {
+                "id": uuid.uuid4().hex,
+                "purpose": purpose,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "since": int(time.time()),
+            }
         ).encode()
         self.lost = False
         self._stop = threading.Event()
@@ -43,7 +54,7 @@ class RunLease:
             taken = self.client.set(LEASE_KEY, self.token, nx=True, px=self.ttl_ms)
         except redis.ResponseError as exc:
             raise RedisAccessError(f"cannot take the run lease {LEASE_KEY.decode()}: {exc}") from None
-        if not taken:
+        if not taken and not self._take_over_from_dead_holder():
             raise MigrationAborted(self._holder_message())
         self._thread.start()
         return self
@@ -56,6 +67,24 @@ class RunLease:
         except redis.RedisError:
             pass  # it lapses by itself within the TTL
         self.client.close()
+
+    def _take_over_from_dead_holder(self) -> bool:
+        """A lease left by a crashed run on this same machine is taken over at once (no need to wait it out)."""
+        holder = self.client.get(LEASE_KEY)
+        try:
+            facts = json.loads(holder or b"{}")
+        except ValueError:
+            return False
+        if facts.get("host") != socket.gethostname() or not isinstance(facts.get("pid"), int):
+            return False
+        try:
+            os.kill(facts["pid"], 0)
+            return False  # alive: a real concurrent run
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return False  # alive, another user's
+        return bool(self.client.eval(TAKEOVER_SCRIPT, 1, LEASE_KEY, holder, self.token, self.ttl_ms))
 
     def _holder_message(self) -> str:
         holder = self.client.get(LEASE_KEY)

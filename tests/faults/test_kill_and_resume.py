@@ -1,0 +1,124 @@
+"""kill -9 of the migrating process (and its embedded Prefect server) during the backup, during the chunks
+and at a random moment; each re-run resumes; the end state equals an independent oracle, and the rollback
+gives back every byte: so no value was converted twice and none was missed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.flows.helpers import keyspace, seed
+from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
+
+OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
+
+
+def _run_command(url: str, backup_dir: Path, report: Path) -> list[str]:
+    return [
+        str(OM_RUNBOOK), "run", "--redis-url", url, "--models", "migrations.sample_models",
+        "--backup-dir", str(backup_dir), "--auto-approve", "--chunks", "4", "--batch-size", "100",
+        "--report-json", str(report),
+    ]  # fmt: skip
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return env | {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool], timeout: float = 120) -> bool:
+    """Start the run; SIGKILL its whole process group as soon as `ready()`; False if it finished first."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return False
+            if ready():
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+                return True
+            time.sleep(0.002)
+        raise AssertionError("the run neither finished nor reached the kill point")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _manifest_status(backup_dir: Path) -> str | None:
+    try:
+        return json.loads((backup_dir / "manifest.json").read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _lines_done(backup_dir: Path) -> int:
+    total = 0
+    for path in (backup_dir / "progress" / "migrate").glob("chunk-*.json"):
+        try:
+            total += json.loads(path.read_text())["lines_done"]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 30_000, dirty_share=0.002, seed=7)
+    before = keyspace(client)
+    backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
+    command, env = _run_command(redis_server.url, backup_dir, report), _env(tmp_path)
+    rng = random.Random(20261124)
+    kill_points = {
+        "during the logical backup": lambda: _manifest_status(backup_dir) == "in_progress",
+        "early in the chunks": lambda: _lines_done(backup_dir) > 0,
+        "late in the chunks": lambda: _lines_done(backup_dir) > rng.randint(8_000, 20_000),
+    }
+    killed = [name for name, ready in kill_points.items() if _kill_when(command, env, ready)]
+    assert killed == list(kill_points), f"kill points reached: {killed}"
+
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    outcome = json.loads(report.read_text())
+    assert outcome["status"] == "succeeded"
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    assert outcome["kpis"]["fields_converted"] == manifest["fields_changed"]
+
+    after = keyspace(client)
+    for key, (_kind, fields, _ttl) in before.items():
+        model = "Customer" if b"Customer" in key else "Order"
+        for name, value in fields.items():
+            new = after[key][1][name]
+            if name.decode() in DATETIME_FIELDS[model] and _convertible(value):
+                assert new == expected_bytes(value), (killed, key, name, value, new)
+            else:
+                assert new == value, (killed, key, name)
+
+    rollback = subprocess.run(
+        [str(OM_RUNBOOK), "rollback", "--redis-url", redis_server.url, "--backup-dir", str(backup_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert rollback.returncode == 0, rollback.stdout[-2000:] + rollback.stderr[-2000:]
+    assert keyspace(client) == before
+
+
+def _convertible(value: bytes) -> bool:
+    try:
+        expected_bytes(value)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
