@@ -49,13 +49,17 @@ class RedisServer:
                 self.process.wait(timeout=10)
 
 
-def start_redis_server(directory: Path, *args: str, password: str | None = None) -> RedisServer:
-    """Start redis-server on a free loopback port with its files in `directory`; wait until it answers."""
+def start_redis_server(
+    directory: Path, *args: str, password: str | None = None, port: int | None = None
+) -> RedisServer:
+    """Start redis-server on `port` (default: a free loopback port) with its files in `directory`; wait until
+    it answers. A fixed port is for restarting a server in place."""
     if shutil.which("redis-server") is None:
         raise RunbookError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
+    fixed_port = port
     for _attempt in range(5):
-        port = free_port()
+        port = fixed_port or free_port()
         command = [
             "redis-server",
             "--port", str(port),

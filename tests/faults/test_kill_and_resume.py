@@ -14,10 +14,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from pydantic import SecretStr
+
+from flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, seed
 from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
 
 OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def _run_command(url: str, backup_dir: Path, report: Path) -> list[str]:
@@ -104,15 +109,8 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
             else:
                 assert new == value, (killed, key, name)
 
-    rollback = subprocess.run(
-        [str(OM_RUNBOOK), "rollback", "--redis-url", redis_server.url, "--backup-dir", str(backup_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert rollback.returncode == 0, rollback.stdout[-2000:] + rollback.stderr[-2000:]
+    rolled_back = rollback_flow(SecretStr(redis_server.url), backup_dir)
+    assert rolled_back.status == "rolled_back", rolled_back.messages
     assert keyspace(client) == before
 
 

@@ -1,0 +1,82 @@
+"""Connections killed mid-batch and Redis restarted mid-run: the I/O tasks retry with backoff, the chunks
+resume from their checkpoints, and the run completes with every value converted exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.migration_flow import migration_flow
+from flows.rollback_flow import rollback_flow
+from tasks.local_redis import reap_all, start_redis_server
+from tests.flows.helpers import keyspace, seed, settings_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _when_migrating(backup_dir: Path, action, timeout: float = 120) -> threading.Thread:
+    """Run `action` once the first migrate checkpoint exists (the chunks are writing)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any((backup_dir / "progress" / "migrate").glob("chunk-*.json")):
+                action()
+                return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 8_000)
+    before = keyspace(client)
+    settings = settings_for(redis_server.url, tmp_path / "b", batch_size=20)
+    killer = redis_server.client()
+    kills: list[int] = []
+
+    def kill_clients() -> None:
+        for _ in range(3):
+            kills.append(killer.client_kill_filter(_type="normal", skipme=True))
+            time.sleep(0.05)
+
+    watcher = _when_migrating(settings.backup_dir, kill_clients)
+    report = migration_flow(settings)
+    watcher.join(5)
+    assert sum(kills) >= 1, "no connection was killed"
+    assert report.status == "succeeded", report.messages
+    assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
+    assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+    assert keyspace(client) == before
+
+
+def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(tmp_path):
+    directory = tmp_path / "redis"
+    server = start_redis_server(directory, "--appendonly", "yes", "--appendfsync", "always")
+    servers = [server]
+    try:
+        client = server.client()
+        seed(client, 8_000)
+        before = keyspace(client)
+        settings = settings_for(server.url, tmp_path / "b", batch_size=20)
+
+        def restart() -> None:
+            server.stop()  # SIGTERM: the AOF holds every acknowledged write
+            servers.append(start_redis_server(directory, *server.extra_args, port=server.port))
+
+        watcher = _when_migrating(settings.backup_dir, restart)
+        report = migration_flow(settings)
+        watcher.join(15)
+        assert len(servers) == 2, "Redis was not restarted during the run"
+        assert report.status == "succeeded", report.messages
+        assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
+        assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+        assert keyspace(servers[-1].client()) == before
+    finally:
+        reap_all(servers)
