@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-error-rate", type=float, default=0.01, help="roll back when a larger share of values fails (0.01)"
     )
     run.add_argument(
+        "--live-traffic",
+        action="store_true",
+        help="the application keeps writing: convert values written meanwhile (catch-up rounds) and report, "
+        "not fail on, other fields it changed",
+    )
+    run.add_argument(
         "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
     )
     _add_report(run)

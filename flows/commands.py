@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         gate_poll_seconds=args.gate_poll,
         max_error_rate=args.max_error_rate,
         auto_rollback=not args.no_auto_rollback,
+        live_traffic=args.live_traffic,
     )
     return _exit_code(migration_flow(settings), {"succeeded"})
 

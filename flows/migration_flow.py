@@ -38,7 +38,8 @@ from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, discover_targets
 from tasks.assess import Assessment, assess_task, migratable_targets
-from tasks.backup import backup_task, clear_progress_task
+from tasks.backup import backup_task, catch_up_task, clear_progress_task
+from tasks.backup_files import require_complete_manifest
 from tasks.chunk_runner import ChunkResult
 from tasks.latency_probe import ResourceProbe, latency_task
 from tasks.lease import RunLease
@@ -47,6 +48,7 @@ from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
 
 TERMINAL = Console(stderr=True)
+MAX_CATCH_UP_ROUNDS = 3
 
 
 def _unreadable(manifest: BackupManifest) -> int:
@@ -129,7 +131,9 @@ class ChecklistRun:
         publish_backup(manifest)
         return assessment, manifest, hash_targets
 
-    def migrate(self, manifest: BackupManifest, has_search: bool) -> list[ChunkResult]:
+    def migrate(
+        self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool
+    ) -> tuple[list[ChunkResult], BackupManifest]:
         settings = self.settings
         with self.clock.phase("schema") as details:
             details["step"] = (
@@ -145,6 +149,8 @@ class ChecklistRun:
             with ResourceProbe(settings.redis_url.get_secret_value()) as probe:
                 with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate", console):
                     results = migrate_key_ranges(settings, manifest.chunks, budget)
+                    if settings.live_traffic or any(_chunk_problem_counts(r) for r in results):
+                        results, manifest = self.catch_up(manifest, hash_targets, results, budget)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
             details["probe_error"] = probe.error
         system = self.report.system
@@ -158,7 +164,19 @@ class ChecklistRun:
             self.evidence["resource_usage"] = (
                 f"memory peak {100 * probe.memory_peak:.1f}%, Redis CPU peak {100 * probe.cpu_peak:.0f}% of a core"
             )
-        return results
+        return results, manifest
+
+    def catch_up(
+        self, manifest: BackupManifest, hash_targets: list[ModelTarget], results: list[ChunkResult], budget: int | None
+    ) -> tuple[list[ChunkResult], BackupManifest]:
+        """Legacy values written meanwhile (or re-written after a conflict): backed up, then converted."""
+        for _round in range(MAX_CATCH_UP_ROUNDS):
+            chunk = catch_up_task(self.settings, hash_targets, manifest)
+            manifest = require_complete_manifest(self.settings.backup_dir)  # the catch-up chunk is recorded there
+            if chunk is None:
+                break
+            results = results + migrate_key_ranges(self.settings, [chunk], budget)
+        return results, manifest
 
     def verify(self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool) -> Verification:
         with self.clock.phase("verify") as details:
@@ -256,7 +274,7 @@ def migration_flow(settings: RunSettings) -> RunReport:
             return report
         go_at = time.perf_counter()
         writes_started = True
-        results = run.migrate(manifest, assessment.server.has_search)
+        results, manifest = run.migrate(manifest, hash_targets, assessment.server.has_search)
         verification = run.verify(manifest, hash_targets, assessment.server.has_search)
         run.score(manifest, results, verification)
         reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)

@@ -75,10 +75,13 @@ def digest_other_fields(fields: dict[bytes, bytes], changed: Iterable[bytes]) ->
 
 
 class ChunkBackup(BaseModel):
+    """One chunk file: a hash-slot range of the first scan, or a catch-up round of values found later."""
+
     index: int
     first_slot: int
     last_slot: int
     file: str
+    kind: Literal["slots", "catch-up"] = "slots"
     key_count: int = 0
     fields: int = 0
     sha256: str = ""

@@ -37,6 +37,11 @@ class RunSettings(BaseModel):
     gate_timeout_seconds: int = Field(4 * 3600, ge=1, description="a gate unanswered this long is not approved")
     gate_poll_seconds: int = Field(10, ge=1, le=600, description="how often a paused run checks for an answer")
     max_error_rate: float = Field(0.01, ge=0, le=1, description="roll back when more than this share of values fail")
+    live_traffic: bool = Field(
+        False,
+        description="the application keeps writing during the run: catch-up rounds convert legacy values written "
+        "meanwhile, and other fields changed by it are reported instead of failing verification",
+    )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
 
     @field_validator("naive_timezone")

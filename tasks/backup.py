@@ -52,8 +52,9 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
         raise ConfigurationError(
             f"{settings.backup_dir} holds a migration that was rolled back; use a new --backup-dir"
         )
-    expected = (settings.models, settings.naive_timezone, settings.chunks or len(manifest.chunks))
-    found = (manifest.models, manifest.naive_timezone, len(manifest.chunks))
+    slot_chunks = sum(1 for chunk in manifest.chunks if chunk.kind == "slots")
+    expected = (settings.models, settings.naive_timezone, settings.chunks or slot_chunks)
+    found = (manifest.models, manifest.naive_timezone, slot_chunks)
     if expected != found:
         raise ConfigurationError(
             f"{settings.backup_dir} holds a migration with other settings (models, naive timezone, chunks "
@@ -170,3 +171,46 @@ def backup_task(settings: RunSettings, targets: list[ModelTarget], chunk_count: 
 def clear_progress_task(backup_dir: Path) -> None:
     """Post-migration cleanup: the migrate checkpoints are no longer needed (the backup itself is kept)."""
     clear_checkpoints(backup_dir, "migrate")
+
+
+def write_catch_up_chunk(
+    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, manifest: BackupManifest
+) -> ChunkBackup | None:
+    """Back up the legacy values written since the first scan (by the application, or left by a conflict)
+    as one more chunk, recorded in the manifest before any of them is changed; None when there are none."""
+    index = len(manifest.chunks)
+    chunk = ChunkBackup(
+        index=index, first_slot=0, last_slot=16383, file=f"chunks/catch-up-{index:04d}.jsonl", kind="catch-up"
+    )
+    tally = Tally()
+    try:
+        writer = _ChunkWriter(settings.backup_dir / chunk.file)
+        for target in targets:
+            for planned in planned_keys(client, target, settings.zone, settings.batch_size, tally):
+                changes = planned.plan.changes
+                if changes:
+                    digest = digest_other_fields(planned.stored, (c.field for c in changes))
+                    writer.write(KeyBackup(planned.key, digest, changes))
+        writer.close()
+        if not writer.key_count:
+            writer.path.unlink()
+            return None
+        chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
+        manifest.chunks.append(chunk)
+        manifest.keys_changed += chunk.key_count
+        manifest.fields_changed += chunk.fields
+        save_manifest(settings.backup_dir, manifest)
+    except OSError as exc:
+        raise _disk_error(settings.backup_dir, exc) from None
+    return chunk
+
+
+@task(name="catch-up-backup", cache_policy=NONE, **IO_TASK_OPTIONS)
+def catch_up_task(settings: RunSettings, targets: list[ModelTarget], manifest: BackupManifest) -> ChunkBackup | None:
+    """Rescan after the chunks: legacy values that appeared meanwhile get a backed-up catch-up chunk."""
+    chunk = write_catch_up_chunk(open_client(settings.redis_url.get_secret_value()), targets, settings, manifest)
+    if chunk is not None:
+        get_run_logger().info(
+            "catch-up: %d fields of %d keys appeared since the first scan", chunk.fields, chunk.key_count
+        )
+    return chunk

@@ -216,6 +216,7 @@ def summarize(
     legacy_left: tuple[int, list[Problem]] | None = None,
     sample: tuple[int, int, list[Problem]] | None = None,
     search_checks: str = "",
+    tolerate_other_fields: bool = False,
 ) -> Verification:
     """Combine chunk checks (and the rescan and model sample, after a migration) into one verdict."""
     counts: Counter[str] = Counter()
@@ -230,11 +231,12 @@ def summarize(
     # Fields someone else changed or deleted were reported as conflicts; they are not our failures,
     # but a field still holding the value from before our write is. Other fields changed since the backup
     # fail a migration's verification (traffic should be stopped); after a rollback they are the
-    # application's own later writes, which the rollback keeps: reported, not failed.
+    # application's own later writes, which the rollback keeps: reported, not failed; the same during a
+    # migration the user declared as running with live traffic.
     conflicts_left = counts["changed_by_others"]
     passed = (
         counts["not_applied"] == 0
-        and (counts["other_fields_changed"] == 0 or expect == "original")
+        and (counts["other_fields_changed"] == 0 or expect == "original" or tolerate_other_fields)
         and counts["wrong_type"] == 0
         and (left is None or left <= conflicts_left)
         and equal == loaded
