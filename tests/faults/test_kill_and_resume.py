@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from flows.rollback_flow import rollback_flow
-from tests.flows.helpers import keyspace, seed
+from tests.flows.helpers import keyspace, migrate_lines_done, seed
 from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
 
 OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
@@ -67,16 +67,6 @@ def _manifest_status(backup_dir: Path) -> str | None:
         return None
 
 
-def _lines_done(backup_dir: Path) -> int:
-    total = 0
-    for path in (backup_dir / "progress" / "migrate").glob("chunk-*.json"):
-        try:
-            total += json.loads(path.read_text())["lines_done"]
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(redis_server, tmp_path):
     client = redis_server.client()
     seed(client, 30_000, dirty_share=0.002, seed=7)
@@ -86,8 +76,8 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
     rng = random.Random(20261124)
     kill_points = {
         "during the logical backup": lambda: _manifest_status(backup_dir) == "in_progress",
-        "early in the chunks": lambda: _lines_done(backup_dir) > 0,
-        "late in the chunks": lambda: _lines_done(backup_dir) > rng.randint(8_000, 20_000),
+        "early in the chunks": lambda: migrate_lines_done(backup_dir) > 0,
+        "late in the chunks": lambda: migrate_lines_done(backup_dir) > rng.randint(8_000, 20_000),
     }
     killed = [name for name, ready in kill_points.items() if _kill_when(command, env, ready)]
     assert killed == list(kill_points), f"kill points reached: {killed}"

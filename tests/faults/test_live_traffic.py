@@ -8,7 +8,6 @@ import json
 import random
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,20 +15,10 @@ import flows.migration_flow as migration_module
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow
 from migrations.sample_data import generate_legacy_records
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import keyspace, migrate_lines_done, seed, settings_for
 from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-def _lines_done(backup_dir: Path) -> int:
-    total = 0
-    for path in (backup_dir / "progress" / "migrate").glob("chunk-*.json"):
-        try:
-            total += json.loads(path.read_text())["lines_done"]
-        except (OSError, ValueError):
-            continue
-    return total
 
 
 class Application:
@@ -77,10 +66,10 @@ def test_application_writes_during_the_run_are_converted_kept_and_survive_rollba
 
     def application() -> None:
         deadline = time.monotonic() + 120
-        while _lines_done(settings.backup_dir) == 0 and time.monotonic() < deadline:
+        while migrate_lines_done(settings.backup_dir) == 0 and time.monotonic() < deadline:
             time.sleep(0.002)
         app.wave(keys[:110], 40, new_seed=101)  # mostly keys not converted yet
-        while _lines_done(settings.backup_dir) < 3_000 and time.monotonic() < deadline:
+        while migrate_lines_done(settings.backup_dir) < 3_000 and time.monotonic() < deadline:
             time.sleep(0.002)
         app.wave(keys[110:220], 40, new_seed=202)  # mostly keys already converted
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import redis
@@ -35,3 +36,14 @@ def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
         "auto_approve": True,
     }
     return build_settings(**(values | extra))
+
+
+def migrate_lines_done(backup_dir: Path) -> int:
+    """Backup lines the migrate checkpoints say are done (0 before the chunks start, or once cleared)."""
+    total = 0
+    for path in (backup_dir / "progress" / "migrate").glob("chunk-*.json"):
+        try:
+            total += json.loads(path.read_text())["lines_done"]
+        except (OSError, ValueError):
+            continue
+    return total
