@@ -25,6 +25,8 @@ _ISO_TIME = re.compile(
     rb"(Z|[+-]\d{2}:?\d{2}(?::?\d{2}(?:\.\d{1,6})?)?)?"
 )
 _NUMBER = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# Timestamps of 0001-01-01T00:00:00+14:00 and 9999-12-31T23:59:59.999999-14:00: anything outside is no datetime.
+_TIMESTAMP_RANGE = (-62135647200.0, 253402351200.0)
 _OFFSET = re.compile(rb"([+-])(\d{2}):?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?")
 
 
@@ -162,7 +164,9 @@ def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Cl
     if not raw:
         return _EMPTY
     if _NUMBER.fullmatch(raw):
-        return _CONVERTED
+        if _TIMESTAMP_RANGE[0] <= float(raw) <= _TIMESTAMP_RANGE[1]:
+            return _CONVERTED
+        return _unparseable("a number outside the range of datetimes (years 1 to 9999)")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
