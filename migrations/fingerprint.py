@@ -6,16 +6,13 @@ import hashlib
 
 from pydantic import BaseModel, Field
 
+from migrations.backup_format import digest_other_fields
 from migrations.codec import describe_raw
 
 
 def hash_fingerprint(fields: dict[bytes, bytes]) -> bytes:
-    """Order-independent digest of every field and value of a hash."""
-    hasher = hashlib.blake2b(digest_size=16)
-    for name in sorted(fields):
-        value = fields[name]
-        hasher.update(b"%d:%s%d:%s" % (len(name), name, len(value), value))
-    return hasher.digest()
+    """Order-independent digest of every field and value of a hash (the backup's digest, leaving nothing out)."""
+    return bytes.fromhex(digest_other_fields(fields, ()))
 
 
 def other_fingerprint(kind: bytes, payload: bytes | None, has_ttl: bool) -> bytes:

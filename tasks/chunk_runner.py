@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -75,7 +74,6 @@ def run_chunk(
     batch_size: int,
     policy: ErrorPolicy,
     logger: logging.Logger | logging.LoggerAdapter,
-    on_batch: Callable[[int, int], None] | None = None,
 ) -> ChunkResult:
     """Apply the chunk's compare-and-set writes from its checkpoint to the end."""
     started = time.perf_counter()
@@ -102,8 +100,6 @@ def run_chunk(
         lines_done += len(batch)
         batch.clear()
         save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts)))
-        if on_batch is not None:
-            on_batch(lines_done, chunk.key_count)
         if outcome.errors and policy.failure_mode == "fail":
             raise MigrationAborted(
                 f"{chunk.index:04d}: {len(outcome.errors)} write error(s) with --failure-mode fail, first: "

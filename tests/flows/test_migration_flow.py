@@ -122,12 +122,13 @@ def test_a_rerun_after_success_changes_nothing_and_counts_stay_exact(redis_serve
     assert second.kpis.fields_converted == first.kpis.fields_converted
 
 
-def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path):
+def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path, monkeypatch):
     import logging
 
+    import tasks.chunk_runner
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
-    from tasks.backup_files import save_manifest
+    from tasks.backup_files import save_checkpoint, save_manifest
     from tasks.chunk_runner import ErrorPolicy, run_chunk
 
     client = redis_server.client()
@@ -142,21 +143,17 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     class Crash(Exception):
         pass
 
-    def crash_after_three_batches(done: int, _total: int) -> None:
-        if done >= 150:
+    def checkpoint_then_crash_after_three_batches(backup_dir, direction, chunk_backup, checkpoint):
+        save_checkpoint(backup_dir, direction, chunk_backup, checkpoint)
+        if checkpoint.lines_done >= 150:
             raise Crash
 
+    monkeypatch.setattr(tasks.chunk_runner, "save_checkpoint", checkpoint_then_crash_after_three_batches)
     with pytest.raises(Crash):
         run_chunk(
-            client,
-            settings.backup_dir,
-            chunk,
-            "migrate",
-            50,
-            ErrorPolicy("log_and_skip", None),
-            logging.getLogger("test"),
-            crash_after_three_batches,
+            client, settings.backup_dir, chunk, "migrate", 50, ErrorPolicy("log_and_skip", None), logging.getLogger("t")
         )
+    monkeypatch.undo()
 
     report = migration_flow(settings)
     assert report.status == "succeeded"
