@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from migrations.backup_format import ChunkBackup
@@ -24,15 +25,20 @@ def _key_range_in_thread(settings: RunSettings, chunk: ChunkBackup, error_budget
 
 
 def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None) -> list[ChunkResult]:
-    """Run every non-empty chunk's subflow, `settings.parallel` at a time; wait for all before raising."""
-    work = [chunk for chunk in chunks if chunk.key_count]
+    """Run every non-empty chunk's subflow, `settings.parallel` at a time. Once one fails no further chunk
+    starts (Redis down: no more retry rounds to sit through); the running ones finish, then the failure raises."""
+    waiting = [chunk for chunk in chunks if chunk.key_count]
+    finished: list[PrefectFuture[ChunkResult]] = []
+    running: set[PrefectFuture[ChunkResult]] = set()
     with ThreadPoolTaskRunner(max_workers=settings.parallel) as runner:
-        futures = [
-            runner.submit(
-                _key_range_in_thread, parameters={"settings": settings, "chunk": chunk, "error_budget": error_budget}
-            )
-            for chunk in work
-        ]
-        for future in futures:
-            future.wait()
-    return [future.result() for future in futures]
+        while waiting or running:
+            failed = any(future.state.is_failed() for future in finished)
+            while waiting and len(running) < settings.parallel and not failed:
+                parameters = {"settings": settings, "chunk": waiting.pop(0), "error_budget": error_budget}
+                running.add(runner.submit(_key_range_in_thread, parameters=parameters))
+            if not running:
+                break
+            done = next(as_completed(running))
+            running.discard(done)
+            finished.append(done)
+    return sorted((future.result() for future in finished), key=lambda result: result.index)

@@ -36,13 +36,14 @@ from migrations.redaction import redact_text, redact_url, url_password
 from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, discover_targets
+from migrations.targets import ModelTarget, Storage, discover_targets
 from tasks.assess import Assessment, assess_task, migratable_targets
 from tasks.backup import backup_task, catch_up_task, clear_progress_task
 from tasks.backup_files import require_complete_manifest
 from tasks.chunk_runner import ChunkResult
 from tasks.latency_probe import ResourceProbe, latency_task
 from tasks.lease import RunLease
+from tasks.permissions import permissions_task
 from tasks.report_file import archive_run, write_report
 from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
@@ -98,6 +99,8 @@ class ChecklistRun:
         settings = self.settings
         targets = discover_targets(settings.models)
         with self.clock.phase("assess") as details:
+            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), hash_prefixes))
             assessment = assess_task(settings, targets)
             baseline = latency_task(settings.redis_url)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
@@ -256,9 +259,17 @@ class ChecklistRun:
             publish_kpis(report.kpi_checks, report.status)
             publish_checklist(checklist)
         finally:
-            write_report(self.settings.report_json, report)
-            if (self.settings.backup_dir / "manifest.json").exists():
-                archive_run(self.settings.backup_dir, report, checklist)
+            self.keep_records(checklist)
+
+    def keep_records(self, checklist: str) -> None:
+        """Report file and archive; a full disk here is logged, never allowed to hide how the run ended."""
+        backup_dir = self.settings.backup_dir
+        try:
+            write_report(self.settings.report_json, self.report)
+            if (backup_dir / "manifest.json").exists():
+                archive_run(backup_dir, self.report, checklist)
+        except OSError as exc:
+            self.logger.error("could not write the run report or archive: %s (the artifacts hold them)", exc)
 
 
 @flow(name="om-datetime-migration")

@@ -18,6 +18,7 @@ from migrations.report import PhaseClock, RunReport, compute_kpis
 from migrations.targets import discover_targets
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
+from tasks.permissions import permissions_task
 from tasks.redis_connection import open_client
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
@@ -43,6 +44,7 @@ def rollback_flow(
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
         require_writable_primary(read_server_facts(open_client(url)), report.redis)
+        report.messages.append(permissions_task(url, [t.key_prefix for t in manifest.targets]))
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
         with lease, clock.phase("rollback") as details:

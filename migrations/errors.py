@@ -13,6 +13,10 @@ class RedisAccessError(RunbookError):
     """Redis cannot be reached or refuses what we need (wrong URL, password, ACL, read-only replica)."""
 
 
+class RedisUnreachable(RedisAccessError):
+    """No connection to Redis (refused, timed out, reset): worth retrying once the run has started."""
+
+
 class BackupError(RunbookError):
     """A backup could not be made or does not check out; nothing is changed without one."""
 

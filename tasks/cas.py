@@ -15,6 +15,8 @@ from enum import IntEnum
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from migrations.errors import RedisAccessError
+from tasks.redis_connection import is_permission_error
 from tasks.resp import run_encoded
 
 CAS_SCRIPT = b"""
@@ -82,6 +84,11 @@ def apply_batch(client: redis.Redis, sha: str, lines: Sequence[Sequence[str]], f
     result = BatchResult()
     outcomes = result.outcomes
     for items, reply in zip(lines, replies, strict=True):
+        if isinstance(reply, ResponseError) and is_permission_error(reply):
+            raise RedisAccessError(
+                f"Redis refused the write for lack of permission ({reply}); grant it and run again: the run "
+                "resumes from its checkpoints, and no key holds a half-applied change"
+            )
         if isinstance(reply, ResponseError):
             result.errors.append((items[0].encode("latin-1"), str(reply)))
             continue

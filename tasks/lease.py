@@ -30,6 +30,9 @@ return 0
 """
 
 
+_HELD_HERE: set[bytes] = set()  # tokens of the leases this process holds right now
+
+
 class RunLease:
     """`with RunLease(url, "migration"):` around everything that writes to the user's Redis."""
 
@@ -56,10 +59,12 @@ class RunLease:
             raise RedisAccessError(f"cannot take the run lease {LEASE_KEY.decode()}: {exc}") from None
         if not taken and not self._take_over_from_dead_holder():
             raise MigrationAborted(self._holder_message())
+        _HELD_HERE.add(self.token)
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        _HELD_HERE.discard(self.token)
         self._stop.set()
         self._thread.join(timeout=10)
         try:
@@ -69,7 +74,8 @@ class RunLease:
         self.client.close()
 
     def _take_over_from_dead_holder(self) -> bool:
-        """A lease left by a crashed run on this same machine is taken over at once (no need to wait it out)."""
+        """A lease left by a crashed run on this same machine, or by an earlier run of this process that could not
+        release it (Redis was down), is taken over at once (no need to wait it out)."""
         holder = self.client.get(LEASE_KEY)
         try:
             facts = json.loads(holder or b"{}")
@@ -77,13 +83,17 @@ class RunLease:
             return False
         if facts.get("host") != socket.gethostname() or not isinstance(facts.get("pid"), int):
             return False
-        try:
-            os.kill(facts["pid"], 0)
-            return False  # alive: a real concurrent run
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            return False  # alive, another user's
+        if facts["pid"] == os.getpid():
+            if holder in _HELD_HERE:
+                return False  # a run in this process holds it
+        else:
+            try:
+                os.kill(facts["pid"], 0)
+                return False  # alive: a real concurrent run
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                return False  # alive, another user's
         return bool(self.client.eval(TAKEOVER_SCRIPT, 1, LEASE_KEY, holder, self.token, self.ttl_ms))
 
     def _holder_message(self) -> str:

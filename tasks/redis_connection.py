@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import redis
+from redis.exceptions import NoPermissionError
 
-from migrations.errors import ConfigurationError, RedisAccessError
+from migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
 from migrations.redaction import redact_text, redact_url, url_password
 
 
@@ -24,5 +25,11 @@ def open_client(url: str, *, timeout_seconds: float = 10.0) -> redis.Redis:
         raise RedisAccessError(f"Redis at {safe} refused PING: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         message = redact_text(str(exc), (url_password(url),))
-        raise RedisAccessError(f"cannot connect to Redis at {safe}: {message}") from None
+        raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
     return client
+
+
+def is_permission_error(exc: Exception) -> bool:
+    """NOPERM, or an ACL refusal of a command inside a script."""
+    text = str(exc)
+    return isinstance(exc, NoPermissionError) or "no permissions" in text or "can't run this command" in text

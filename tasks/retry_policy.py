@@ -7,9 +7,11 @@ from typing import Any
 import redis
 from prefect.tasks import exponential_backoff
 
+from migrations.errors import RedisUnreachable
+
 IO_RETRIES = 4
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=1)(IO_RETRIES)
-TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, RedisUnreachable)
 
 
 def retry_on_connection_errors(_task: Any, _task_run: Any, state: Any) -> bool:

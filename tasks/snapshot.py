@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 
@@ -40,8 +40,27 @@ def redis_cli_connection(url: str) -> tuple[list[str], dict[str, str]]:
     if parts.username:
         args += ["--user", unquote(parts.username)]
     if parts.scheme == "rediss":
-        args.append("--tls")
+        args += ["--tls", *_tls_arguments(parse_qs(parts.query))]
     return args, env
+
+
+_TLS_FILE_OPTIONS = {
+    "ssl_ca_certs": "--cacert",
+    "ssl_ca_path": "--cacertdir",
+    "ssl_certfile": "--cert",
+    "ssl_keyfile": "--key",
+}
+
+
+def _tls_arguments(query: dict[str, list[str]]) -> list[str]:
+    """redis-cli TLS flags for the redis-py TLS options a rediss:// URL carries in its query string."""
+    args = []
+    for option, flag in _TLS_FILE_OPTIONS.items():
+        if option in query:
+            args += [flag, query[option][-1]]
+    if query.get("ssl_cert_reqs", [""])[-1].lower() in ("none", "cert_none"):
+        args.append("--insecure")
+    return args
 
 
 def _run(command: list[str], env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:

@@ -80,3 +80,32 @@ def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(
         assert keyspace(servers[-1].client()) == before
     finally:
         reap_all(servers)
+
+
+def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_finishes(tmp_path):
+    directory = tmp_path / "redis"
+    server = start_redis_server(directory, "--appendonly", "yes", "--appendfsync", "always")
+    servers = [server]
+    try:
+        client = server.client()
+        seed(client, 8_000)
+        before = keyspace(client)
+        settings = settings_for(server.url, tmp_path / "b", batch_size=20)
+        watcher = _when_migrating(settings.backup_dir, server.process.kill)  # SIGKILL, and nobody restarts it
+        started = time.monotonic()
+        report = migration_flow(settings)
+        watcher.join(5)
+        assert report.status == "rollback_incomplete", report.messages
+        text = " ".join(report.messages)
+        assert f"cannot connect to Redis at redis://127.0.0.1:{server.port}/0" in text or "Connection refused" in text
+        assert "re-run `om-runbook rollback`" in text
+        assert time.monotonic() - started < 120  # retries with backoff, then a clear end: no hang
+
+        servers.append(start_redis_server(directory, *server.extra_args, port=server.port))
+        resumed = migration_flow(settings)  # the same backup directory: the run resumes from its checkpoints
+        assert resumed.status == "succeeded", resumed.messages
+        assert resumed.kpis.fields_converted == resumed.phases["backup"].details["fields_changed"]
+        assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+        assert keyspace(servers[-1].client()) == before
+    finally:
+        reap_all(servers)

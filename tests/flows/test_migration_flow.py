@@ -11,7 +11,7 @@ import pytest
 
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow, verification_flow
-from migrations.errors import ConfigurationError, MigrationAborted, RedisAccessError
+from migrations.errors import ConfigurationError, MigrationAborted
 from migrations.sample_models import Customer, Order
 from migrations.targets import key_prefix_of
 from tests.flows.helpers import keyspace, seed, settings_for
@@ -225,17 +225,6 @@ def test_max_errors_stops_before_any_write(redis_server, tmp_path):
     with pytest.raises(MigrationAborted, match="more than --max-errors 1"):
         migration_flow(settings_for(redis_server.url, tmp_path / "b", max_errors=1))
     assert keyspace(client) == before
-
-
-def test_a_read_only_replica_is_refused_before_any_write(redis_server_factory, tmp_path):
-    primary = redis_server_factory()
-    seed(primary.client(), 100)
-    replica = redis_server_factory("--replicaof", "127.0.0.1", str(primary.port))
-    deadline = time.monotonic() + 10
-    while replica.client().dbsize() < 100 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with pytest.raises(RedisAccessError, match="is a read-only slave; point --redis-url at the primary"):
-        migration_flow(settings_for(replica.url, tmp_path / "b"))
 
 
 def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_path):

@@ -1,0 +1,61 @@
+"""The Redis commands a run needs, and what to tell the DBA when the Redis user may not run one (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+PROBE_KEY_SUFFIX = "om-runbook-permission-check"
+
+
+@dataclass(frozen=True)
+class NeededCommand:
+    args: tuple[str, ...]
+    purpose: str
+    key_pattern: str | None = None  # the ACL key pattern that covers the command's key
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.args[:2]) if self.args[0] in ("SCRIPT", "INFO") else self.args[0]
+
+
+def needed_commands(key_prefixes: Sequence[str], lease_key: str) -> list[NeededCommand]:
+    """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run."""
+    commands = [
+        NeededCommand(("PING",), "connection check"),
+        NeededCommand(("INFO", "memory"), "server facts and resource probe"),
+        NeededCommand(("SCAN", "0"), "finding the model keys"),
+        NeededCommand(("SCRIPT", "LOAD", "return 1"), "loading the compare-and-set script"),
+        NeededCommand(("SET", lease_key, "x", "NX", "PX", "1"), "taking the run lease", lease_key),
+        NeededCommand(("EVAL", "return 1", "1", lease_key), "renewing and releasing the run lease", lease_key),
+    ]
+    for prefix in key_prefixes:
+        key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
+        commands += [
+            NeededCommand(("TYPE", key), f"reading keys under {prefix}", pattern),
+            NeededCommand(("HGETALL", key), f"reading hashes under {prefix}", pattern),
+            NeededCommand(("EVALSHA", "0" * 40, "1", key), f"compare-and-set under {prefix}", pattern),
+            NeededCommand(("HGET", key, "f"), f"compare-and-set reads under {prefix}", pattern),
+            NeededCommand(("HSET", key, "f", "v"), f"compare-and-set writes under {prefix}", pattern),
+        ]
+    return commands
+
+
+def is_key_denial(reason: str) -> bool:
+    return "access the" in reason or "access one of the keys" in reason
+
+
+def denial_message(user: str, denials: Sequence[tuple[NeededCommand, str]]) -> str:
+    """One message naming what is refused (commands, key patterns), what it is for, and the grant that fixes it."""
+    commands = {command.label: command.purpose for command, reason in denials if not is_key_denial(reason)}
+    patterns = sorted({c.key_pattern for c, reason in denials if is_key_denial(reason) and c.key_pattern})
+    parts = []
+    if commands:
+        parts.append("commands " + ", ".join(f"{label} ({purpose})" for label, purpose in commands.items()))
+    if patterns:
+        parts.append("keys matching " + ", ".join(patterns))
+    grants = [f"+{label.lower().replace(' ', '|')}" for label in commands] + [f"~{p}" for p in patterns]
+    return (
+        f"the Redis user {user!r} may not use what the migration needs: {'; '.join(parts)}. "
+        f"Grant them (ACL SETUSER {user} {' '.join(grants)}) and run again; nothing was written"
+    )

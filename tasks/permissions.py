@@ -1,0 +1,92 @@
+"""Checking, before any write, that the Redis user may run every command the migration needs."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import redis
+from prefect import task
+from prefect.cache_policies import NONE
+from redis.exceptions import NoScriptError, ResponseError
+
+from migrations.errors import RedisAccessError
+from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
+from tasks.cas import CAS_SCRIPT
+from tasks.lease import LEASE_KEY
+from tasks.redis_connection import is_permission_error, open_client
+
+
+def _user(client: redis.Redis) -> str:
+    try:
+        reply = client.execute_command("ACL", "WHOAMI")
+    except ResponseError:
+        return "default"
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def _dryrun_denials(client: redis.Redis, user: str, commands: list[NeededCommand]) -> list[tuple[NeededCommand, str]]:
+    denials = []
+    for command in commands:
+        reply = client.execute_command("ACL", "DRYRUN", user, *command.args)
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        if text != "OK":
+            denials.append((command, text))
+    return denials
+
+
+def _probe_denials(client: redis.Redis, key_prefixes: list[str]) -> list[tuple[NeededCommand, str]]:
+    """Run the read-only commands for real; the CAS probe names a key that does not exist, so it reads only."""
+    probes: list[tuple[NeededCommand, tuple[object, ...]]] = [
+        (NeededCommand(("INFO", "memory"), "server facts and resource probe"), ("INFO", "memory")),
+        (NeededCommand(("SCAN", "0"), "finding the model keys"), ("SCAN", "0", "COUNT", "1")),
+        (NeededCommand(("SCRIPT", "LOAD"), "loading the compare-and-set script"), ("SCRIPT", "LOAD", CAS_SCRIPT)),
+    ]
+    token = secrets.token_hex(8)
+    for prefix in key_prefixes:
+        key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
+        probes += [
+            (NeededCommand(("TYPE", key), f"reading keys under {prefix}", pattern), ("TYPE", key)),
+            (NeededCommand(("HGETALL", key), f"reading hashes under {prefix}", pattern), ("HGETALL", key)),
+            (
+                NeededCommand(("EVALSHA", key), f"compare-and-set reads under {prefix}", pattern),
+                ("EVALSHA", hashlib.sha1(CAS_SCRIPT).hexdigest(), 1, key, "om-runbook-probe", token, token),
+            ),
+        ]
+    denials = []
+    for command, args in probes:
+        try:
+            client.execute_command(*args)
+        except NoScriptError:
+            continue  # SCRIPT LOAD was refused, and is reported
+        except ResponseError as exc:
+            if not is_permission_error(exc):
+                raise
+            denials.append((command, str(exc)))
+    return denials
+
+
+def require_permissions(client: redis.Redis, key_prefixes: list[str]) -> str:
+    """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked."""
+    user = _user(client)
+    try:
+        denials = _dryrun_denials(client, user, needed_commands(key_prefixes, LEASE_KEY.decode()))
+        note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
+    except ResponseError as exc:
+        if not is_permission_error(exc) and "unknown command" not in str(exc).lower():
+            raise
+        denials = _probe_denials(client, key_prefixes)
+        note = (
+            f"ACL DRYRUN not available to Redis user {user!r}: its read commands were probed; a refused write "
+            "stops the run at the first write with a clear message, and a re-run resumes once it is granted"
+        )
+    if denials:
+        raise RedisAccessError(denial_message(user, denials))
+    return note
+
+
+@task(name="check-permissions", cache_policy=NONE)
+def permissions_task(url: str, key_prefixes: list[str]) -> str:
+    """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
+    The run's first contact with Redis, so no retries: a wrong URL is reported at once."""
+    return require_permissions(open_client(url), key_prefixes)

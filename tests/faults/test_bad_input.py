@@ -1,0 +1,373 @@
+"""Bad input, one test per kind: each asserts the message the user gets and that nothing was lost.
+
+Record-level kinds share one run over one Redis holding all of them (plus ordinary records): each is
+reported with its own message, left unchanged unless convertible, and given back byte for byte by the
+rollback. Configuration and environment kinds are refused before any write: Redis is unchanged and no
+backup is left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+import tasks.backup
+from flows.cli import main
+from flows.migration_flow import migration_flow
+from flows.rollback_flow import rollback_flow
+from migrations.codec import describe_raw
+from migrations.errors import BackupError, RedisAccessError
+from migrations.report import RunReport
+from tasks.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.test_migration_flow import expected_bytes
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+CUSTOMER = b":migrations.sample_models.Customer:"
+LEGACY = b"2021-06-30T23:59:59.999999"
+CONVERTED = expected_bytes(LEGACY)
+
+
+@dataclass(frozen=True)
+class RecordCase:
+    key: bytes
+    create: Callable[[redis.Redis, bytes], object]
+    problem: str | None  # the report's problem kind for this key; None: converted, no problem
+    message: str = ""  # a fragment of the problem's message
+    converted_fields: tuple[bytes, ...] = ()  # fields expected to hold CONVERTED after the run
+
+
+def _hash(**fields: bytes) -> Callable[[redis.Redis, bytes], object]:
+    return lambda client, key: client.hset(key, mapping={name.encode(): value for name, value in fields.items()})
+
+
+RECORD_CASES = {
+    "unparseable text": RecordCase(
+        CUSTOMER + b"bad-text", _hash(signed_up=b"next tuesday"), "unparseable", "not an ISO 8601 date or datetime"
+    ),
+    "empty string": RecordCase(CUSTOMER + b"bad-empty", _hash(signed_up=b""), "empty", "empty string; left unchanged"),
+    "whitespace only": RecordCase(
+        CUSTOMER + b"bad-blank", _hash(signed_up=b" \t "), "unparseable", "leading or trailing whitespace"
+    ),
+    "binary junk": RecordCase(
+        CUSTOMER + b"bad-binary", _hash(signed_up=b"\x00\x01\xfe\xff\x80"), "unparseable", "not UTF-8 text"
+    ),
+    "non-UTF-8 text": RecordCase(
+        CUSTOMER + b"bad-latin1", _hash(signed_up=LEGACY[:19] + b"\xe9"), "unparseable", "not UTF-8 text"
+    ),
+    "impossible calendar date": RecordCase(
+        CUSTOMER + b"bad-feb30", _hash(signed_up=b"2023-02-30T10:00:00"), "unparseable", "day is out of range"
+    ),
+    "number outside the datetime range": RecordCase(
+        CUSTOMER + b"bad-1e300", _hash(signed_up=b"1e300"), "unparseable", "outside"
+    ),
+    "time of day in a date field": RecordCase(
+        CUSTOMER + b"bad-birthday",
+        _hash(birthday=b"1990-05-17T08:00:00", signed_up=LEGACY),
+        "unparseable",
+        "a datetime with a time of day in a date field",
+        converted_fields=(b"signed_up",),
+    ),
+    "huge value (1 MB)": RecordCase(
+        CUSTOMER + b"bad-huge",
+        _hash(signed_up=b"2" * 1_000_000, last_login=LEGACY),
+        "unparseable",
+        "outside",
+        converted_fields=(b"last_login",),
+    ),
+    "wrong key type: string": RecordCase(
+        CUSTOMER + b"bad-string", lambda c, k: c.set(k, LEGACY), "wrong_type", "holds a string, not a hash"
+    ),
+    "wrong key type: list": RecordCase(
+        CUSTOMER + b"bad-list", lambda c, k: c.rpush(k, LEGACY), "wrong_type", "holds a list, not a hash"
+    ),
+    "wrong key type: stream": RecordCase(
+        CUSTOMER + b"bad-stream",
+        lambda c, k: c.xadd(k, {b"signed_up": LEGACY}),
+        "wrong_type",
+        "holds a stream, not a hash",
+    ),
+    "hash with 5,000 other fields": RecordCase(
+        CUSTOMER + b"wide",
+        _hash(signed_up=LEGACY, **{f"extra_{i}": b"v" * 20 for i in range(5000)}),
+        None,
+        converted_fields=(b"signed_up",),
+    ),
+    "key name with spaces and braces": RecordCase(
+        CUSTOMER + b"name with spaces {and} braces", _hash(signed_up=LEGACY), None, converted_fields=(b"signed_up",)
+    ),
+    "binary key name": RecordCase(
+        CUSTOMER + b"{tag}\xff\xfe\x00pk", _hash(signed_up=LEGACY), None, converted_fields=(b"signed_up",)
+    ),
+    "key expiring during the run": RecordCase(
+        CUSTOMER + b"expiring", _hash(signed_up=LEGACY), "missing", "field or key deleted since the backup"
+    ),
+}
+EXPIRING = RECORD_CASES["key expiring during the run"].key
+
+
+@dataclass
+class SharedRun:
+    before: dict[bytes, object]
+    after_migration: dict[bytes, object]
+    after_rollback: dict[bytes, object]
+    report: RunReport
+    rollback: RunReport
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> Iterator[SharedRun]:
+    directory = tmp_path_factory.mktemp("bad-input")
+    server = start_redis_server(directory / "redis")
+    try:
+        client = server.client()
+        seed(client, 300)
+        for case in RECORD_CASES.values():
+            case.create(client, case.key)
+        before = keyspace(client)
+        original_backup = tasks.backup.write_logical_backup
+
+        def backup_then_expire(*args, **kwargs):
+            result = original_backup(*args, **kwargs)
+            client.pexpire(EXPIRING, 1)  # backed up, then gone before its write: a real expiry
+            return result
+
+        settings = settings_for(server.url, directory / "backup", max_error_rate=0.5)  # bad input is dense here
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tasks.backup, "write_logical_backup", backup_then_expire)
+            report = migration_flow(settings)
+        after_migration = keyspace(client)
+        rollback = rollback_flow(settings.redis_url, settings.backup_dir)
+        yield SharedRun(before, after_migration, keyspace(client), report, rollback)
+    finally:
+        reap_all([server])
+
+
+@pytest.mark.parametrize("name", RECORD_CASES)
+def test_record_level_bad_input_is_reported_and_nothing_is_lost(shared_run: SharedRun, name: str):
+    case = RECORD_CASES[name]
+    assert shared_run.report.status == "succeeded", shared_run.report.messages
+    found = [p for p in shared_run.report.problems if p.key == describe_raw(case.key)]
+    if case.problem is None:
+        assert found == []
+    else:
+        assert any(p.kind == case.problem and case.message in p.message for p in found), found
+        assert all(len(p.value or "") < 200 for p in found)  # a huge value is described, not copied
+    if case.key == EXPIRING:
+        assert case.key not in shared_run.after_migration and case.key not in shared_run.after_rollback
+        return
+    kind, old, ttl = shared_run.before[case.key]
+    new_kind, new, new_ttl = shared_run.after_migration[case.key]
+    assert (new_kind, new_ttl) == (kind, ttl)
+    if kind == b"hash":
+        for field, value in old.items():
+            assert new[field] == (CONVERTED if field in case.converted_fields else value), field
+    else:
+        assert new == old
+    assert shared_run.rollback.status == "rolled_back", shared_run.rollback.messages
+    assert shared_run.after_rollback[case.key] == shared_run.before[case.key]
+
+
+def test_the_shared_run_leaves_every_other_key_as_it_was_after_rollback(shared_run: SharedRun):
+    expected = {key: value for key, value in shared_run.before.items() if key != EXPIRING}
+    assert shared_run.after_rollback == expected
+
+
+# --- refused before any write -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded(redis_server: RedisServer) -> tuple[RedisServer, dict[bytes, object]]:
+    seed(redis_server.client(), 200)
+    return redis_server, keyspace(redis_server.client())
+
+
+def _run_cli(url: str, backup_dir: Path, capsys: pytest.CaptureFixture[str], models: str = "migrations.sample_models"):
+    code = main(["run", "--redis-url", url, "--models", models, "--auto-approve", "--backup-dir", str(backup_dir)])
+    return code, capsys.readouterr().err
+
+
+def _write_module(directory: Path, name: str, source: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    (directory / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(directory))
+    return name
+
+
+def test_a_models_module_with_a_syntax_error(seeded, tmp_path, monkeypatch, capsys):
+    server, before = seeded
+    module = _write_module(tmp_path, "broken_models", "class Customer(:\n", monkeypatch)
+    code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
+    assert code == 2 and "cannot import models module 'broken_models': SyntaxError" in err
+    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
+
+
+def test_a_models_module_whose_import_fails(seeded, tmp_path, monkeypatch, capsys):
+    server, before = seeded
+    module = _write_module(tmp_path, "needs_missing_models", "import no_such_dependency_xyz\n", monkeypatch)
+    code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
+    assert code == 2 and "ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in err
+    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
+
+
+def test_a_models_module_without_datetime_fields(seeded, tmp_path, monkeypatch, capsys):
+    server, before = seeded
+    source = """
+        from redis_om import HashModel
+
+        class Plain(HashModel, index=True):
+            name: str
+    """
+    module = _write_module(tmp_path, "plain_models_without_dates", source, monkeypatch)
+    code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
+    assert code == 2 and "no redis-om HashModel/JsonModel with datetime" in err
+    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
+
+
+def test_a_url_nobody_listens_on(tmp_path, capsys):
+    code, err = _run_cli(f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0", tmp_path / "b", capsys)
+    assert code == 2 and err.startswith("om-runbook run: error: cannot connect to Redis at redis://:***@127.0.0.1:")
+    assert len(err.strip().splitlines()) == 1  # Prefect's own log handler (with its traceback) is not captured here
+    assert "s3cret-pass" not in err and not (tmp_path / "b").exists()
+
+
+def test_a_malformed_url(tmp_path, capsys):
+    code, err = _run_cli("http://user:s3cret-pass@127.0.0.1:6379/0", tmp_path / "b", capsys)
+    assert code == 2 and "invalid Redis URL" in err and "s3cret-pass" not in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_wrong_password(redis_server_factory, tmp_path, capsys):
+    server = redis_server_factory(password="right-pass")
+    seed(server.client(), 50)
+    before = keyspace(server.client())
+    code, err = _run_cli(f"redis://:wrong-pass@127.0.0.1:{server.port}/0", tmp_path / "b", capsys)
+    assert code == 2 and "refused the credentials" in err and "wrong-pass" not in err
+    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
+
+
+def _acl_url(server: RedisServer, *rules: str) -> str:
+    server.client().execute_command("ACL", "SETUSER", "app", "reset", "on", ">app-pass", *rules)
+    return f"redis://app:app-pass@127.0.0.1:{server.port}/0"
+
+
+def test_an_acl_user_missing_a_write_command_is_refused_before_any_write(seeded, tmp_path):
+    server, before = seeded
+    url = _acl_url(server, "~*", "&*", "+@all", "-hset")
+    with pytest.raises(
+        RedisAccessError,
+        match=r"user 'app' may not use .*commands HSET \(compare-and-set writes .*ACL SETUSER app \+hset\)",
+    ):
+        migration_flow(settings_for(url, tmp_path / "b"))
+    assert keyspace(server.client()) == before
+
+
+def test_an_acl_user_limited_to_other_keys_is_refused_before_any_write(seeded, tmp_path):
+    server, before = seeded
+    url = _acl_url(server, "~:migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all")
+    with pytest.raises(
+        RedisAccessError,
+        match=r"keys matching :migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
+    ):
+        migration_flow(settings_for(url, tmp_path / "b"))
+    assert keyspace(server.client()) == before
+
+
+def test_an_acl_user_without_acl_dryrun_missing_evalsha_is_refused_by_the_probes(seeded, tmp_path):
+    server, before = seeded
+    url = _acl_url(server, "~*", "&*", "+@all", "-@admin", "+info", "-evalsha")
+    with pytest.raises(RedisAccessError, match=r"commands EVALSHA \(compare-and-set reads under .*\+evalsha"):
+        migration_flow(settings_for(url, tmp_path / "b", rdb_snapshot=False))
+    assert keyspace(server.client()) == before
+
+
+def test_an_acl_user_refused_hset_at_the_first_write_stops_with_the_reason_and_nothing_changed(seeded, tmp_path):
+    """Without ACL DRYRUN, a refused write is found at the first write: the run stops with the reason and the
+    automatic rollback leaves Redis as it was; once granted, a new run completes."""
+    server, before = seeded
+    url = _acl_url(server, "~*", "&*", "+@all", "-@admin", "+info", "-hset")
+    report = migration_flow(settings_for(url, tmp_path / "b", rdb_snapshot=False))
+    assert report.status == "rolled_back"
+    assert any("refused the write for lack of permission" in m for m in report.messages), report.messages
+    assert keyspace(server.client()) == before
+    server.client().execute_command("ACL", "SETUSER", "app", "+hset")
+    settings = settings_for(url, tmp_path / "c", rdb_snapshot=False)
+    report = migration_flow(settings)
+    assert report.status == "succeeded", report.messages
+    assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+    assert keyspace(server.client()) == before
+
+
+def test_a_read_only_replica(redis_server_factory, tmp_path):
+    primary = redis_server_factory()
+    seed(primary.client(), 100)
+    replica = redis_server_factory("--replicaof", "127.0.0.1", str(primary.port))
+    deadline = time.monotonic() + 10
+    while replica.client().dbsize() < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = keyspace(primary.client())
+    with pytest.raises(RedisAccessError, match="is a read-only slave; point --redis-url at the primary"):
+        migration_flow(settings_for(replica.url, tmp_path / "b"))
+    assert keyspace(primary.client()) == before
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KB tmpfs: a real file system that fills up."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_backup_directory_too_small_for_the_backup_is_refused_before_any_write(seeded, small_disk):
+    server, before = seeded
+    seed(server.client(), 3000, seed=1)
+    before = keyspace(server.client())
+    with pytest.raises(Exception, match=r"the backup directory has 0\.\d MB free; .* need about"):
+        migration_flow(settings_for(server.url, small_disk / "b"))
+    assert keyspace(server.client()) == before
+
+
+def test_a_backup_directory_that_fills_up_during_the_backup(seeded, small_disk, monkeypatch):
+    server, before = seeded
+    original = tasks.backup.save_manifest
+
+    def save_then_fill_the_disk(backup_dir: Path, manifest) -> None:
+        original(backup_dir, manifest)
+        if manifest.status == "in_progress":  # the chunk files are about to be written
+            with open(small_disk / "filler", "wb") as filler:
+                try:
+                    while True:
+                        filler.write(b"\0" * 4096)
+                        filler.flush()
+                except OSError:
+                    pass
+
+    monkeypatch.setattr(tasks.backup, "save_manifest", save_then_fill_the_disk)
+    with pytest.raises(BackupError, match=r"the backup directory .* is full; free space or use another --backup-dir"):
+        migration_flow(settings_for(server.url, small_disk / "b", rdb_snapshot=False))
+    assert keyspace(server.client()) == before
+    (small_disk / "filler").unlink()
+    monkeypatch.undo()
+    report = migration_flow(settings_for(server.url, small_disk / "b", rdb_snapshot=False))
+    assert report.status == "succeeded", report.messages  # the incomplete backup was redone, not trusted
+
+
+def test_a_read_only_backup_directory(seeded, small_disk):
+    server, before = seeded
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(BackupError, match="cannot write the backup in .*Read-only file system"):
+        migration_flow(settings_for(server.url, small_disk / "b", rdb_snapshot=False))
+    assert keyspace(server.client()) == before

@@ -1,0 +1,136 @@
+"""rediss:// with an ACL user and password, end to end through the CLI: TLS options pass through to every
+connection (redis-py, the probe process, redis-cli for the snapshot), and the password shows up nowhere the
+user or the team can read: terminal output, Prefect logs, artifacts, the report, the backup directory."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from flows.cli import main
+from tasks.local_redis import free_port, reap_all, start_redis_server
+from tests.flows.helpers import keyspace, seed
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+PASSWORD = "tls-Secret-9f3a"
+
+
+def _write_pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it: (ca.crt, server.crt, server.key)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "om-runbook test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return (
+        _write_pem(directory / "ca.crt", ca.public_bytes(pem)),
+        _write_pem(directory / "server.crt", server.public_bytes(pem)),
+        _write_pem(
+            directory / "server.key",
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        ),
+    )
+
+
+def _prefect_logs_and_artifacts() -> str:
+    """Every log line and artifact the Prefect API holds (this session's harness), page by page."""
+    from prefect.client.orchestration import get_client
+
+    texts: list[str] = []
+    with get_client(sync_client=True) as client:
+        for read, show in (
+            (lambda offset: client.read_logs(limit=200, offset=offset), lambda log: log.message),
+            (lambda offset: client.read_artifacts(limit=200, offset=offset), lambda a: json.dumps(a.data)),
+        ):
+            offset = 0
+            while page := read(offset):
+                texts += [show(item) for item in page]
+                offset += len(page)
+    return "\n".join(texts)
+
+
+def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows(tmp_path, capsys):
+    ca, certificate, key = make_certificates(tmp_path)
+    tls_port = free_port()
+    server = start_redis_server(
+        tmp_path / "redis",
+        "--tls-port", str(tls_port),
+        "--tls-cert-file", str(certificate),
+        "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(ca),
+        "--tls-auth-clients", "no",
+        "--tls-replication", "yes",
+    )  # fmt: skip
+    try:
+        client = server.client()
+        client.execute_command("ACL", "SETUSER", "migrator", "on", f">{PASSWORD}", "~*", "&*", "+@all")
+        seed(client, 500)
+        before = keyspace(client)
+        url = f"rediss://migrator:{PASSWORD}@127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}"
+        backup_dir = tmp_path / "backup"
+        report_path = tmp_path / "report.json"
+        common = ["--redis-url", url, "--backup-dir", str(backup_dir)]
+        run = ["run", *common, "--models", "migrations.sample_models", "--auto-approve"]
+        code = main([*run, "--report-json", str(report_path)])
+        output = capsys.readouterr()
+        report = json.loads(report_path.read_text())
+        assert code == 0, output.err
+        assert report["status"] == "succeeded"
+        assert report["redis"] == f"rediss://migrator:***@127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}"
+        assert report["phases"]["backup"]["details"]["snapshot"]["restore_tested"] is True  # redis-cli --tls
+        assert report["system"]["migration_latency"]["samples"] > 0  # the probe process connected over TLS
+        assert main(["rollback", *common]) == 0
+        assert keyspace(client) == before
+
+        rollback_output = capsys.readouterr()
+        seen = [output.out, output.err, rollback_output.out, rollback_output.err, _prefect_logs_and_artifacts()]
+        files = [path for path in backup_dir.rglob("*") if path.is_file() and path.suffix != ".rdb"]
+        seen += [path.read_text(errors="replace") for path in files]
+        seen += [report_path.read_text()]
+        assert all(PASSWORD not in text for text in seen)
+        assert any("rediss://migrator:***@" in text for text in seen)
+        assert "Beginning flow run" in seen[4] and "resource peak" in seen[4]  # logs and artifacts were read
+    finally:
+        reap_all([server])
+
+
+def test_a_tls_url_to_a_plain_port_is_a_clear_error(redis_server, tmp_path, capsys):
+    url = f"rediss://:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    code = main(["assess", "--redis-url", url, "--models", "migrations.sample_models"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot connect to Redis at rediss://:***@127.0.0.1:" in err and PASSWORD not in err
