@@ -30,8 +30,8 @@ def redis_cli_connection(url: str) -> tuple[list[str], dict[str, str]]:
     """redis-cli arguments and environment for a URL; the password travels in REDISCLI_AUTH, not argv."""
     parts = urlsplit(url)
     env = dict(os.environ)
-    if parts.password:
-        env["REDISCLI_AUTH"] = unquote(parts.password)
+    if url_password(url):
+        env["REDISCLI_AUTH"] = url_password(url)
     if parts.scheme == "unix":
         return ["-s", parts.path], env
     if parts.scheme not in ("redis", "rediss"):

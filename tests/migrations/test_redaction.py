@@ -1,4 +1,4 @@
-from migrations.redaction import redact_text, redact_url
+from migrations.redaction import redact_text, redact_url, url_password
 
 
 def test_passwords_are_replaced_and_users_kept():
@@ -10,3 +10,14 @@ def test_passwords_are_replaced_and_users_kept():
 def test_urls_inside_text_and_named_secrets_are_redacted():
     text = "failed on redis://u:hunter2@10.0.0.1:6379/0 with hunter2"
     assert redact_text(text, ("hunter2",)) == "failed on redis://u:***@10.0.0.1:6379/0 with ***"
+
+
+def test_a_password_in_the_query_string_is_redacted_too():
+    url = "rediss://app@db.example:6380/0?password=p%40ss&ssl_ca_certs=/etc/ca.pem"
+    assert redact_url(url) == "rediss://app@db.example:6380/0?password=***&ssl_ca_certs=/etc/ca.pem"
+    assert url_password(url) == "p@ss"
+    assert redact_text(f"error talking to {url}: refused", (url_password(url),)) == (
+        "error talking to rediss://app@db.example:6380/0?password=***&ssl_ca_certs=/etc/ca.pem: refused"
+    )
+    plain = "redis://db.example:6379/0?ssl_cert_reqs=none"
+    assert redact_url(plain) == plain and url_password(plain) == ""
