@@ -102,7 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
     )
+    run.add_argument(
+        "--schema-mode",
+        choices=("recreate", "alias", "skip"),
+        default="recreate",
+        help="with the search module: recreate indexes as `om migrate` does (default), build new ones and switch "
+        "an alias once complete (no query downtime), or leave them",
+    )
+    run.add_argument(
+        "--max-latency-ms",
+        type=float,
+        default=None,
+        help="PING p99 above which chunks slow down (default: 5x the baseline p99, at least 10 ms; 0 = off)",
+    )
     _add_report(run)
+
+    tune = commands.add_parser("tune", help="change a running migration's batch size, parallelism or throttle")
+    tune.add_argument("--backup-dir", required=True, metavar="DIR", help="the running migration's --backup-dir")
+    tune.add_argument("--batch-size", type=int, default=None, help="keys per batch from the next batch on")
+    tune.add_argument("--parallel", type=int, default=None, help="chunks at the same time, as chunks start")
+    tune.add_argument("--max-latency-ms", type=float, default=None, help="new throttle limit (0 = off)")
 
     assess = commands.add_parser("assess", help="read-only assessment of what a run would change")
     _add_url(assess)
@@ -151,6 +170,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "verify": commands.verify,
         "rollback": commands.rollback,
         "approve": commands.approve,
+        "tune": commands.tune,
         "seed": commands.seed,
     }
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from flows.report_view import print_rehearsal, print_report, rehearsal_json
@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         max_error_rate=args.max_error_rate,
         auto_rollback=not args.no_auto_rollback,
         live_traffic=args.live_traffic,
+        max_latency_ms=args.max_latency_ms,
+        schema_mode=args.schema_mode,
     )
     return _exit_code(migration_flow(settings), {"succeeded"})
 
@@ -138,6 +140,21 @@ def rehearse(args: argparse.Namespace) -> int:
     if args.report_json:
         write_atomically(Path(args.report_json), rehearsal_json(result))
     return 0 if result.passed else 1
+
+
+def tune(args: argparse.Namespace) -> int:
+    from migrations.throttle import Tuning
+    from tasks.pacing import write_tuning
+
+    try:
+        change = Tuning(batch_size=args.batch_size, parallel=args.parallel, max_latency_ms=args.max_latency_ms)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid tuning: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    if change == Tuning():
+        raise ConfigurationError("nothing to change: give --batch-size, --parallel and/or --max-latency-ms")
+    merged = write_tuning(Path(args.backup_dir), change)
+    print(f"om-runbook tune: {merged.model_dump(exclude_none=True)} (the running migration follows within a second)")
+    return 0
 
 
 def approve(args: argparse.Namespace) -> int:

@@ -11,6 +11,9 @@ from migrations.backup_format import ChunkBackup
 from migrations.config import RunSettings
 from tasks.chunk_runner import ChunkResult
 from tasks.migrate import migrate_chunk_task
+from tasks.pacing import PaceReader
+
+MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 
 
 @flow(name="migrate-key-range", flow_run_name="key-range-{chunk.index}-slots-{chunk.first_slot}-{chunk.last_slot}")
@@ -25,20 +28,25 @@ def _key_range_in_thread(settings: RunSettings, chunk: ChunkBackup, error_budget
 
 
 def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None) -> list[ChunkResult]:
-    """Run every non-empty chunk's subflow, `settings.parallel` at a time. Once one fails no further chunk
-    starts (Redis down: no more retry rounds to sit through); the running ones finish, then the failure raises."""
+    """Run every non-empty chunk's subflow, `settings.parallel` at a time (or as `om-runbook tune` changed it
+    meanwhile). Once one fails no further chunk starts (Redis down: no more retry rounds to sit through); the
+    running ones finish, then the failure raises."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
     running: set[PrefectFuture[ChunkResult]] = set()
-    with ThreadPoolTaskRunner(max_workers=settings.parallel) as runner:
+    pace = PaceReader(settings.backup_dir)
+    with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
-            while waiting and len(running) < settings.parallel and not failed:
+            while waiting and len(running) < (pace().parallel or settings.parallel) and not failed:
                 parameters = {"settings": settings, "chunk": waiting.pop(0), "error_budget": error_budget}
                 running.add(runner.submit(_key_range_in_thread, parameters=parameters))
             if not running:
                 break
-            done = next(as_completed(running))
+            try:
+                done = next(as_completed(running, timeout=1.0))  # wake up each second: parallel may have been raised
+            except TimeoutError:
+                continue
             running.discard(done)
             finished.append(done)
     return sorted((future.result() for future in finished), key=lambda result: result.index)

@@ -37,14 +37,17 @@ from migrations.report import PhaseClock, RunReport, merge_problems, migration_k
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, Storage, discover_targets
+from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from tasks.assess import Assessment, assess_task, migratable_targets
 from tasks.backup import backup_task, catch_up_task, clear_progress_task
 from tasks.backup_files import require_complete_manifest
 from tasks.chunk_runner import ChunkResult
 from tasks.latency_probe import ResourceProbe, latency_task
 from tasks.lease import RunLease
+from tasks.pacing import PaceController, latency_status_path
 from tasks.permissions import permissions_task
 from tasks.report_file import archive_run, write_report
+from tasks.schema import schema_task
 from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
 
@@ -139,24 +142,38 @@ class ChecklistRun:
     ) -> tuple[list[ChunkResult], BackupManifest]:
         settings = self.settings
         with self.clock.phase("schema") as details:
-            details["step"] = (
-                "schema step skipped: search module present, index definitions are left to `om migrate` "
-                "(see the assessment's index findings)"
-                if has_search
-                else "schema step skipped: no search module"
-            )
+            if not has_search:
+                details["step"] = "schema step skipped: no search module"
+            elif settings.schema_mode == "skip":
+                details["step"] = "schema step skipped: --schema-mode skip (indexes left as they are)"
+            else:
+                details["step"] = f"schema step: {settings.schema_mode}"
+                details["applied"] = schema_task(settings, hash_targets, "prepare")
+            self.evidence["schema"] = details["step"]
         budget = remaining_budget(_unreadable(manifest), settings.max_errors)
         with self.clock.phase("migrate") as details:
             self.evidence["migration_started"] = "chunk subflows started after the go/no-go sign-off"
             console = TERMINAL if TERMINAL.is_terminal else None
-            with ResourceProbe(settings.redis_url.get_secret_value()) as probe:
+            system = self.report.system
+            baseline_p99 = system.baseline_latency.p99_ms if system.baseline_latency else 0.0
+            system.latency_limit_ms = latency_limit_ms(settings.max_latency_ms, baseline_p99)
+            url, status = settings.redis_url.get_secret_value(), latency_status_path(settings.backup_dir)
+            with (
+                ResourceProbe(url, status=status) as probe,
+                PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
+            ):
                 with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate", console):
                     results = migrate_key_ranges(settings, manifest.chunks, budget)
                     if settings.live_traffic or any(_chunk_problem_counts(r) for r in results):
                         results, manifest = self.catch_up(manifest, hash_targets, results, budget)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
             details["probe_error"] = probe.error
-        system = self.report.system
+        if has_search and settings.schema_mode == "alias":
+            with self.clock.phase("schema_switch") as details:
+                details["applied"] = schema_task(settings, hash_targets, "switch")
+        system.pace_events = pacer.events
+        system.throttled_seconds = throttled_seconds(pacer.events, pacer.elapsed())
+        self.report.messages += pace_summary(system.latency_limit_ms, pacer.events, system.throttled_seconds)
         system.migration_latency, system.memory_peak_share, system.cpu_peak_share = (
             probe.latency(),
             probe.memory_peak,

@@ -15,13 +15,14 @@ from migrations.config import build_settings
 from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
-from migrations.targets import discover_targets
+from migrations.targets import Storage, discover_targets
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
 from tasks.redis_connection import open_client
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
+from tasks.schema import previous_path, schema_rollback_task
 from tasks.server_facts import read_server_facts, require_writable_primary
 from tasks.verify import summarize, verify_chunk_task
 
@@ -43,7 +44,8 @@ def rollback_flow(
     try:
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
-        require_writable_primary(read_server_facts(open_client(url)), report.redis)
+        facts = read_server_facts(open_client(url))
+        require_writable_primary(facts, report.redis)
         report.messages.append(permissions_task(url, [t.key_prefix for t in manifest.targets]))
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
@@ -89,6 +91,9 @@ def rollback_flow(
         report.problems = [p for r in results for p in r.problems] + verification.problems
         report.problem_counts = verification.problem_counts
         if verification.passed:
+            if facts.has_search and previous_path(backup_dir).exists():
+                targets = [t for t in discover_targets(manifest.models) if t.storage is Storage.HASH]
+                report.messages += schema_rollback_task(url, backup_dir, targets)
             manifest.status = "rolled_back"
             save_manifest(backup_dir, manifest)
             clear_checkpoints(backup_dir, "migrate")

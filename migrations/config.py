@@ -43,6 +43,18 @@ class RunSettings(BaseModel):
         "meanwhile, and other fields changed by it are reported instead of failing verification",
     )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
+    schema_mode: Literal["recreate", "alias", "skip"] = Field(
+        "recreate",
+        description="with the search module: recreate each index as `om migrate` does, or build it under a new "
+        "name and switch an alias once complete (no query downtime), or leave indexes alone",
+    )
+    schema_timeout_seconds: int = Field(3600, ge=1, description="alias mode: how long the new index may take")
+    max_latency_ms: float | None = Field(
+        None,
+        ge=0,
+        description="PING p99 (ms) above which the chunks slow down; default 5x the baseline p99 (at least "
+        "10 ms), 0 = no throttle",
+    )
 
     @field_validator("naive_timezone")
     @classmethod

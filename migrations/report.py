@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from migrations.backup_format import Problem
 from migrations.signoff import SignOff
+from migrations.throttle import PaceEvent
 
 PROBLEM_LIST_LIMIT = 1000
 
@@ -53,6 +54,9 @@ class SystemMetrics(BaseModel):
     migration_latency: LatencySummary | None = None
     memory_peak_share: float | None = None
     cpu_peak_share: float | None = None
+    latency_limit_ms: float | None = None  # the throttle's p99 limit (None: no throttle)
+    pace_events: list[PaceEvent] = Field(default_factory=list)  # throttle steps and `om-runbook tune` changes
+    throttled_seconds: float = 0.0
 
 
 class KpiCheck(BaseModel):

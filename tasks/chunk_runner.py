@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from migrations.codec import describe_raw
 from migrations.config import FailureMode
 from migrations.errors import MigrationAborted
 from migrations.report import PROBLEM_LIST_LIMIT
+from migrations.throttle import Pace
 from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
 from tasks.cas import BatchResult, apply_batch, load_cas_script
 
@@ -36,6 +38,7 @@ class ChunkResult(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
     seconds: float = 0.0
     resumed_from_line: int = 0
+    batches: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,10 @@ def run_chunk(
     batch_size: int,
     policy: ErrorPolicy,
     logger: logging.Logger | logging.LoggerAdapter,
+    pace: Callable[[], Pace] = Pace,
 ) -> ChunkResult:
-    """Apply the chunk's compare-and-set writes from its checkpoint to the end."""
+    """Apply the chunk's compare-and-set writes from its checkpoint to the end, following `pace` (the throttle's
+    pause and a batch size changed during the run) between batches."""
     started = time.perf_counter()
     checkpoint = load_checkpoint(backup_dir, direction, chunk)
     result = ChunkResult(index=chunk.index, direction=direction, resumed_from_line=checkpoint.lines_done)
@@ -98,6 +103,7 @@ def run_chunk(
             if len(result.problems) < PROBLEM_LIST_LIMIT:
                 result.problems.append(problem)
         lines_done += len(batch)
+        result.batches += 1
         batch.clear()
         save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts)))
         if outcome.errors and policy.failure_mode == "fail":
@@ -111,10 +117,14 @@ def run_chunk(
                 "re-run to resume or roll back"
             )
 
+    current = pace()
     for items in read_chunk_items(backup_dir, chunk, checkpoint.lines_done):
         batch.append(items)
-        if len(batch) >= batch_size:
+        if len(batch) >= (current.batch_size or batch_size):
             flush()
+            current = pace()
+            if current.delay_seconds:
+                time.sleep(current.delay_seconds)
     if batch:
         flush()
     save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True))

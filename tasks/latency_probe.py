@@ -25,8 +25,11 @@ class ResourceProbe:
     CPU share is the server's CPU seconds per wall second over each sample interval (1.0 = one core busy).
     """
 
-    def __init__(self, url: str, ping_interval: float = 0.02, sample_interval: float = 1.0) -> None:
+    def __init__(
+        self, url: str, ping_interval: float = 0.02, sample_interval: float = 1.0, status: Path | None = None
+    ) -> None:
         self._url, self._intervals = url, f"{ping_interval} {sample_interval}"
+        self._status = status  # the live p99 file the throttle reads
         self._process: subprocess.Popen[str] | None = None
         self.timings: list[float] = []
         self.memory_peak: float | None = None
@@ -43,7 +46,7 @@ class ResourceProbe:
             cwd=Path(__file__).resolve().parents[1],
         )
         assert self._process.stdin is not None
-        self._process.stdin.write(f"{self._url}\n{self._intervals}\n")
+        self._process.stdin.write(f"{self._url}\n{self._intervals}\n{self._status or ''}\n")
         self._process.stdin.flush()
         return self
 

@@ -8,6 +8,7 @@ from prefect.cache_policies import NONE
 from migrations.backup_format import ChunkBackup
 from migrations.config import RunSettings
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from tasks.pacing import PaceReader
 from tasks.redis_connection import open_client
 from tasks.retry_policy import IO_TASK_OPTIONS
 
@@ -18,7 +19,8 @@ def migrate_chunk_task(settings: RunSettings, chunk: ChunkBackup, error_budget: 
     logger = get_run_logger()
     client = open_client(settings.redis_url.get_secret_value())
     policy = ErrorPolicy(settings.failure_mode, error_budget)
-    result = run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger)
+    pace = PaceReader(settings.backup_dir)
+    result = run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace)
     logger.info(
         "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",
         chunk.index,

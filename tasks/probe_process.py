@@ -5,9 +5,11 @@ until stdin says "stop" or closes, then prints one JSON line: PING timings (ms),
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import redis
 
@@ -21,13 +23,28 @@ def _cpu_seconds(cpu: dict) -> float:
     return float(cpu.get("used_cpu_user", 0.0)) + float(cpu.get("used_cpu_sys", 0.0))
 
 
-def probe(url: str, stop: threading.Event, ping_interval: float, sample_interval: float) -> dict:
+STATUS_INTERVAL = 0.25  # seconds of PINGs behind each live p99 the throttle reads
+
+
+def _write_status(path: Path, window: list[float]) -> None:
+    """The last interval's PING p99 for the throttle (written whole, then renamed: never read torn)."""
+    ordered = sorted(window)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"p99_ms": p99, "samples": len(ordered), "at": time.time()}))
+    os.replace(temporary, path)
+
+
+def probe(
+    url: str, stop: threading.Event, ping_interval: float, sample_interval: float, status: Path | None = None
+) -> dict:
     client = redis.Redis.from_url(url, socket_timeout=10)
     timings: list[float] = []
     memory_peak: float | None = None
     cpu_peak: float | None = None
     last: tuple[float, float] | None = None
     next_sample = 0.0
+    window_start, next_status = 0, time.perf_counter() + STATUS_INTERVAL
     error = None
     try:
         while True:
@@ -40,6 +57,9 @@ def probe(url: str, stop: threading.Event, ping_interval: float, sample_interval
                 if last is not None and now[0] > last[0]:
                     cpu_peak = max(cpu_peak or 0.0, (now[1] - last[1]) / (now[0] - last[0]))
                 last, next_sample = now, now[0] + sample_interval
+            if status is not None and time.perf_counter() >= next_status:
+                _write_status(status, timings[window_start:])
+                window_start, next_status = len(timings), time.perf_counter() + STATUS_INTERVAL
             if stop.is_set():
                 break
             started = time.perf_counter()
@@ -54,6 +74,7 @@ def probe(url: str, stop: threading.Event, ping_interval: float, sample_interval
 def main() -> None:
     url = sys.stdin.readline().strip()
     ping_interval, sample_interval = (float(x) for x in sys.stdin.readline().split())
+    status = sys.stdin.readline().strip()  # where to write the live p99 for the throttle; empty: nowhere
     stop = threading.Event()
 
     def wait_for_stop() -> None:
@@ -61,7 +82,8 @@ def main() -> None:
         stop.set()
 
     threading.Thread(target=wait_for_stop, daemon=True).start()
-    print(json.dumps(probe(url, stop, ping_interval, sample_interval)), flush=True)
+    result = probe(url, stop, ping_interval, sample_interval, Path(status) if status else None)
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""Files that carry the throttle and live tuning between processes, in the run's backup directory:
+`control.json` (what `om-runbook tune` asked), `progress/latency.json` (the probe's live p99) and
+`progress/pace.json` (what the chunks follow), kept current by a PaceController thread in the flow."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from migrations.errors import ConfigurationError
+from migrations.throttle import Pace, PaceEvent, Tuning, delay_event, next_delay, tuning_events
+from tasks.backup_files import write_atomically
+
+
+def control_path(backup_dir: Path) -> Path:
+    return backup_dir / "control.json"
+
+
+def latency_status_path(backup_dir: Path) -> Path:
+    return backup_dir / "progress" / "latency.json"
+
+
+def pace_path(backup_dir: Path) -> Path:
+    return backup_dir / "progress" / "pace.json"
+
+
+def read_tuning(backup_dir: Path) -> Tuning:
+    try:
+        return Tuning.model_validate_json(control_path(backup_dir).read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError):
+        return Tuning()
+
+
+def write_tuning(backup_dir: Path, change: Tuning) -> Tuning:
+    """Merge `change` into the run's control file; the running flow picks it up within a second."""
+    if not (backup_dir / "manifest.json").exists():
+        raise ConfigurationError(f"{backup_dir} holds no migration (no manifest.json): nothing to tune")
+    merged = read_tuning(backup_dir).model_copy(update=change.model_dump(exclude_none=True))
+    write_atomically(control_path(backup_dir), merged.model_dump_json())
+    return merged
+
+
+def _read_p99(backup_dir: Path, max_age_seconds: float = 5.0) -> float | None:
+    try:
+        status = json.loads(latency_status_path(backup_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if time.time() - float(status.get("at", 0)) > max_age_seconds:
+        return None  # the probe stopped: do not throttle on an old reading
+    return status.get("p99_ms")
+
+
+class PaceReader:
+    """The chunks' view of pace.json, re-read only when the file changed."""
+
+    def __init__(self, backup_dir: Path) -> None:
+        self.path = pace_path(backup_dir)
+        self._stamp: int | None = None
+        self._pace = Pace()
+
+    def __call__(self) -> Pace:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError:
+            return Pace()
+        if stamp != self._stamp:
+            try:
+                self._pace = Pace.model_validate_json(self.path.read_text(encoding="utf-8"))
+                self._stamp = stamp
+            except (OSError, ValidationError, ValueError):
+                pass  # being replaced: keep the last good one
+        return self._pace
+
+
+class PaceController:
+    """`with PaceController(backup_dir, limit_ms):` around the chunks: every `interval` s it reads the live p99 and
+    the control file and rewrites pace.json; `events` is the record of every change, for the report."""
+
+    def __init__(self, backup_dir: Path, limit_ms: float | None, interval: float = 0.25) -> None:
+        self.backup_dir, self.limit_ms, self.interval = backup_dir, limit_ms, interval
+        self.events: list[PaceEvent] = []
+        self.delay = 0.0
+        self.tuning = Tuning()
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="om-runbook-pace", daemon=True)
+
+    def __enter__(self) -> PaceController:
+        control_path(self.backup_dir).unlink(missing_ok=True)  # this run's flags win over an earlier run's tuning
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        pace_path(self.backup_dir).unlink(missing_ok=True)
+        if self.delay:
+            self.events.append(PaceEvent(at_seconds=self.elapsed(), delay_seconds=0.0, reason="chunks finished"))
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 2)
+
+    def step(self) -> None:
+        tuning = read_tuning(self.backup_dir)
+        self.events += tuning_events(self.tuning, tuning, self.elapsed(), self.delay)
+        self.tuning = tuning
+        limit = (tuning.max_latency_ms if tuning.max_latency_ms is not None else self.limit_ms) or None  # 0 = off
+        p99 = _read_p99(self.backup_dir)
+        delay = next_delay(self.delay, p99, limit)
+        event = delay_event(self.delay, delay, p99, limit, self.elapsed())
+        if event is not None:
+            self.events.append(event)
+        self.delay = delay
+        self._write()
+
+    def _write(self) -> None:
+        pace = Pace(delay_seconds=self.delay, batch_size=self.tuning.batch_size, parallel=self.tuning.parallel)
+        write_atomically(pace_path(self.backup_dir), pace.model_dump_json())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.step()
+            except OSError:
+                continue  # a full or vanished disk is reported by the chunks themselves

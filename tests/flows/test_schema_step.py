@@ -1,0 +1,84 @@
+"""The schema step: skipped with a clear line on a server without the search module (these machines), and,
+on a search-capable server given by REDIS_STACK_URL, applied as redis-om does or through an alias switch,
+then put back by the rollback. Without REDIS_STACK_URL those tests skip and say why."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+import pytest
+import redis
+
+from flows.migration_flow import migration_flow
+from flows.rollback_flow import rollback_flow
+from tests.flows.helpers import keyspace, seed, settings_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+REDIS_STACK_URL = os.environ.get("REDIS_STACK_URL")
+needs_search = pytest.mark.skipif(
+    not REDIS_STACK_URL,
+    reason="needs a Redis with the search module (RediSearch is not installable here): set REDIS_STACK_URL to a "
+    "throwaway Redis Stack, database 0; it is flushed",
+)
+
+
+def test_without_the_search_module_the_schema_step_is_skipped_and_the_data_still_migrates(redis_server, tmp_path):
+    seed(redis_server.client(), 200)
+    report = migration_flow(settings_for(redis_server.url, tmp_path / "b", schema_mode="alias"))
+    assert report.status == "succeeded", report.messages
+    assert report.phases["schema"].details["step"] == "schema step skipped: no search module"
+    assert "schema_switch" not in report.phases
+    assert report.kpis.fields_converted > 0
+    assert not (tmp_path / "b" / "schema").exists()
+
+
+def _indexed_models(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A models module whose datetime fields are indexed (redis-om 1.x: NUMERIC), registered for this test."""
+    import datetime
+
+    from redis_om import Field, HashModel, get_redis_connection
+
+    module = types.ModuleType("indexed_models")
+
+    class Visit(HashModel, index=True):
+        page: str = Field(index=True)
+        at: datetime.datetime = Field(index=True, sortable=True)
+
+        class Meta:
+            database = get_redis_connection(url=REDIS_STACK_URL)
+
+    Visit.__module__ = "indexed_models"
+    module.Visit = Visit
+    monkeypatch.setitem(sys.modules, "indexed_models", module)
+    return "indexed_models"
+
+
+def _legacy_index(client: redis.Redis) -> None:
+    """What redis-om 0.x created: datetimes as TAG."""
+    client.execute_command(
+        "FT.CREATE", ":indexed_models.Visit:index", "ON", "HASH", "PREFIX", "1", ":indexed_models.Visit:",
+        "SCHEMA", "pk", "TAG", "SEPARATOR", "|", "page", "TAG", "SEPARATOR", "|", "at", "TAG", "SEPARATOR", "|",
+    )  # fmt: skip
+    for i in range(50):
+        client.hset(f":indexed_models.Visit:{i}", mapping={"pk": str(i), "page": "home", "at": f"2023-05-0{1 + i % 9}"})
+
+
+@needs_search
+@pytest.mark.parametrize("mode", ["recreate", "alias"])
+def test_the_1x_index_is_applied_and_rollback_restores_the_previous_one(mode, tmp_path, monkeypatch):
+    client = redis.Redis.from_url(REDIS_STACK_URL)
+    client.flushdb()
+    _legacy_index(client)
+    before = keyspace(client)
+    models = _indexed_models(monkeypatch)
+    settings = settings_for(REDIS_STACK_URL, tmp_path / "b", models=models, schema_mode=mode)
+    report = migration_flow(settings)
+    assert report.status == "succeeded", report.messages
+    found = client.execute_command("FT.SEARCH", ":indexed_models.Visit:index", "@at:[1682899200 1683072000]")
+    assert found[0] == sum(1 for i in range(50) if 1 + i % 9 <= 3)  # 2023-05-01 to -03 00:00, a NUMERIC range
+    rolled_back = rollback_flow(settings.redis_url, settings.backup_dir)
+    assert rolled_back.status == "rolled_back", rolled_back.messages
+    info = client.execute_command("FT.INFO", ":indexed_models.Visit:index")
+    assert "NUMERIC" not in str(info) and keyspace(client) == before  # the 0.x TAG definition is back
