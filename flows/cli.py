@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
     )
     run.add_argument(
+        "--chunk-deployment",
+        default=None,
+        metavar="FLOW/DEPLOYMENT",
+        help="fan-out: run each chunk as a run of this deployment on its work pool (e.g. "
+        "om-migrate-key-range/key-range); needs --redis-url-secret and a backup dir the workers share",
+    )
+    run.add_argument(
+        "--redis-url-secret", default=None, metavar="BLOCK", help="Prefect Secret block the chunk workers read"
+    )
+    run.add_argument(
         "--schema-mode",
         choices=("recreate", "alias", "skip"),
         default="recreate",

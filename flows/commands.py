@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         live_traffic=args.live_traffic,
         max_latency_ms=args.max_latency_ms,
         schema_mode=args.schema_mode,
+        chunk_deployment=args.chunk_deployment,
+        redis_url_secret=args.redis_url_secret,
     )
     return _exit_code(migration_flow(settings), {"succeeded"})
 

@@ -19,7 +19,8 @@ from migrations.config import FailureMode, build_settings
 from migrations.errors import ConfigurationError
 from migrations.report import RunReport
 from migrations.signoff import GateRoles
-from tasks.backup_files import latest_snapshot
+from tasks.backup_files import chunk_result_path, latest_snapshot, require_complete_manifest, write_atomically
+from tasks.migrate import migrate_chunk_task
 from tasks.redis_connection import open_client
 from tasks.rollback import restore_snapshot_task
 
@@ -57,6 +58,10 @@ def production_migration(
     rdb_snapshot: Annotated[bool, Field(description="take and restore-test a full RDB snapshot first")] = True,
     signoff_roles: Annotated[GateRoles | None, Field(description="roles that must approve each gate")] = None,
     gate_timeout_seconds: Annotated[int, Field(ge=1, description="an unanswered gate is not approved")] = 4 * 3600,
+    chunk_deployment: Annotated[
+        str | None,
+        Field(description="fan-out: run each chunk as a run of this deployment (om-migrate-key-range/key-range)"),
+    ] = None,
 ) -> RunReport:
     """The production run: the whole checklist with sign-off pauses answered in the UI."""
     settings = build_settings(
@@ -72,8 +77,39 @@ def production_migration(
         rdb_snapshot=rdb_snapshot,
         signoff_roles=signoff_roles or GateRoles(),
         gate_timeout_seconds=gate_timeout_seconds,
+        chunk_deployment=chunk_deployment,
+        redis_url_secret=redis_url_secret,
     )
     return migration_flow(settings)
+
+
+@flow(name="om-migrate-key-range", flow_run_name="key-range-{chunk_index}")
+def key_range_on_worker(
+    redis_url_secret: SecretName,
+    backup_dir: Annotated[str, Field(description="the run's backup directory (shared storage)")],
+    chunk_index: Annotated[int, Field(ge=0, description="the chunk of the run's manifest to migrate")],
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000,
+    failure_mode: FailureMode = "log_and_skip",
+    error_budget: Annotated[int | None, Field(ge=0)] = None,
+) -> dict:
+    """One chunk of a fanned-out migration, on whichever worker of the pool picks it up; its result goes to the
+    shared backup directory for the parent run (which triggered it with run_deployment)."""
+    directory = Path(backup_dir)
+    manifest = require_complete_manifest(directory)
+    chunk = next((c for c in manifest.chunks if c.index == chunk_index), None)
+    if chunk is None:
+        raise ConfigurationError(f"{backup_dir} has no chunk {chunk_index}")
+    settings = build_settings(
+        redis_url=redis_url_from_secret(redis_url_secret),
+        models=manifest.models,
+        backup_dir=directory,
+        naive_timezone=manifest.naive_timezone,
+        batch_size=batch_size,
+        failure_mode=failure_mode,
+    )
+    result = migrate_chunk_task(settings, chunk, error_budget)
+    write_atomically(chunk_result_path(directory, chunk), result.model_dump_json())
+    return result.model_dump(mode="json", exclude={"problems"})
 
 
 @flow(name="om-rollback")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
+from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from migrations.backup_format import ChunkBackup
 from migrations.config import RunSettings
+from migrations.errors import MigrationAborted
+from tasks.backup_files import chunk_result_path
 from tasks.chunk_runner import ChunkResult
 from tasks.migrate import migrate_chunk_task
 from tasks.pacing import PaceReader
@@ -27,6 +30,32 @@ def _key_range_in_thread(settings: RunSettings, chunk: ChunkBackup, error_budget
     return migrate_key_range(settings, chunk, error_budget)
 
 
+@task(name="key-range-on-worker", cache_policy=NONE)
+def _key_range_on_worker(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+    """The chunk as a flow run of `settings.chunk_deployment` on a work pool; its result comes back through the
+    shared backup directory. Only the Secret block's name travels as a parameter, never the URL."""
+    run = run_deployment(
+        settings.chunk_deployment,
+        parameters={
+            "redis_url_secret": settings.redis_url_secret,
+            "backup_dir": str(settings.backup_dir),
+            "chunk_index": chunk.index,
+            "batch_size": settings.batch_size,
+            "failure_mode": settings.failure_mode,
+            "error_budget": error_budget,
+        },
+        timeout=None,
+    )
+    path = chunk_result_path(settings.backup_dir, chunk)
+    if run.state is None or not run.state.is_completed() or not path.exists():
+        state = run.state.name if run.state else "unknown"
+        raise MigrationAborted(
+            f"chunk {chunk.index:04d} ran as flow run {run.id} of {settings.chunk_deployment} and ended {state}: "
+            f"{run.state.message if run.state else ''}; re-run to resume from its checkpoint"
+        )
+    return ChunkResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+
 def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None) -> list[ChunkResult]:
     """Run every non-empty chunk's subflow, `settings.parallel` at a time (or as `om-runbook tune` changed it
     meanwhile). Once one fails no further chunk starts (Redis down: no more retry rounds to sit through); the
@@ -35,12 +64,13 @@ def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_b
     finished: list[PrefectFuture[ChunkResult]] = []
     running: set[PrefectFuture[ChunkResult]] = set()
     pace = PaceReader(settings.backup_dir)
+    chunk_task = _key_range_on_worker if settings.chunk_deployment else _key_range_in_thread
     with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
             while waiting and len(running) < (pace().parallel or settings.parallel) and not failed:
                 parameters = {"settings": settings, "chunk": waiting.pop(0), "error_budget": error_budget}
-                running.add(runner.submit(_key_range_in_thread, parameters=parameters))
+                running.add(runner.submit(chunk_task, parameters=parameters))
             if not running:
                 break
             try:

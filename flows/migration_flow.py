@@ -351,11 +351,13 @@ def assessment_flow(settings: RunSettings) -> RunReport:
     try:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
+            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            permissions = permissions_task(settings.redis_url.get_secret_value(), hash_prefixes, refuse=False)
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts
         report.kpis.keys_scanned = assessment.keys_scanned
-        report.messages += assessment.notes
+        report.messages += [permissions, *assessment.notes]
         publish_assessment(assessment)
         report.status = "assessed"
         return report

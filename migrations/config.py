@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from migrations.errors import ConfigurationError
 from migrations.signoff import GateRoles
@@ -43,6 +43,14 @@ class RunSettings(BaseModel):
         "meanwhile, and other fields changed by it are reported instead of failing verification",
     )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
+    chunk_deployment: str | None = Field(
+        None,
+        description="run each chunk as a flow run of this deployment (FLOW/DEPLOYMENT) on a work pool, so more "
+        "workers add throughput; the workers need this backup directory (shared storage) and redis_url_secret",
+    )
+    redis_url_secret: str | None = Field(
+        None, description="name of the Prefect Secret block the chunk workers read the Redis URL from"
+    )
     schema_mode: Literal["recreate", "alias", "skip"] = Field(
         "recreate",
         description="with the search module: recreate each index as `om migrate` does, or build it under a new "
@@ -61,6 +69,12 @@ class RunSettings(BaseModel):
     def _known_zone(cls, value: str) -> str:
         zone_of(value)
         return value
+
+    @model_validator(mode="after")
+    def _fan_out_needs_the_secret(self) -> RunSettings:
+        if self.chunk_deployment and not self.redis_url_secret:
+            raise ValueError("chunk_deployment needs redis_url_secret: workers never receive the URL as a parameter")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

@@ -114,6 +114,11 @@ def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkp
     os.replace(temporary, path)
 
 
+def chunk_result_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
+    """Where a chunk run on a worker leaves its result for the parent (fan-out)."""
+    return backup_dir / "progress" / "migrate" / f"result-{chunk.index:04d}.json"
+
+
 def clear_checkpoints(backup_dir: Path, direction: str) -> None:
     folder = backup_dir / "progress" / direction
     if folder.exists():

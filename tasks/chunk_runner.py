@@ -39,6 +39,7 @@ class ChunkResult(BaseModel):
     seconds: float = 0.0
     resumed_from_line: int = 0
     batches: int = 0
+    ran_by: str = ""  # host:pid of the process that ran it (fan-out: the worker's flow run)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
@@ -21,6 +24,7 @@ def migrate_chunk_task(settings: RunSettings, chunk: ChunkBackup, error_budget: 
     policy = ErrorPolicy(settings.failure_mode, error_budget)
     pace = PaceReader(settings.backup_dir)
     result = run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace)
+    result.ran_by = f"{socket.gethostname()}:{os.getpid()}"
     logger.info(
         "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",
         chunk.index,

@@ -86,7 +86,14 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str]) -> str:
 
 
 @task(name="check-permissions", cache_policy=NONE)
-def permissions_task(url: str, key_prefixes: list[str]) -> str:
+def permissions_task(url: str, key_prefixes: list[str], refuse: bool = True) -> str:
     """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
-    The run's first contact with Redis, so no retries: a wrong URL is reported at once."""
-    return require_permissions(open_client(url), key_prefixes)
+    The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
+    (the read-only assessment) a denial is returned as a finding instead."""
+    client = open_client(url)
+    if refuse:
+        return require_permissions(client, key_prefixes)
+    try:
+        return require_permissions(client, key_prefixes)
+    except RedisAccessError as exc:
+        return f"a migration with this Redis user would be refused: {exc}"

@@ -70,8 +70,10 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One `prefect server start` for this module, with the work pool and every deployment of prefect.yaml."""
+    tmp_path = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {
@@ -91,6 +93,8 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
     )
     try:
         _wait_healthy(env["PREFECT_API_URL"], server)
+        _prefect(env, "work-pool", "create", "om-runbook", "--type", "process")
+        _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
         yield env
     finally:
         _stop(server)
@@ -105,19 +109,21 @@ def _prefect(env: dict[str, str], *args: str) -> str:
     return completed.stdout
 
 
-def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_server, tmp_path):
-    env = prefect_server
-    _prefect(env, "work-pool", "create", "om-runbook", "--type", "process")
-    _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
-    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", "om-runbook"],
+def _start_worker(env: dict[str, str], log, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "om-runbook", *args],
         env=env,
         cwd=ROOT,
-        stdout=worker_log,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_server, tmp_path):
+    env = prefect_server
+    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
+    worker = _start_worker(env, worker_log)
     try:
         request = {
             "redis_url": redis_server.url,
@@ -145,3 +151,66 @@ def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_ser
     assert outcome["production_required"] == ["backup_dir", "models", "redis_url_secret"]
     assert "production-estimate" in outcome["artifacts"]
     assert redis_server.client().dbsize() == 500  # seeded, migrated, rolled back: the legacy data is back
+
+
+FAN_OUT_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from prefect.blocks.system import Secret
+from pydantic import SecretStr
+from flows.migration_flow import migration_flow
+from migrations.config import build_settings
+
+request = json.loads(sys.stdin.read())
+Secret(value=request["redis_url"]).save("om-runbook-fan-out-redis-url", overwrite=True)
+settings = build_settings(
+    redis_url=SecretStr(request["redis_url"]), models="migrations.sample_models",
+    backup_dir=Path(request["backup_dir"]), chunks=4, parallel=4, auto_approve=True, rdb_snapshot=False,
+    chunk_deployment="om-migrate-key-range/key-range", redis_url_secret="om-runbook-fan-out-redis-url",
+)
+report = migration_flow(settings)
+print(json.dumps({
+    "status": report.status, "messages": report.messages, "converted": report.kpis.fields_converted,
+    "chunks": report.phases["migrate"].details["chunks"],
+}))
+"""
+
+
+def test_chunks_fan_out_over_two_workers_and_the_result_equals_a_single_process_run(
+    prefect_server, redis_server_factory, tmp_path, prefect_harness
+):
+    from flows.migration_flow import migration_flow
+    from tests.flows.helpers import keyspace, seed, settings_for
+
+    fanned, single = redis_server_factory(), redis_server_factory()
+    for server in (fanned, single):
+        seed(server.client(), 4000, dirty_share=0.01)
+    logs = [open(tmp_path / f"worker-{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+    workers = [_start_worker(prefect_server, log, "--limit", "2") for log in logs]  # each takes 2 of the 4 chunks
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", FAN_OUT_SCRIPT],
+            input=json.dumps({"redis_url": fanned.url, "backup_dir": str(tmp_path / "fanned")}),
+            env=prefect_server,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        for worker in workers:
+            _stop(worker)
+        for log in logs:
+            log.close()
+    worker_logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
+    assert completed.returncode == 0, completed.stderr[-3000:] + worker_logs[0][-2000:]
+    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "succeeded", (outcome["messages"], worker_logs[0][-2000:], worker_logs[1][-2000:])
+    ran_by = {chunk["ran_by"] for chunk in outcome["chunks"]}
+    assert len(outcome["chunks"]) == 4 and len(ran_by) == 4  # four flow-run processes
+    assert all("key-range-" in log for log in worker_logs)  # both workers ran chunks
+
+    report = migration_flow(settings_for(single.url, tmp_path / "single", chunks=4, rdb_snapshot=False))
+    assert report.status == "succeeded" and report.kpis.fields_converted == outcome["converted"]
+    assert keyspace(fanned.client()) == keyspace(single.client())
