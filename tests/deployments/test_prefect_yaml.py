@@ -109,6 +109,20 @@ def _prefect(env: dict[str, str], *args: str) -> str:
     return completed.stdout
 
 
+def _run_script(script: str, request: dict, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A Prefect client in its own process (the real server's API in `env`), given `request` on stdin."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(request),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def _start_worker(env: dict[str, str], log, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "prefect"), "worker", "start", "--pool", "om-runbook", *args],
@@ -129,16 +143,7 @@ def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_ser
             "redis_url": redis_server.url,
             "parameters": {"work_dir": str(tmp_path / "staging"), "seed_count": 500},
         }
-        completed = subprocess.run(
-            [sys.executable, "-c", CLIENT_SCRIPT],
-            input=json.dumps(request),
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        completed = _run_script(CLIENT_SCRIPT, request, env)
     finally:
         _stop(worker)
         worker_log.close()
@@ -188,16 +193,8 @@ def test_chunks_fan_out_over_two_workers_and_the_result_equals_a_single_process_
     logs = [open(tmp_path / f"worker-{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
     workers = [_start_worker(prefect_server, log, "--limit", "2") for log in logs]  # each takes 2 of the 4 chunks
     try:
-        completed = subprocess.run(
-            [sys.executable, "-c", FAN_OUT_SCRIPT],
-            input=json.dumps({"redis_url": fanned.url, "backup_dir": str(tmp_path / "fanned")}),
-            env=prefect_server,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        request = {"redis_url": fanned.url, "backup_dir": str(tmp_path / "fanned")}
+        completed = _run_script(FAN_OUT_SCRIPT, request, prefect_server)
     finally:
         for worker in workers:
             _stop(worker)

@@ -9,7 +9,6 @@ backup is left behind.
 from __future__ import annotations
 
 import subprocess
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -195,38 +194,31 @@ def _run_cli(url: str, backup_dir: Path, capsys: pytest.CaptureFixture[str], mod
 
 
 def _write_module(directory: Path, name: str, source: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    (directory / f"{name}.py").write_text(textwrap.dedent(source))
+    (directory / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(directory))
     return name
 
 
-def test_a_models_module_with_a_syntax_error(seeded, tmp_path, monkeypatch, capsys):
+MODELS_MODULES = {
+    "a syntax error": ("class Customer(:\n", "cannot import models module 'bad_models_0': SyntaxError"),
+    "an import that fails": (
+        "import no_such_dependency_xyz\n",
+        "ModuleNotFoundError: No module named 'no_such_dependency_xyz'",
+    ),
+    "no datetime fields": (
+        "from redis_om import HashModel\n\nclass Plain(HashModel, index=True):\n    name: str\n",
+        "no redis-om HashModel/JsonModel with datetime",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MODELS_MODULES)
+def test_a_models_module_that_cannot_be_migrated(seeded, tmp_path, monkeypatch, capsys, case):
     server, before = seeded
-    module = _write_module(tmp_path, "broken_models", "class Customer(:\n", monkeypatch)
+    source, message = MODELS_MODULES[case]
+    module = _write_module(tmp_path, f"bad_models_{list(MODELS_MODULES).index(case)}", source, monkeypatch)
     code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
-    assert code == 2 and "cannot import models module 'broken_models': SyntaxError" in err
-    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
-
-
-def test_a_models_module_whose_import_fails(seeded, tmp_path, monkeypatch, capsys):
-    server, before = seeded
-    module = _write_module(tmp_path, "needs_missing_models", "import no_such_dependency_xyz\n", monkeypatch)
-    code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
-    assert code == 2 and "ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in err
-    assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
-
-
-def test_a_models_module_without_datetime_fields(seeded, tmp_path, monkeypatch, capsys):
-    server, before = seeded
-    source = """
-        from redis_om import HashModel
-
-        class Plain(HashModel, index=True):
-            name: str
-    """
-    module = _write_module(tmp_path, "plain_models_without_dates", source, monkeypatch)
-    code, err = _run_cli(server.url, tmp_path / "b", capsys, module)
-    assert code == 2 and "no redis-om HashModel/JsonModel with datetime" in err
+    assert code == 2 and message in err, err
     assert keyspace(server.client()) == before and not (tmp_path / "b").exists()
 
 
@@ -257,33 +249,28 @@ def _acl_url(server: RedisServer, *rules: str) -> str:
     return f"redis://app:app-pass@127.0.0.1:{server.port}/0"
 
 
-def test_an_acl_user_missing_a_write_command_is_refused_before_any_write(seeded, tmp_path):
+ACL_REFUSALS = {
+    "missing HSET (found by ACL DRYRUN)": (
+        ("~*", "&*", "+@all", "-hset"),
+        r"user 'app' may not use .*commands HSET \(compare-and-set writes .*ACL SETUSER app \+hset\)",
+    ),
+    "limited to other key patterns": (
+        ("~:migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all"),
+        r"keys matching :migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
+    ),
+    "no ACL DRYRUN, missing EVALSHA (found by read-only probes)": (
+        ("~*", "&*", "+@all", "-@admin", "+info", "-evalsha"),
+        r"commands EVALSHA \(compare-and-set reads under .*\+evalsha",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ACL_REFUSALS)
+def test_an_acl_user_without_a_needed_permission_is_refused_before_any_write(seeded, tmp_path, case):
     server, before = seeded
-    url = _acl_url(server, "~*", "&*", "+@all", "-hset")
-    with pytest.raises(
-        RedisAccessError,
-        match=r"user 'app' may not use .*commands HSET \(compare-and-set writes .*ACL SETUSER app \+hset\)",
-    ):
-        migration_flow(settings_for(url, tmp_path / "b"))
-    assert keyspace(server.client()) == before
-
-
-def test_an_acl_user_limited_to_other_keys_is_refused_before_any_write(seeded, tmp_path):
-    server, before = seeded
-    url = _acl_url(server, "~:migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all")
-    with pytest.raises(
-        RedisAccessError,
-        match=r"keys matching :migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
-    ):
-        migration_flow(settings_for(url, tmp_path / "b"))
-    assert keyspace(server.client()) == before
-
-
-def test_an_acl_user_without_acl_dryrun_missing_evalsha_is_refused_by_the_probes(seeded, tmp_path):
-    server, before = seeded
-    url = _acl_url(server, "~*", "&*", "+@all", "-@admin", "+info", "-evalsha")
-    with pytest.raises(RedisAccessError, match=r"commands EVALSHA \(compare-and-set reads under .*\+evalsha"):
-        migration_flow(settings_for(url, tmp_path / "b", rdb_snapshot=False))
+    rules, message = ACL_REFUSALS[case]
+    with pytest.raises(RedisAccessError, match=message):
+        migration_flow(settings_for(_acl_url(server, *rules), tmp_path / "b", rdb_snapshot=False))
     assert keyspace(server.client()) == before
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
-from tasks.local_redis import reap_all, start_redis_server
-from tests.flows.helpers import keyspace, seed, settings_for
+from migrations.config import RunSettings
+from tasks.local_redis import RedisServer, reap_all, start_redis_server
+from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -50,47 +50,38 @@ def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_se
     report = migration_flow(settings)
     watcher.join(5)
     assert sum(kills) >= 1, "no connection was killed"
-    assert report.status == "succeeded", report.messages
-    assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
-    assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
-    assert keyspace(client) == before
+    assert_complete_and_reversible(report, settings, client, before)
+
+
+def _persistent_redis_with_records(tmp_path: Path) -> tuple[RedisServer, dict[bytes, object], RunSettings]:
+    """A redis-server with AOF on every write, 8,000 legacy records, their keyspace, and run settings."""
+    server = start_redis_server(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
+    seed(server.client(), 8_000)
+    return server, keyspace(server.client()), settings_for(server.url, tmp_path / "b", batch_size=20)
 
 
 def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(tmp_path):
-    directory = tmp_path / "redis"
-    server = start_redis_server(directory, "--appendonly", "yes", "--appendfsync", "always")
+    server, before, settings = _persistent_redis_with_records(tmp_path)
     servers = [server]
     try:
-        client = server.client()
-        seed(client, 8_000)
-        before = keyspace(client)
-        settings = settings_for(server.url, tmp_path / "b", batch_size=20)
 
         def restart() -> None:
             server.stop()  # SIGTERM: the AOF holds every acknowledged write
-            servers.append(start_redis_server(directory, *server.extra_args, port=server.port))
+            servers.append(start_redis_server(server.directory, *server.extra_args, port=server.port))
 
         watcher = _when_migrating(settings.backup_dir, restart)
         report = migration_flow(settings)
         watcher.join(15)
         assert len(servers) == 2, "Redis was not restarted during the run"
-        assert report.status == "succeeded", report.messages
-        assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
-        assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
-        assert keyspace(servers[-1].client()) == before
+        assert_complete_and_reversible(report, settings, servers[-1].client(), before)
     finally:
         reap_all(servers)
 
 
 def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_finishes(tmp_path):
-    directory = tmp_path / "redis"
-    server = start_redis_server(directory, "--appendonly", "yes", "--appendfsync", "always")
+    server, before, settings = _persistent_redis_with_records(tmp_path)
     servers = [server]
     try:
-        client = server.client()
-        seed(client, 8_000)
-        before = keyspace(client)
-        settings = settings_for(server.url, tmp_path / "b", batch_size=20)
         watcher = _when_migrating(settings.backup_dir, server.process.kill)  # SIGKILL, and nobody restarts it
         started = time.monotonic()
         report = migration_flow(settings)
@@ -101,11 +92,8 @@ def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_f
         assert "re-run `om-runbook rollback`" in text
         assert time.monotonic() - started < 120  # retries with backoff, then a clear end: no hang
 
-        servers.append(start_redis_server(directory, *server.extra_args, port=server.port))
+        servers.append(start_redis_server(server.directory, *server.extra_args, port=server.port))
         resumed = migration_flow(settings)  # the same backup directory: the run resumes from its checkpoints
-        assert resumed.status == "succeeded", resumed.messages
-        assert resumed.kpis.fields_converted == resumed.phases["backup"].details["fields_changed"]
-        assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
-        assert keyspace(servers[-1].client()) == before
+        assert_complete_and_reversible(resumed, settings, servers[-1].client(), before)
     finally:
         reap_all(servers)

@@ -9,6 +9,7 @@ import redis
 from pydantic import SecretStr
 
 from migrations.config import RunSettings, build_settings
+from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
 from tasks.seed import write_legacy_records
 
@@ -47,3 +48,13 @@ def migrate_lines_done(backup_dir: Path) -> int:
         except (OSError, ValueError):
             continue
     return total
+
+
+def assert_complete_and_reversible(report: RunReport, settings: RunSettings, client: redis.Redis, before: dict) -> None:
+    """The run succeeded, converted exactly what it backed up, and the rollback gives back every byte."""
+    from flows.rollback_flow import rollback_flow
+
+    assert report.status == "succeeded", report.messages
+    assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
+    assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+    assert keyspace(client) == before
