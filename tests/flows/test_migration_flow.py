@@ -122,13 +122,14 @@ def test_a_rerun_after_success_changes_nothing_and_counts_stay_exact(redis_serve
     assert second.kpis.fields_converted == first.kpis.fields_converted
 
 
-def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path, monkeypatch):
+@pytest.mark.parametrize("window", ["after the checkpoint", "between the batch write and its checkpoint"])
+def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path, monkeypatch, window):
     import logging
 
     import tasks.chunk_runner
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
-    from tasks.backup_files import save_checkpoint, save_manifest
+    from tasks.backup_files import read_chunk_items, save_checkpoint, save_manifest
     from tasks.chunk_runner import ErrorPolicy, run_chunk
 
     client = redis_server.client()
@@ -144,6 +145,8 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
         pass
 
     def checkpoint_then_crash_after_three_batches(backup_dir, direction, chunk_backup, checkpoint):
+        if checkpoint.lines_done >= 150 and window != "after the checkpoint":
+            raise Crash  # the third batch (lines 100-149) is written, its checkpoint never is
         save_checkpoint(backup_dir, direction, chunk_backup, checkpoint)
         if checkpoint.lines_done >= 150:
             raise Crash
@@ -159,8 +162,14 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     assert report.status == "succeeded"
     migrate = report.phases["migrate"].details["chunks"]
     first = next(c for c in migrate if c["index"] == chunk.index)
-    assert first["resumed_from_line"] == 150
-    assert first["counts"].get("already", 0) == 0  # the checkpoint was written after the batch: nothing replayed
+    if window == "after the checkpoint":
+        assert first["resumed_from_line"] == 150
+        assert first["counts"].get("already", 0) == 0  # nothing replayed
+    else:
+        assert first["resumed_from_line"] == 100  # the last checkpoint: batch 3 is replayed...
+        replayed = sum(len(items[2::3]) for items in read_chunk_items(settings.backup_dir, chunk, 100))
+        replayed -= sum(len(items[2::3]) for items in read_chunk_items(settings.backup_dir, chunk, 150))
+        assert first["counts"]["already"] == replayed > 0  # ...and the compare-and-set finds it done
     assert report.kpis.fields_converted == manifest.fields_changed
 
 
