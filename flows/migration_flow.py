@@ -36,7 +36,7 @@ from migrations.redaction import redact_text, redact_url, url_password
 from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, Storage, discover_targets
+from migrations.targets import ModelTarget, discover_targets, hash_models
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from tasks.assess import Assessment, assess_task, migratable_targets
 from tasks.backup import backup_task, catch_up_task, clear_progress_task
@@ -102,7 +102,7 @@ class ChecklistRun:
         settings = self.settings
         targets = discover_targets(settings.models)
         with self.clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            hash_prefixes = [t.key_prefix for t in hash_models(targets)]
             self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), hash_prefixes))
             assessment = assess_task(settings, targets)
             baseline = latency_task(settings.redis_url)
@@ -351,7 +351,7 @@ def assessment_flow(settings: RunSettings) -> RunReport:
     try:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            hash_prefixes = [t.key_prefix for t in hash_models(targets)]
             permissions = permissions_task(settings.redis_url.get_secret_value(), hash_prefixes, refuse=False)
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))

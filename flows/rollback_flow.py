@@ -15,7 +15,7 @@ from migrations.config import build_settings
 from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
-from migrations.targets import Storage, discover_targets
+from migrations.targets import discover_targets, hash_models
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
@@ -92,7 +92,7 @@ def rollback_flow(
         report.problem_counts = verification.problem_counts
         if verification.passed:
             if facts.has_search and previous_path(backup_dir).exists():
-                targets = [t for t in discover_targets(manifest.models) if t.storage is Storage.HASH]
+                targets = hash_models(discover_targets(manifest.models))
                 report.messages += schema_rollback_task(url, backup_dir, targets)
             manifest.status = "rolled_back"
             save_manifest(backup_dir, manifest)

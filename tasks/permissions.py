@@ -91,9 +91,9 @@ def permissions_task(url: str, key_prefixes: list[str], refuse: bool = True) -> 
     The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
     (the read-only assessment) a denial is returned as a finding instead."""
     client = open_client(url)
-    if refuse:
-        return require_permissions(client, key_prefixes)
     try:
         return require_permissions(client, key_prefixes)
     except RedisAccessError as exc:
+        if refuse:
+            raise
         return f"a migration with this Redis user would be refused: {exc}"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import redis
 
+from migrations.kpi_targets import summarize_latencies
+
 
 def _memory_share(memory: dict) -> float | None:
     limit = int(memory.get("maxmemory", 0)) or int(memory.get("total_system_memory", 0))
@@ -28,10 +30,10 @@ STATUS_INTERVAL = 0.25  # seconds of PINGs behind each live p99 the throttle rea
 
 def _write_status(path: Path, window: list[float]) -> None:
     """The last interval's PING p99 for the throttle (written whole, then renamed: never read torn)."""
-    ordered = sorted(window)
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None
+    summary = summarize_latencies(window)  # the report's own p99, so the limit means the same in both
+    p99 = summary.p99_ms if summary.samples else None
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"p99_ms": p99, "samples": len(ordered), "at": time.time()}))
+    temporary.write_text(json.dumps({"p99_ms": p99, "samples": summary.samples, "at": time.time()}))
     os.replace(temporary, path)
 
 
