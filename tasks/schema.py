@@ -33,6 +33,14 @@ def previous_path(backup_dir: Path) -> Path:
     return backup_dir / "schema" / "previous.json"
 
 
+def load_previous_indexes(backup_dir: Path) -> list[PreviousIndex] | None:
+    """The definitions saved before the schema step, or None when it never ran in this backup directory."""
+    path = previous_path(backup_dir)
+    if not path.exists():
+        return None
+    return [PreviousIndex.model_validate(item) for item in json.loads(path.read_text(encoding="utf-8"))]
+
+
 def _info(client: redis.Redis, name: str) -> object | None:
     try:
         return client.execute_command("FT.INFO", name)
@@ -52,9 +60,9 @@ def _text(value: object) -> str | None:
 
 def save_previous_indexes(client: redis.Redis, plans: list[IndexPlan], backup_dir: Path) -> list[PreviousIndex]:
     """Record what stands under each index name now (kept if already recorded: a resumed run keeps the first)."""
-    path = previous_path(backup_dir)
-    if path.exists():
-        return [PreviousIndex.model_validate(item) for item in json.loads(path.read_text(encoding="utf-8"))]
+    saved = load_previous_indexes(backup_dir)
+    if saved is not None:
+        return saved
     previous = []
     for plan in plans:
         info = _info(client, plan.index_name)
@@ -67,7 +75,7 @@ def save_previous_indexes(client: redis.Redis, plans: list[IndexPlan], backup_di
                 schema_text=_text(client.get(f"{plan.index_name}:schema")),
             )
         )
-    write_atomically(path, json.dumps([p.model_dump() for p in previous], indent=2))
+    write_atomically(previous_path(backup_dir), json.dumps([p.model_dump() for p in previous], indent=2))
     return previous
 
 
@@ -129,11 +137,8 @@ def apply_alias(client: redis.Redis, plans: list[IndexPlan], timeout_seconds: fl
 
 def restore_previous_indexes(client: redis.Redis, backup_dir: Path, plans: list[IndexPlan]) -> list[str]:
     """Rollback: remove what the schema step created and put back each previous definition and its keys."""
-    path = previous_path(backup_dir)
-    if not path.exists():
-        return []
-    done = []
-    for previous in [PreviousIndex.model_validate(item) for item in json.loads(path.read_text(encoding="utf-8"))]:
+    done: list[str] = []
+    for previous in load_previous_indexes(backup_dir) or []:
         name = previous.index_name
         try:
             client.execute_command("FT.ALIASDEL", name)

@@ -82,3 +82,21 @@ def test_the_1x_index_is_applied_and_rollback_restores_the_previous_one(mode, tm
     assert rolled_back.status == "rolled_back", rolled_back.messages
     info = client.execute_command("FT.INFO", ":indexed_models.Visit:index")
     assert "NUMERIC" not in str(info) and keyspace(client) == before  # the 0.x TAG definition is back
+
+
+def test_the_previous_definitions_are_saved_once_and_read_back(redis_server, tmp_path):
+    """Runs without the search module: FT.INFO is unknown, so no index stood there; a resumed run keeps the
+    first record rather than recording the state it left itself."""
+    from migrations.index_plan import IndexPlan
+    from tasks.schema import load_previous_indexes, save_previous_indexes
+
+    client = redis_server.client()
+    client.set(":app.Event:index:hash", "0x-hash")
+    plans = [IndexPlan("app.Event", ":app.Event:index", "ON HASH PREFIX 1 :app.Event: SCHEMA pk TAG")]
+    assert load_previous_indexes(tmp_path) is None
+    saved = save_previous_indexes(client, plans, tmp_path)
+    assert [(p.index_name, p.existed, p.schema_hash, p.schema_text) for p in saved] == [
+        (":app.Event:index", False, "0x-hash", None)
+    ]
+    client.set(":app.Event:index:hash", "changed since")
+    assert save_previous_indexes(client, plans, tmp_path) == saved == load_previous_indexes(tmp_path)
