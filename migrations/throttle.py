@@ -7,6 +7,8 @@ parallelism can be changed during the run (`om-runbook tune`); every change of p
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 MIN_DELAY = 0.05
@@ -32,6 +34,7 @@ class Pace(BaseModel):
 
 
 class PaceEvent(BaseModel):
+    kind: Literal["throttle", "tune"] = "throttle"  # a throttle step, or a change asked by `om-runbook tune`
     at_seconds: float
     p99_ms: float | None = None
     delay_seconds: float
@@ -82,6 +85,7 @@ def tuning_events(before: Tuning, after: Tuning, at_seconds: float, delay: float
         if new is not None and new != old:
             events.append(
                 PaceEvent(
+                    kind="tune",
                     at_seconds=round(at_seconds, 2),
                     delay_seconds=delay,
                     reason=f"{name.replace('_', ' ')} set to {new} by om-runbook tune",
@@ -94,7 +98,7 @@ def throttled_seconds(events: list[PaceEvent], end_seconds: float) -> float:
     """Wall time spent with a pause between batches (from the event log)."""
     total, since = 0.0, None
     for event in events:
-        if event.reason.endswith("by om-runbook tune"):
+        if event.kind == "tune":
             continue
         if event.delay_seconds and since is None:
             since = event.at_seconds
@@ -108,11 +112,11 @@ def pace_summary(limit_ms: float | None, events: list[PaceEvent], slowed_seconds
     if limit_ms is None:
         lines = ["throttle: off (--max-latency-ms 0)"]
     else:
-        steps = sum(1 for e in events if e.delay_seconds and not e.reason.endswith("by om-runbook tune"))
+        steps = sum(1 for e in events if e.delay_seconds and e.kind == "throttle")
         lines = [
             f"throttle: PING p99 limit {limit_ms:.1f} ms; slowed in {steps} step(s), {slowed_seconds:.1f} s in all"
             if steps
             else f"throttle: PING p99 limit {limit_ms:.1f} ms; never reached"
         ]
-    lines += [f"at {e.at_seconds:.1f} s: {e.reason}" for e in events if e.reason.endswith("by om-runbook tune")]
+    lines += [f"at {e.at_seconds:.1f} s: {e.reason}" for e in events if e.kind == "tune"]
     return lines

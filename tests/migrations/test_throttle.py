@@ -57,6 +57,7 @@ def test_delay_events_say_when_and_why():
 
 def test_tuning_events_name_each_changed_setting():
     events = tuning_events(Tuning(batch_size=100), Tuning(batch_size=500, parallel=3), 7.0, 0.0)
+    assert {e.kind for e in events} == {"tune"}
     assert [e.reason for e in events] == [
         "batch size set to 500 by om-runbook tune",
         "parallel set to 3 by om-runbook tune",
@@ -65,13 +66,13 @@ def test_tuning_events_name_each_changed_setting():
 
 
 def test_throttled_seconds_add_up_the_slowed_spans_including_an_open_one():
-    def event(at: float, delay: float, reason: str = "p99") -> PaceEvent:
-        return PaceEvent(at_seconds=at, delay_seconds=delay, reason=reason)
+    def event(at: float, delay: float, reason: str = "p99", kind: str = "throttle") -> PaceEvent:
+        return PaceEvent(kind=kind, at_seconds=at, delay_seconds=delay, reason=reason)
 
     events = [
         event(1.0, 0.05),
         event(1.5, 0.1),
-        event(2.0, 0.05, "batch size set to 9 by om-runbook tune"),
+        event(2.0, 0.05, "batch size set to 9 by om-runbook tune", "tune"),
         event(3.0, 0.0),
         event(10.0, 0.05),
     ]
@@ -84,7 +85,7 @@ def test_pace_summary_lines():
     assert pace_summary(10.0, [], 0.0) == ["throttle: PING p99 limit 10.0 ms; never reached"]
     events = [
         PaceEvent(at_seconds=1.0, delay_seconds=0.05, reason="p99 above"),
-        PaceEvent(at_seconds=2.0, delay_seconds=0.05, reason="parallel set to 3 by om-runbook tune"),
+        PaceEvent(kind="tune", at_seconds=2.0, delay_seconds=0.05, reason="parallel set to 3 by om-runbook tune"),
     ]
     assert pace_summary(10.0, events, 4.25) == [
         "throttle: PING p99 limit 10.0 ms; slowed in 1 step(s), 4.2 s in all",
