@@ -37,6 +37,9 @@ class ResourceProbe:
         self.error: str | None = None
 
     def __enter__(self) -> ResourceProbe:
+        if self._status is not None:
+            self._status.parent.mkdir(parents=True, exist_ok=True)
+            self._status.unlink(missing_ok=True)  # an earlier run's reading must not pass for this one's
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tasks.probe_process"],
             stdin=subprocess.PIPE,
@@ -48,7 +51,17 @@ class ResourceProbe:
         assert self._process.stdin is not None
         self._process.stdin.write(f"{self._url}\n{self._intervals}\n{self._status or ''}\n")
         self._process.stdin.flush()
+        if self._status is not None:
+            self._await_first_reading()
         return self
+
+    def _await_first_reading(self, timeout: float = 15.0) -> None:
+        """The throttle guards from the first batch on: wait (bounded) for the probe's first live p99. A probe that
+        cannot start is not waited for; its error is in the report and the chunks run unthrottled."""
+        assert self._process is not None and self._status is not None
+        deadline = time.monotonic() + timeout
+        while not self._status.exists() and self._process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def __exit__(self, *_exc: object) -> None:
         assert self._process is not None

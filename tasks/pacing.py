@@ -91,7 +91,7 @@ class PaceController:
 
     def __enter__(self) -> PaceController:
         control_path(self.backup_dir).unlink(missing_ok=True)  # this run's flags win over an earlier run's tuning
-        self._write()
+        self.step()  # the first batch already follows the probe's first reading
         self._thread.start()
         return self
 

@@ -60,7 +60,10 @@ def probe(
                     cpu_peak = max(cpu_peak or 0.0, (now[1] - last[1]) / (now[0] - last[0]))
                 last, next_sample = now, now[0] + sample_interval
             if status is not None and time.perf_counter() >= next_status:
-                _write_status(status, timings[window_start:])
+                try:
+                    _write_status(status, timings[window_start:])
+                except OSError:
+                    pass  # a full disk: the throttle sees no reading (none is "not throttled"); the PINGs go on
                 window_start, next_status = len(timings), time.perf_counter() + STATUS_INTERVAL
             if stop.is_set():
                 break
