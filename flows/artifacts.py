@@ -64,7 +64,7 @@ def backup_markdown(manifest: BackupManifest) -> str:
     if snapshot is not None:
         lines.append(
             f"- RDB snapshot: {snapshot.note}"
-            + (f"; sha256 `{snapshot.sha256}`, {snapshot.size_bytes:,} bytes" if snapshot.taken else "")
+            + (f"; sha256 {snapshot.digests}, {snapshot.size_bytes:,} bytes" if snapshot.taken else "")
         )
     frame = pd.DataFrame(
         [

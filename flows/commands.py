@@ -23,16 +23,15 @@ console = Console(stderr=False)
 
 def seed(args: argparse.Namespace) -> int:
     from migrations.sample_data import generate_legacy_records
-    from tasks.redis_connection import open_client
+    from tasks.redis_nodes import open_nodes
     from tasks.seed import write_legacy_records
 
     if args.count < 0:
         raise RunbookError("--count must be >= 0")
     if not 0.0 <= args.dirty_share <= 1.0:
         raise RunbookError("--dirty-share must be between 0 and 1")
-    client = open_client(args.redis_url)
     records = generate_legacy_records(args.count, args.dirty_share, args.seed)
-    summary = write_legacy_records(client, records)
+    summary = write_legacy_records(open_nodes(args.redis_url), records)
     console.print(
         f"seeded {summary.records} legacy records ({summary.dirty} dirty) into {redact_url(args.redis_url)} "
         f"in {summary.seconds:.2f} s ({summary.records_per_second:,.0f} records/s)"

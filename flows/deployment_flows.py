@@ -21,7 +21,7 @@ from migrations.report import RunReport
 from migrations.signoff import GateRoles
 from tasks.backup_files import chunk_result_path, latest_snapshot, require_complete_manifest, write_atomically
 from tasks.migrate import migrate_chunk_task
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 from tasks.rollback import restore_snapshot_task
 
 SecretName = Annotated[
@@ -138,10 +138,10 @@ def staging_rehearsal(
     sign-off, verify, roll back, verify again, and publish the measured keys/s as the production estimate."""
     logger = get_run_logger()
     redis_url = redis_url_from_secret(redis_url_secret)
-    snapshot = latest_snapshot(Path(production_backups)) if production_backups else None
-    client = open_client(redis_url.get_secret_value())
-    client.flushall()  # staging only: the rehearsal needs exactly production's (or the seeded) data
-    if snapshot is not None:
+    snapshot = latest_snapshot(Path(production_backups)) if production_backups else []
+    for client in open_nodes(redis_url.get_secret_value()).clients:
+        client.flushall()  # staging only: the rehearsal needs exactly production's (or the seeded) data
+    if snapshot:
         restored = restore_snapshot_task(snapshot, redis_url)
         logger.info("restored %d keys from %s into staging", restored, snapshot)
         count = 0
@@ -160,7 +160,7 @@ def staging_rehearsal(
             [
                 f"# Staging rehearsal: {'passed' if result.passed else 'FAILED'}",
                 "",
-                f"- source: {snapshot or f'{count:,} seeded legacy records'}",
+                f"- source: {', '.join(map(str, snapshot)) or f'{count:,} seeded legacy records'}",
                 f"- migrate phase: **{result.migrate_keys_per_second:,.0f} keys/s**; whole run "
                 f"{estimate:,.0f} keys/s over {keys:,} keys",
                 f"- production estimate: {keys:,} keys in about {result.migration.kpis.duration_seconds:,.0f} s",

@@ -30,7 +30,7 @@ def assessment_evidence(assessment: Assessment, baseline: LatencySummary) -> dic
         "memory": memory,
         "persistence": f"{persistence}, AOF {'on' if server.aof_enabled else 'off'}",
         "health": f"Redis {server.redis_version}, role {server.role}, {server.total_keys:,} keys, "
-        f"{'cluster' if server.cluster_enabled else 'single server'}",
+        f"{f'cluster of {server.masters} masters' if server.cluster_enabled else 'single server'}",
         "baseline_latency": f"PING p50 {baseline.p50_ms:.3f} ms, p99 {baseline.p99_ms:.3f} ms "
         f"({baseline.samples} samples)",
     }
@@ -47,7 +47,7 @@ def backup_evidence(manifest: BackupManifest, settings: RunSettings) -> dict[str
     }
     snapshot = manifest.snapshot
     if snapshot is not None and snapshot.taken:
-        evidence["rdb_backup"] = f"{snapshot.size_bytes:,} bytes, sha256 {snapshot.sha256}, redis-check-rdb passed"
+        evidence["rdb_backup"] = f"{snapshot.size_bytes:,} bytes, sha256 {snapshot.digests}, redis-check-rdb passed"
     if snapshot is not None and snapshot.restore_tested:
         evidence["restore_test"] = (
             f"loaded into a throwaway redis-server: {snapshot.restored_keys:,} of {snapshot.source_keys:,} keys, "
@@ -71,7 +71,7 @@ def verification_evidence(verification: Verification, kpis_error_rate: float) ->
 
 def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings: RunSettings) -> str:
     snapshot = manifest.snapshot
-    rdb = f"sha256 `{snapshot.sha256}`" if snapshot is not None and snapshot.taken else "none"
+    rdb = f"sha256 {snapshot.digests}" if snapshot is not None and snapshot.taken else "none"
     return "\n".join(
         [
             "Approve to start writing. Nothing has been changed yet.",

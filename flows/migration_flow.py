@@ -29,7 +29,7 @@ from migrations.checklist import checklist_markdown
 from migrations.codec import ValueClass
 from migrations.config import RunSettings
 from migrations.error_budget import refusal_before_writes, remaining_budget
-from migrations.errors import MigrationAborted, RunbookError
+from migrations.errors import ConfigurationError, MigrationAborted, RunbookError
 from migrations.headroom import headroom_findings
 from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from migrations.redaction import redact_text, redact_url, url_password
@@ -114,6 +114,11 @@ class ChecklistRun:
         hash_targets, _skipped = migratable_targets(targets, assessment.server)
         self.report.messages += assessment.notes
         require_writable_primary(assessment.server, self.report.redis)
+        if assessment.server.cluster_enabled and assessment.server.has_search and settings.schema_mode != "skip":
+            raise ConfigurationError(
+                "the schema step on a Redis Cluster with the search module is not supported by this version: run "
+                "with --schema-mode skip and apply the 1.x indexes with redis-om's `om migrate`; nothing was written"
+            )
         refusals, warnings = headroom_findings(
             used_memory=assessment.server.used_memory,
             maxmemory=assessment.server.maxmemory,

@@ -14,7 +14,7 @@ from migrations.fingerprint import KeyspaceDiff, compare_fingerprints
 from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
 from tasks.fingerprint import fingerprint_task
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.seed import write_legacy_records
 
@@ -34,7 +34,7 @@ class RehearsalReport(BaseModel):
 def seed_task(redis_url: SecretStr, count: int, dirty_share: float, seed: int) -> tuple[int, int]:
     """Legacy (0.x format) sample records; returns (records, dirty records)."""
     summary = write_legacy_records(
-        open_client(redis_url.get_secret_value()), generate_legacy_records(count, dirty_share, seed)
+        open_nodes(redis_url.get_secret_value()), generate_legacy_records(count, dirty_share, seed)
     )
     return summary.records, summary.dirty
 

@@ -19,11 +19,11 @@ from migrations.targets import discover_targets, hash_models
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
 from tasks.schema import previous_path, schema_rollback_task
-from tasks.server_facts import read_server_facts, require_writable_primary
+from tasks.server_facts import read_nodes_facts, require_writable_primary
 from tasks.verify import summarize, verify_chunk_task
 
 
@@ -44,7 +44,7 @@ def rollback_flow(
     try:
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
-        facts = read_server_facts(open_client(url))
+        facts = read_nodes_facts(open_nodes(url))
         require_writable_primary(facts, report.redis)
         report.messages.append(permissions_task(url, [t.key_prefix for t in manifest.targets]))
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
@@ -128,7 +128,7 @@ def verification_flow(redis_url: SecretStr, backup_dir: Path, report_json: Path 
             chunks=len(manifest.chunks),
         )
         targets = [t for t in discover_targets(manifest.models) if t.name in {i.name for i in manifest.targets}]
-        facts = read_server_facts(open_client(url))
+        facts = read_nodes_facts(open_nodes(url))
         with clock.phase("verify") as details:
             verification = verify_migration(settings, manifest, targets, facts.has_search)
             details.update(verification.model_dump(mode="json", exclude={"problems"}))

@@ -82,6 +82,7 @@ class ChunkBackup(BaseModel):
     last_slot: int
     file: str
     kind: Literal["slots", "catch-up"] = "slots"
+    node: str = ""  # the cluster master that owned the slots at the backup (host:port), for the report
     key_count: int = 0
     fields: int = 0
     sha256: str = ""
@@ -108,6 +109,34 @@ class SnapshotInfo(BaseModel):
     sample_keys_compared: int = 0
     sample_keys_equal: int = 0
     note: str = ""
+    node: str = ""  # on a cluster: the master this part was taken from
+    parts: list[SnapshotInfo] = Field(default_factory=list)  # on a cluster: one snapshot per master
+
+    @property
+    def digests(self) -> str:
+        """The sha256 of the snapshot file, or of each master's file on a cluster."""
+        if self.parts:
+            return "; ".join(f"{part.node} `{part.sha256}`" for part in self.parts)
+        return f"`{self.sha256}`"
+
+
+def combine_snapshots(parts: list[SnapshotInfo], directory: str) -> SnapshotInfo:
+    """One master's snapshot per part (a cluster) as one record: totals, with every part kept."""
+    return SnapshotInfo(
+        taken=True,
+        path=directory,
+        size_bytes=sum(part.size_bytes for part in parts),
+        check_passed=all(part.check_passed for part in parts),
+        restore_tested=all(part.restore_tested for part in parts),
+        source_keys=sum(part.source_keys or 0 for part in parts),
+        restored_keys=sum(part.restored_keys or 0 for part in parts),
+        sample_keys_compared=sum(part.sample_keys_compared for part in parts),
+        sample_keys_equal=sum(part.sample_keys_equal for part in parts),
+        note=f"{len(parts)} masters, each restore-tested: "
+        f"{sum(part.restored_keys or 0 for part in parts)} keys, "
+        f"{sum(part.sample_keys_equal for part in parts)} sampled keys equal",
+        parts=parts,
+    )
 
 
 class Problem(BaseModel):
@@ -129,6 +158,7 @@ class BackupManifest(BaseModel):
     naive_timezone: str
     targets: list[TargetInfo]
     chunks: list[ChunkBackup]
+    chunks_requested: int | None = None  # a cluster plan has more: ranges are also cut where the master changes
     keys_scanned: int = 0
     keys_changed: int = 0
     fields_changed: int = 0

@@ -17,6 +17,10 @@ class RedisUnreachable(RedisAccessError):
     """No connection to Redis (refused, timed out, reset): worth retrying once the run has started."""
 
 
+class ClusterTopologyChanged(RedisUnreachable):
+    """A cluster slot moved to another master (resharding, failover) mid-batch: retried on the new map."""
+
+
 class BackupError(RunbookError):
     """A backup could not be made or does not check out; nothing is changed without one."""
 

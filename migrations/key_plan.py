@@ -24,7 +24,10 @@ class KeyPlan:
     problems: tuple[Problem, ...]
 
 
-def field_specs(fields: tuple[DatetimeField, ...]) -> tuple[tuple[str, bytes, FieldKind], ...]:
+FieldSpecs = tuple[tuple[str, bytes, FieldKind], ...]
+
+
+def field_specs(fields: tuple[DatetimeField, ...]) -> FieldSpecs:
     """(name, encoded name, kind) per hash field, computed once per model."""
     return tuple((field.name, field.name.encode(), field.kind) for field in fields)
 
@@ -48,7 +51,7 @@ def _problem(key: bytes, name: str, raw: bytes, result: Classification) -> Probl
 def plan_hash(
     key: bytes,
     stored: dict[bytes, bytes],
-    specs: tuple[tuple[str, bytes, FieldKind], ...],
+    specs: FieldSpecs,
     zone: tzinfo,
 ) -> KeyPlan:
     """Classify every datetime field of one hash and list the fields to convert, with their targets."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import binascii
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SLOT_COUNT = 16384
@@ -39,12 +41,14 @@ class SlotRange:
         return self.first <= slot <= self.last
 
 
-def plan_slot_ranges(chunks: int) -> list[SlotRange]:
-    """Split the 16384 slots into `chunks` contiguous ranges of near-equal size."""
+def plan_slot_ranges(chunks: int, cuts: Sequence[int] = ()) -> list[SlotRange]:
+    """Split the 16384 slots into `chunks` contiguous ranges of near-equal size, also cut where a range of
+    `cuts` starts (a cluster master's first slot), so that no range spans two masters."""
     if not 1 <= chunks <= SLOT_COUNT:
         raise ValueError(f"chunks must be between 1 and {SLOT_COUNT}, got {chunks}")
-    bounds = [round(i * SLOT_COUNT / chunks) for i in range(chunks + 1)]
-    return [SlotRange(i, bounds[i], bounds[i + 1] - 1) for i in range(chunks)]
+    bounds = {round(i * SLOT_COUNT / chunks) for i in range(chunks + 1)} | {c for c in cuts if 0 < c < SLOT_COUNT}
+    ordered = sorted(bounds)
+    return [SlotRange(i, first, after - 1) for i, (first, after) in enumerate(itertools.pairwise(ordered))]
 
 
 KEYS_PER_AUTO_CHUNK = 250_000

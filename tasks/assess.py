@@ -20,9 +20,9 @@ from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
 from tasks.inventory import planned_keys
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
-from tasks.server_facts import ServerFacts, read_server_facts
+from tasks.server_facts import ServerFacts, read_nodes_facts
 
 # Passes over the keys after assessment, each at about the measured read rate:
 # backup (read + write file), migrate (CAS writes), verify (re-read changed keys, rescan for leftovers).
@@ -113,7 +113,7 @@ def _disk_free(directory: Path) -> int | None:
 
 
 def assess_keyspace(
-    client: redis.Redis,
+    nodes: RedisNodes,
     targets: list[ModelTarget],
     facts: ServerFacts,
     zone: tzinfo,
@@ -127,7 +127,7 @@ def assess_keyspace(
     tally = Tally()
     backup_bytes = 0
     for target in hash_targets:
-        for planned in planned_keys(client, target, zone, batch_size, tally):
+        for planned in planned_keys(nodes, target, zone, batch_size, tally):
             if planned.plan.changes:
                 tally.keys_with_changes += 1
                 tally.fields_to_change += len(planned.plan.changes)
@@ -139,7 +139,7 @@ def assess_keyspace(
     seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
     if facts.has_search:
-        notes += index_findings(client, hash_targets)
+        notes += index_findings(nodes.clients[0], hash_targets)
     else:
         notes.append("search module absent: no index to check (redis-om 1.x NUMERIC indexes need RediSearch)")
     return Assessment(
@@ -157,7 +157,7 @@ def assess_keyspace(
         read_keys_per_second=rate,
         estimated_seconds=PASSES_AFTER_ASSESSMENT * tally.keys_scanned / rate if rate else 0.0,
         logical_backup_bytes=backup_bytes,
-        rdb_snapshot_bytes_estimate=facts.used_memory,
+        rdb_snapshot_bytes_estimate=facts.used_memory_all_masters or facts.used_memory,
         backup_disk_free_bytes=_disk_free(backup_dir),
         duration_seconds=seconds,
     )
@@ -167,8 +167,8 @@ def assess_keyspace(
 def assess_task(settings: RunSettings, targets: list[ModelTarget]) -> Assessment:
     """Read-only: server facts and the classification of every datetime value."""
     url = settings.redis_url.get_secret_value()
-    client = open_client(url)
-    facts = read_server_facts(client)
+    nodes = open_nodes(url)
+    facts = read_nodes_facts(nodes)
     return assess_keyspace(
-        client, targets, facts, settings.zone, settings.batch_size, settings.backup_dir, redact_url(url)
+        nodes, targets, facts, settings.zone, settings.batch_size, settings.backup_dir, redact_url(url)
     )

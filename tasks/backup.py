@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-import redis
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
@@ -26,6 +25,7 @@ from migrations.backup_format import (
     digest_other_fields,
     encode_line,
 )
+from migrations.cluster_map import owner_changes
 from migrations.config import RunSettings
 from migrations.errors import BackupError, ConfigurationError
 from migrations.redaction import redact_url
@@ -35,9 +35,9 @@ from migrations.targets import ModelTarget
 from tasks.assess import target_info
 from tasks.backup_files import clear_checkpoints, load_manifest, save_manifest
 from tasks.inventory import planned_keys
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
-from tasks.snapshot import no_snapshot, snapshot_and_restore_test
+from tasks.snapshot import no_snapshot, snapshot_nodes
 
 
 def reusable_backup(settings: RunSettings) -> BackupManifest | None:
@@ -52,7 +52,7 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
         raise ConfigurationError(
             f"{settings.backup_dir} holds a migration that was rolled back; use a new --backup-dir"
         )
-    slot_chunks = sum(1 for chunk in manifest.chunks if chunk.kind == "slots")
+    slot_chunks = manifest.chunks_requested or sum(1 for chunk in manifest.chunks if chunk.kind == "slots")
     expected = (settings.models, settings.naive_timezone, settings.chunks or slot_chunks)
     found = (manifest.models, manifest.naive_timezone, slot_chunks)
     if expected != found:
@@ -91,11 +91,11 @@ def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
 
 
 def write_logical_backup(
-    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, safe_url: str, chunk_count: int
+    nodes: RedisNodes, targets: list[ModelTarget], settings: RunSettings, safe_url: str, chunk_count: int
 ) -> tuple[BackupManifest, Tally]:
-    """Scan every target, write the per-chunk backup files and a complete manifest."""
+    """Scan every target on every master, write the per-chunk backup files and a complete manifest."""
     started = time.perf_counter()
-    ranges = plan_slot_ranges(chunk_count)
+    ranges = plan_slot_ranges(chunk_count, owner_changes(nodes.owners) if nodes.owners else ())
     table = slot_to_chunk_table(ranges)
     backup_dir = settings.backup_dir
     manifest = BackupManifest(
@@ -105,9 +105,16 @@ def write_logical_backup(
         naive_timezone=settings.naive_timezone,
         targets=[target_info(t) for t in targets],
         chunks=[
-            ChunkBackup(index=r.index, first_slot=r.first, last_slot=r.last, file=f"chunks/{r.label}.jsonl")
+            ChunkBackup(
+                index=r.index,
+                first_slot=r.first,
+                last_slot=r.last,
+                file=f"chunks/{r.label}.jsonl",
+                node=nodes.node_of_slot(r.first).name if nodes.is_cluster else "",
+            )
             for r in ranges
         ],
+        chunks_requested=chunk_count,
     )
     tally = Tally()
     try:
@@ -115,7 +122,7 @@ def write_logical_backup(
         save_manifest(backup_dir, manifest)
         writers = [_ChunkWriter(backup_dir / chunk.file) for chunk in manifest.chunks]
         for target in targets:
-            for planned in planned_keys(client, target, settings.zone, settings.batch_size, tally):
+            for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
                 changes = planned.plan.changes
                 if changes:
                     digest = digest_other_fields(planned.stored, (c.field for c in changes))
@@ -149,13 +156,13 @@ def backup_task(settings: RunSettings, targets: list[ModelTarget], chunk_count: 
         logger.info("resuming: the backup in %s is complete and is reused", settings.backup_dir)
         return existing
     url = settings.redis_url.get_secret_value()
-    client = open_client(url)
+    nodes = open_nodes(url)
     if settings.rdb_snapshot:
-        snapshot = snapshot_and_restore_test(url, client, settings.backup_dir / "rdb" / "dump.rdb")
+        snapshot = snapshot_nodes(nodes, settings.backup_dir / "rdb")
     else:
         snapshot = no_snapshot("skipped at the user's request")
     logger.info("RDB snapshot: %s", snapshot.note)
-    manifest, _tally = write_logical_backup(client, targets, settings, redact_url(url), chunk_count)
+    manifest, _tally = write_logical_backup(nodes, targets, settings, redact_url(url), chunk_count)
     manifest.snapshot = snapshot
     save_manifest(settings.backup_dir, manifest)
     logger.info(
@@ -174,7 +181,7 @@ def clear_progress_task(backup_dir: Path) -> None:
 
 
 def write_catch_up_chunk(
-    client: redis.Redis, targets: list[ModelTarget], settings: RunSettings, manifest: BackupManifest
+    nodes: RedisNodes, targets: list[ModelTarget], settings: RunSettings, manifest: BackupManifest
 ) -> ChunkBackup | None:
     """Back up the legacy values written since the first scan (by the application, or left by a conflict)
     as one more chunk, recorded in the manifest before any of them is changed; None when there are none."""
@@ -186,7 +193,7 @@ def write_catch_up_chunk(
     try:
         writer = _ChunkWriter(settings.backup_dir / chunk.file)
         for target in targets:
-            for planned in planned_keys(client, target, settings.zone, settings.batch_size, tally):
+            for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
                 changes = planned.plan.changes
                 if changes:
                     digest = digest_other_fields(planned.stored, (c.field for c in changes))
@@ -208,7 +215,7 @@ def write_catch_up_chunk(
 @task(name="catch-up-backup", cache_policy=NONE, **IO_TASK_OPTIONS)
 def catch_up_task(settings: RunSettings, targets: list[ModelTarget], manifest: BackupManifest) -> ChunkBackup | None:
     """Rescan after the chunks: legacy values that appeared meanwhile get a backed-up catch-up chunk."""
-    chunk = write_catch_up_chunk(open_client(settings.redis_url.get_secret_value()), targets, settings, manifest)
+    chunk = write_catch_up_chunk(open_nodes(settings.redis_url.get_secret_value()), targets, settings, manifest)
     if chunk is not None:
         get_run_logger().info(
             "catch-up: %d fields of %d keys appeared since the first scan", chunk.fields, chunk.key_count

@@ -126,7 +126,11 @@ def clear_checkpoints(backup_dir: Path, direction: str) -> None:
             path.unlink()
 
 
-def latest_snapshot(backups_root: Path) -> Path | None:
-    """The newest complete RDB snapshot among the backup directories under `backups_root` (staging restores)."""
-    found = [path for path in backups_root.glob("*/rdb/dump.rdb") if path.is_file()]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+def latest_snapshot(backups_root: Path) -> list[Path]:
+    """The newest RDB snapshot among the backup directories under `backups_root` (staging restores): its
+    `dump.rdb`, or each master's `dump-*.rdb` of a cluster; empty when there is none."""
+    found = [path.parent for path in backups_root.glob("*/rdb/dump*.rdb") if path.is_file()]
+    if not found:
+        return []
+    newest = max(set(found), key=lambda directory: max(p.stat().st_mtime for p in directory.glob("dump*.rdb")))
+    return sorted(newest.glob("dump*.rdb"))

@@ -17,6 +17,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from migrations.errors import RedisAccessError
 from tasks.redis_connection import is_permission_error
+from tasks.redis_nodes import RedisNodes
 from tasks.resp import run_encoded
 
 CAS_SCRIPT = b"""
@@ -52,9 +53,10 @@ class BatchResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)  # key, message
 
 
-def load_cas_script(client: redis.Redis) -> str:
-    """SCRIPT LOAD the CAS script; its sha1 for EVALSHA."""
-    sha = client.script_load(CAS_SCRIPT)
+def load_cas_script(nodes: RedisNodes) -> str:
+    """SCRIPT LOAD the CAS script on every master; its sha1 for EVALSHA."""
+    shas = {client.script_load(CAS_SCRIPT) for client in nodes.clients}
+    sha = shas.pop()
     return sha.decode() if isinstance(sha, bytes) else sha
 
 
@@ -72,6 +74,19 @@ def cas_command_text(sha: str, items: Sequence[str], forward: bool) -> str:
 
 
 _OUTCOME_NAMES = {outcome.value: outcome.name.lower() for outcome in Outcome}
+
+
+def apply_batch_on(nodes: RedisNodes, sha: str, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+    """`apply_batch` with the lines grouped by the master owning their key: one round trip per master."""
+    if not nodes.is_cluster:
+        return apply_batch(nodes.nodes[0].client, sha, lines, forward)
+    result = BatchResult()
+    for client, positions in nodes.split([items[0].encode("latin-1") for items in lines]):
+        part = apply_batch(client, sha, [lines[position] for position in positions], forward)
+        result.outcomes.update(part.outcomes)
+        result.conflicts += part.conflicts
+        result.errors += part.errors
+    return result
 
 
 def apply_batch(client: redis.Redis, sha: str, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import redis
 from pydantic import BaseModel, Field
 
 from migrations.backup_format import ChunkBackup, Problem
@@ -25,7 +24,8 @@ from migrations.errors import MigrationAborted
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.throttle import Pace
 from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
-from tasks.cas import BatchResult, apply_batch, load_cas_script
+from tasks.cas import BatchResult, apply_batch_on, load_cas_script
+from tasks.redis_nodes import RedisNodes
 
 Direction = Literal["migrate", "rollback"]
 
@@ -71,7 +71,7 @@ def _problems(batch: BatchResult, direction: Direction) -> list[Problem]:
 
 
 def run_chunk(
-    client: redis.Redis,
+    nodes: RedisNodes,
     backup_dir: Path,
     chunk: ChunkBackup,
     direction: Direction,
@@ -89,13 +89,13 @@ def run_chunk(
     if checkpoint.finished:
         result.counts, result.key_count = dict(counts), chunk.key_count
         return result
-    sha = load_cas_script(client)
+    sha = load_cas_script(nodes)
     batch: list[list[str]] = []
     lines_done = checkpoint.lines_done
 
     def flush() -> None:
         nonlocal lines_done
-        outcome = apply_batch(client, sha, batch, forward=direction == "migrate")
+        outcome = apply_batch_on(nodes, sha, batch, forward=direction == "migrate")
         counts.update(outcome.outcomes)
         counts["errors"] += len(outcome.errors)
         for problem in _problems(outcome, direction):

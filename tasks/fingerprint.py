@@ -9,12 +9,20 @@ from pydantic import SecretStr
 
 from migrations.fingerprint import hash_fingerprint, other_fingerprint
 from tasks.keyspace import read_hashes, scan_key_batches
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
 
-def keyspace_fingerprint(client: redis.Redis, batch_size: int = 1000) -> dict[bytes, bytes]:
-    """Key -> digest of its content: hashes by field/value (order-free), other types by DUMP, type and TTL."""
+def keyspace_fingerprint(nodes: RedisNodes, batch_size: int = 1000) -> dict[bytes, bytes]:
+    """Key -> digest of its content (every master's keys): hashes by field/value (order-free), other types by
+    DUMP, type and TTL."""
+    fingerprints: dict[bytes, bytes] = {}
+    for client in nodes.clients:
+        fingerprints |= _fingerprints_on(client, batch_size)
+    return fingerprints
+
+
+def _fingerprints_on(client: redis.Redis, batch_size: int) -> dict[bytes, bytes]:
     fingerprints: dict[bytes, bytes] = {}
     for keys in scan_key_batches(client, "", batch_size):
         for key, reply in zip(keys, read_hashes(client, keys), strict=True):
@@ -28,4 +36,4 @@ def keyspace_fingerprint(client: redis.Redis, batch_size: int = 1000) -> dict[by
 
 @task(name="fingerprint-keyspace", cache_policy=NONE, **IO_TASK_OPTIONS)
 def fingerprint_task(redis_url: SecretStr) -> dict[bytes, bytes]:
-    return keyspace_fingerprint(open_client(redis_url.get_secret_value()))
+    return keyspace_fingerprint(open_nodes(redis_url.get_secret_value()))

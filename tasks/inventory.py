@@ -6,15 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 
-import redis
+from redis import Redis
 from redis.exceptions import ResponseError
 
 from migrations.backup_format import Problem
 from migrations.codec import describe_raw
-from migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
+from migrations.key_plan import FieldSpecs, KeyPlan, field_specs, plan_hash, wrong_type_problem
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.keyspace import key_type, read_hashes, scan_key_batches
+from tasks.redis_nodes import RedisNodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +26,18 @@ class PlannedKey:
 
 
 def planned_keys(
-    client: redis.Redis, target: ModelTarget, zone: tzinfo, batch_size: int, tally: Tally
+    nodes: RedisNodes, target: ModelTarget, zone: tzinfo, batch_size: int, tally: Tally
 ) -> Iterator[PlannedKey]:
-    """Every hash under the target's prefix with its plan; wrong types and vanished keys go to `tally`."""
+    """Every hash under the target's prefix (on every master) with its plan; wrong types and vanished keys go to
+    `tally`."""
     specs = field_specs(target.fields)
+    for client in nodes.clients:
+        yield from _planned_keys_on(client, target, specs, batch_size, tally, zone)
+
+
+def _planned_keys_on(
+    client: Redis, target: ModelTarget, specs: FieldSpecs, batch_size: int, tally: Tally, zone: tzinfo
+) -> Iterator[PlannedKey]:
     for keys in scan_key_batches(client, target.key_prefix, batch_size):
         for key, stored in zip(keys, read_hashes(client, keys), strict=True):
             tally.keys_scanned += 1

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import redis
 from redis.exceptions import ResponseError
 
+from tasks.redis_nodes import RedisNodes
 from tasks.resp import encode_command, run_encoded
 
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
@@ -38,6 +39,17 @@ def read_hashes(client: redis.Redis, keys: list[bytes]) -> list[HashReply]:
     payload = b"".join(encode_command((b"HGETALL", key)) for key in keys)
     replies = run_encoded(client, payload, len(keys))
     return [_as_hash(reply) for reply in replies]
+
+
+def read_hashes_on(nodes: RedisNodes, keys: list[bytes]) -> list[HashReply]:
+    """`read_hashes` with each key read from the master owning it: one round trip per master."""
+    if not nodes.is_cluster:
+        return read_hashes(nodes.nodes[0].client, keys)
+    replies: list[HashReply] = [{}] * len(keys)
+    for client, positions in nodes.split(keys):
+        for position, reply in zip(positions, read_hashes(client, [keys[p] for p in positions]), strict=True):
+            replies[position] = reply
+    return replies
 
 
 def _as_hash(reply: object) -> HashReply:

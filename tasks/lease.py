@@ -13,7 +13,7 @@ import uuid
 import redis
 
 from migrations.errors import MigrationAborted, RedisAccessError
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
 RENEW_SCRIPT = b"""
@@ -37,7 +37,7 @@ class RunLease:
     """`with RunLease(url, "migration"):` around everything that writes to the user's Redis."""
 
     def __init__(self, url: str, purpose: str, ttl_seconds: float = 60.0) -> None:
-        self.client: redis.Redis = open_client(url)
+        self.client: redis.Redis = open_nodes(url).node_for(LEASE_KEY).client  # a cluster: the key's master
         self.ttl_ms = int(ttl_seconds * 1000)
         self.token = json.dumps(
             {

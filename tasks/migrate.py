@@ -12,7 +12,7 @@ from migrations.backup_format import ChunkBackup
 from migrations.config import RunSettings
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
 from tasks.pacing import PaceReader
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
 
@@ -20,10 +20,10 @@ from tasks.retry_policy import IO_TASK_OPTIONS
 def migrate_chunk_task(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
     """Convert the chunk's fields from their backed-up originals; resumes from the chunk's checkpoint."""
     logger = get_run_logger()
-    client = open_client(settings.redis_url.get_secret_value())
+    nodes = open_nodes(settings.redis_url.get_secret_value())
     policy = ErrorPolicy(settings.failure_mode, error_budget)
     pace = PaceReader(settings.backup_dir)
-    result = run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace)
+    result = run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace)
     result.ran_by = f"{socket.gethostname()}:{os.getpid()}"
     logger.info(
         "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",

@@ -14,7 +14,8 @@ from migrations.errors import RedisAccessError
 from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
 from tasks.cas import CAS_SCRIPT
 from tasks.lease import LEASE_KEY
-from tasks.redis_connection import is_permission_error, open_client
+from tasks.redis_connection import is_permission_error
+from tasks.redis_nodes import RedisNode, RedisNodes, open_nodes
 
 
 def _user(client: redis.Redis) -> str:
@@ -90,10 +91,21 @@ def permissions_task(url: str, key_prefixes: list[str], refuse: bool = True) -> 
     """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
     The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
     (the read-only assessment) a denial is returned as a finding instead."""
-    client = open_client(url)
+    nodes = open_nodes(url)
     try:
-        return require_permissions(client, key_prefixes)
+        notes = [_require_on(nodes, node, key_prefixes) for node in nodes.nodes]
     except RedisAccessError as exc:
         if refuse:
             raise
         return f"a migration with this Redis user would be refused: {exc}"
+    return notes[0] + (f" (on each of the {len(notes)} masters)" if nodes.is_cluster else "")
+
+
+def _require_on(nodes: RedisNodes, node: RedisNode, key_prefixes: list[str]) -> str:
+    """ACLs are per node in a cluster: a refusal names the master that refused."""
+    try:
+        return require_permissions(node.client, key_prefixes)
+    except RedisAccessError as exc:
+        if nodes.is_cluster:
+            raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None
+        raise

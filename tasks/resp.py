@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import AskError, ClusterDownError, ResponseError, TryAgainError
+
+from migrations.errors import ClusterTopologyChanged
 
 
 def encode_command(args: Sequence[bytes]) -> bytes:
@@ -21,7 +23,10 @@ def encode_command(args: Sequence[bytes]) -> bytes:
 
 
 def run_encoded(client: redis.Redis, payload: bytes, count: int) -> list[object]:
-    """Send `count` encoded commands in one write; replies in order, error replies as ResponseError values."""
+    """Send `count` encoded commands in one write; replies in order, error replies as ResponseError values.
+
+    A cluster redirection (MOVED/ASK: this master no longer owns a key's slot) raises ClusterTopologyChanged, so
+    the task retries with a fresh slot map; the batch is replayed, which the compare-and-set makes harmless."""
     connection = client.connection_pool.get_connection()
     replies: list[object] = []
     try:
@@ -36,4 +41,10 @@ def run_encoded(client: redis.Redis, payload: bytes, count: int) -> list[object]
         raise
     finally:
         client.connection_pool.release(connection)
+    for reply in replies:
+        if isinstance(reply, AskError | TryAgainError | ClusterDownError):  # MovedError is an AskError
+            raise ClusterTopologyChanged(
+                f"the cluster's slots changed during the run ({type(reply).__name__}: {reply}); retried on the new "
+                "slot map. Avoid resharding while migrating."
+            )
     return replies

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from migrations.backup_format import ChunkBackup
 from migrations.redaction import redact_url
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
-from tasks.redis_connection import open_client
+from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import restore_snapshot_into
 
@@ -20,17 +20,19 @@ from tasks.snapshot import restore_snapshot_into
 def rollback_chunk_task(redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, batch_size: int) -> ChunkResult:
     """Put the originals back where a field still holds the value we wrote (others are conflicts)."""
     logger = get_run_logger()
-    client = open_client(redis_url.get_secret_value())
+    nodes = open_nodes(redis_url.get_secret_value())
     policy = ErrorPolicy("log_and_skip", None)  # a rollback goes as far as it can and reports the rest
-    result = run_chunk(client, backup_dir, chunk, "rollback", batch_size, policy, logger)
+    result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger)
     logger.info("rollback chunk %04d: %d keys, %s", chunk.index, result.key_count, result.counts)
     return result
 
 
 @task(name="restore-rdb-snapshot", cache_policy=NONE, **IO_TASK_OPTIONS)
-def restore_snapshot_task(snapshot: Path, target_url: SecretStr) -> int:
-    """Manual path: copy every key of the RDB snapshot into a throwaway or staging server."""
+def restore_snapshot_task(snapshot: list[Path], target_url: SecretStr) -> int:
+    """Manual path: copy every key of the RDB snapshot (every master's file, of a cluster) into a throwaway or
+    staging server or cluster."""
     url = target_url.get_secret_value()
-    restored = restore_snapshot_into(snapshot, open_client(url))
+    target = open_nodes(url)
+    restored = sum(restore_snapshot_into(path, target) for path in snapshot)
     get_run_logger().info("restored %d keys from %s into %s", restored, snapshot, redact_url(url))
     return restored

@@ -7,17 +7,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import redis
-
 from migrations.errors import RedisAccessError
 from migrations.sample_data import LegacyRecord
+from tasks.redis_nodes import RedisNodes
 from tasks.resp import encode_command, run_encoded
 
 
-def _write_batch(client: redis.Redis, batch: list[bytes]) -> None:
-    for reply in run_encoded(client, b"".join(batch), len(batch)):
-        if isinstance(reply, Exception):
-            raise RedisAccessError(f"seeding failed: {reply}")
+def _write_batch(nodes: RedisNodes, keys: list[bytes], batch: list[bytes]) -> None:
+    for client, positions in nodes.split(keys):
+        for reply in run_encoded(client, b"".join(batch[p] for p in positions), len(positions)):
+            if isinstance(reply, Exception):
+                raise RedisAccessError(f"seeding failed: {reply}")
+    keys.clear()
     batch.clear()
 
 
@@ -33,19 +34,21 @@ class SeedSummary:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-def write_legacy_records(client: redis.Redis, records: Iterable[LegacyRecord], batch_size: int = 2000) -> SeedSummary:
-    """HSET every record, `batch_size` records per pipeline round trip."""
+def write_legacy_records(nodes: RedisNodes, records: Iterable[LegacyRecord], batch_size: int = 2000) -> SeedSummary:
+    """HSET every record (on the master owning it), `batch_size` records per pipeline round trip."""
     summary = SeedSummary()
     started = time.perf_counter()
+    keys: list[bytes] = []
     batch: list[bytes] = []
     for record in records:
+        keys.append(record.key)
         batch.append(encode_command([b"HSET", record.key, *(x for pair in record.fields.items() for x in pair)]))
         summary.records += 1
         summary.dirty += record.dirty
         summary.per_prefix[record.key.rsplit(b":", 1)[0].decode() + ":"] += 1
         if len(batch) >= batch_size:
-            _write_batch(client, batch)
+            _write_batch(nodes, keys, batch)
     if batch:
-        _write_batch(client, batch)
+        _write_batch(nodes, keys, batch)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -6,6 +6,7 @@ import redis
 from pydantic import BaseModel
 
 from migrations.errors import RedisAccessError
+from tasks.redis_nodes import RedisNodes
 
 
 class ServerFacts(BaseModel):
@@ -18,6 +19,8 @@ class ServerFacts(BaseModel):
     rdb_enabled: bool | None  # None: CONFIG refused
     aof_enabled: bool
     total_keys: int
+    masters: int = 1  # a cluster's masters; the other facts are their combination (see combine_facts)
+    used_memory_all_masters: int = 0  # what a full snapshot of every master takes (0: a single server)
 
     @property
     def has_search(self) -> bool:
@@ -74,6 +77,38 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
         aof_enabled=bool(persistence.get("aof_enabled", 0)),
         total_keys=sum(int(db.get("keys", 0)) for db in keyspace.values() if isinstance(db, dict)),
     )
+
+
+def combine_facts(each: list[ServerFacts]) -> ServerFacts:
+    """A cluster's masters as one server: keys summed, memory of the fullest master, a capability only when every
+    master has it (the weakest master decides what the run may assume)."""
+    if len(each) == 1:
+        return each[0]
+    fullest = max(each, key=lambda facts: facts.memory_used_share or 0.0)
+    rdb = [facts.rdb_enabled for facts in each]
+    module_sets = [facts.modules for facts in each]
+    return ServerFacts(
+        redis_version=min((facts.redis_version for facts in each), key=_version_key),
+        role=next((facts.role for facts in each if facts.role != "master"), "master"),
+        cluster_enabled=True,
+        modules=None if None in module_sets else sorted(set.intersection(*(set(m or []) for m in module_sets))),
+        used_memory=fullest.used_memory,
+        maxmemory=fullest.maxmemory,
+        rdb_enabled=None if None in rdb else all(rdb),
+        aof_enabled=all(facts.aof_enabled for facts in each),
+        total_keys=sum(facts.total_keys for facts in each),
+        masters=len(each),
+        used_memory_all_masters=sum(facts.used_memory for facts in each),
+    )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+def read_nodes_facts(nodes: RedisNodes) -> ServerFacts:
+    """The facts of the server, or of every master of a cluster combined."""
+    return combine_facts([read_server_facts(client) for client in nodes.clients])
 
 
 def require_writable_primary(facts: ServerFacts, safe_url: str) -> None:

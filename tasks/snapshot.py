@@ -7,6 +7,7 @@ a throwaway local redis-server loads it and is compared with the source (key cou
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,11 +16,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 
-from migrations.backup_format import SnapshotInfo
+from migrations.backup_format import SnapshotInfo, combine_snapshots
 from migrations.errors import BackupError, ConfigurationError
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
 from tasks.local_redis import start_redis_server
+from tasks.redis_nodes import RedisNodes
 from tasks.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200
@@ -147,12 +149,27 @@ def snapshot_and_restore_test(url: str, client: redis.Redis, destination: Path) 
     return info
 
 
+def snapshot_nodes(nodes: RedisNodes, directory: Path) -> SnapshotInfo:
+    """Part (a) on every master: `dump.rdb` for a single server, `dump-HOST-PORT.rdb` per cluster master."""
+    if not nodes.is_cluster:
+        node = nodes.nodes[0]
+        return snapshot_and_restore_test(node.url, node.client, directory / "dump.rdb")
+    parts = []
+    for node in nodes.nodes:
+        destination = directory / f"dump-{re.sub(r'[^A-Za-z0-9.]+', '-', node.name)}.rdb"
+        part = snapshot_and_restore_test(node.url, node.client, destination)
+        part.node = node.name
+        parts.append(part)
+    return combine_snapshots(parts, str(directory))
+
+
 def no_snapshot(reason: str) -> SnapshotInfo:
     return SnapshotInfo(taken=False, note=f"no RDB snapshot: {reason} (accepted with --no-rdb-snapshot)")
 
 
-def restore_snapshot_into(path: Path, target: redis.Redis, replace: bool = True) -> int:
-    """Copy every key of an RDB snapshot into `target` (DUMP/RESTORE, with TTLs); the manual rollback path.
+def restore_snapshot_into(path: Path, target: RedisNodes, replace: bool = True) -> int:
+    """Copy every key of an RDB snapshot into `target`, each to the master owning it (DUMP/RESTORE, with TTLs);
+    the manual rollback path.
 
     Meant for a throwaway or staging server; returns the number of keys restored.
     """
@@ -164,7 +181,7 @@ def restore_snapshot_into(path: Path, target: redis.Redis, replace: bool = True)
             restored = 0
             for key in source.scan_iter(count=1000):
                 ttl = max(source.pttl(key), 0)
-                target.restore(key, ttl, source.dump(key), replace=replace)
+                target.node_for(key).client.restore(key, ttl, source.dump(key), replace=replace)
                 restored += 1
         finally:
             server.stop()

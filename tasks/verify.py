@@ -28,8 +28,8 @@ from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.backup_files import read_chunk
 from tasks.inventory import planned_keys
-from tasks.keyspace import read_hashes
-from tasks.redis_connection import open_client
+from tasks.keyspace import read_hashes_on
+from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
 Expect = Literal["target", "original"]
@@ -53,16 +53,14 @@ def _field_state(current: bytes | None, change, expect: Expect) -> str:
     return "missing" if current is None else "changed_by_others"
 
 
-def check_chunk(
-    client: redis.Redis, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int
-) -> ChunkCheck:
+def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int) -> ChunkCheck:
     """Compare every backed-up key of a chunk with the backup (fields and digest of the rest)."""
     result = ChunkCheck(index=chunk.index)
     counts: Counter[str] = Counter()
     batch: list[KeyBackup] = []
 
     def flush() -> None:
-        for entry, stored in zip(batch, read_hashes(client, [e.key for e in batch]), strict=True):
+        for entry, stored in zip(batch, read_hashes_on(nodes, [e.key for e in batch]), strict=True):
             result.key_count += 1
             if isinstance(stored, ResponseError):
                 counts["wrong_type"] += 1
@@ -117,13 +115,13 @@ def _note(result: ChunkCheck, problem: Problem) -> None:
 
 
 def count_legacy_left(
-    client: redis.Redis, targets: list[ModelTarget], zone: tzinfo, batch_size: int
+    nodes: RedisNodes, targets: list[ModelTarget], zone: tzinfo, batch_size: int
 ) -> tuple[int, list[Problem]]:
     """Rescan every target: how many legacy (still convertible) values remain, with examples."""
     tally = Tally()
     left, examples = 0, []
     for target in targets:
-        for planned in planned_keys(client, target, zone, batch_size, tally):
+        for planned in planned_keys(nodes, target, zone, batch_size, tally):
             for change in planned.plan.changes:
                 left += 1
                 if len(examples) < PROBLEM_LIST_LIMIT:
@@ -151,12 +149,13 @@ def check_sample_with_models(
     targets: list[ModelTarget],
     sample: list[tuple[str, str, str]],
     zone: tzinfo,
+    cluster: bool = False,
 ) -> tuple[int, int, list[Problem]]:
     """Load sampled keys with the application's own redis-om 1.x models; compare with the originals.
 
     Returns (loaded, equal, problems).
     """
-    connection = redis.Redis.from_url(redis_url, decode_responses=True)
+    connection = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url, decode_responses=True)
     loaded = equal = 0
     problems: list[Problem] = []
     for target in targets:
@@ -264,7 +263,7 @@ def verify_chunk_task(
     redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int
 ) -> ChunkCheck:
     """Read-only comparison of one chunk's keys with the backup."""
-    return check_chunk(open_client(redis_url.get_secret_value()), backup_dir, chunk, expect, batch_size)
+    return check_chunk(open_nodes(redis_url.get_secret_value()), backup_dir, chunk, expect, batch_size)
 
 
 @task(name="verify-leftovers-and-models", cache_policy=NONE, **IO_TASK_OPTIONS)
@@ -273,9 +272,9 @@ def verify_leftovers_task(
 ) -> tuple[tuple[int, list[Problem]], tuple[int, int, list[Problem]], str]:
     """Read-only: rescan for legacy values left, load a sample through the application's models."""
     url = settings.redis_url.get_secret_value()
-    client = open_client(url)
-    left = count_legacy_left(client, targets, settings.zone, settings.batch_size)
-    sample_result = check_sample_with_models(url, targets, sample, settings.zone)
+    nodes = open_nodes(url)
+    left = count_legacy_left(nodes, targets, settings.zone, settings.batch_size)
+    sample_result = check_sample_with_models(url, targets, sample, settings.zone, nodes.is_cluster)
     search = (
         "search module present: the range-query and sort checks are not implemented in this version"
         if has_search

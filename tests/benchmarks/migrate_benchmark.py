@@ -109,11 +109,11 @@ def run_migrate(url: str, work: Path) -> dict:
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_connection import open_client
+    from tasks.redis_nodes import open_nodes
 
     settings = _settings(url, work)
-    client = open_client(url)
-    chunks = auto_chunk_count(client.dbsize())
+    client = open_nodes(url)
+    chunks = auto_chunk_count(client.clients[0].dbsize())
     manifest, _tally = write_logical_backup(client, discover_targets(settings.models), settings, "bench", chunks)
     started = time.perf_counter()
     for chunk in manifest.chunks:
@@ -129,22 +129,22 @@ def run_plain(url: str, work: Path) -> dict:
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.latency_probe import ResourceProbe, probe_latency
-    from tasks.redis_connection import open_client
-    from tasks.server_facts import read_server_facts
-    from tasks.snapshot import snapshot_and_restore_test
+    from tasks.redis_nodes import open_nodes
+    from tasks.server_facts import read_nodes_facts
+    from tasks.snapshot import snapshot_nodes
     from tasks.verify import check_chunk, check_sample_with_models, count_legacy_left, summarize
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}
     started = time.perf_counter()
-    client = open_client(url)
+    client = open_nodes(url)
     targets = discover_targets(settings.models)
-    facts = read_server_facts(client)
+    facts = read_nodes_facts(client)
     assessment = assess_keyspace(client, targets, facts, settings.zone, settings.batch_size, work, "bench")
     probe_latency(url)  # the flow's baseline probe
     phases["assess"] = time.perf_counter() - started
     mark = time.perf_counter()
-    snapshot_and_restore_test(url, client, work / "dump.rdb")
+    snapshot_nodes(client, work)
     chunks = auto_chunk_count(assessment.keys_scanned)
     manifest, _tally = write_logical_backup(client, targets, settings, "bench", chunks)
     phases["backup"] = time.perf_counter() - mark
@@ -198,14 +198,13 @@ def child(mode: str, url: str) -> None:
 
 
 def seed_fresh(url: str, count: int) -> None:
-    import redis
-
     from migrations.sample_data import generate_legacy_records
+    from tasks.redis_nodes import open_nodes
     from tasks.seed import write_legacy_records
 
-    client = redis.Redis.from_url(url)
-    client.flushall()
-    write_legacy_records(client, generate_legacy_records(count, 0.0, seed=count))
+    nodes = open_nodes(url)
+    nodes.clients[0].flushall()
+    write_legacy_records(nodes, generate_legacy_records(count, 0.0, seed=count))
 
 
 def measure(mode: str, url: str, count: int) -> dict:

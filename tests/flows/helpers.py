@@ -11,11 +11,12 @@ from pydantic import SecretStr
 from migrations.config import RunSettings, build_settings
 from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
+from tasks.redis_nodes import single_server
 from tasks.seed import write_legacy_records
 
 
 def seed(client: redis.Redis, count: int, dirty_share: float = 0.0, seed: int = 0) -> None:
-    write_legacy_records(client, generate_legacy_records(count, dirty_share, seed))
+    write_legacy_records(single_server(client), generate_legacy_records(count, dirty_share, seed))
 
 
 def keyspace(client: redis.Redis) -> dict[bytes, object]:

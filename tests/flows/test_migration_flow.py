@@ -131,12 +131,14 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     from tasks.backup import write_logical_backup
     from tasks.backup_files import read_chunk_items, save_checkpoint, save_manifest
     from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 2000)
     settings = settings_for(redis_server.url, tmp_path / "backup", batch_size=50)
     targets = discover_targets(settings.models)
-    manifest, _ = write_logical_backup(client, targets, settings, "redis://test", settings.chunks)
+    nodes = open_nodes(redis_server.url)
+    manifest, _ = write_logical_backup(nodes, targets, settings, "redis://test", settings.chunks)
     manifest.snapshot = None
     save_manifest(settings.backup_dir, manifest)
     chunk = manifest.chunks[0]
@@ -154,7 +156,7 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     monkeypatch.setattr(tasks.chunk_runner, "save_checkpoint", checkpoint_then_crash_after_three_batches)
     with pytest.raises(Crash):
         run_chunk(
-            client, settings.backup_dir, chunk, "migrate", 50, ErrorPolicy("log_and_skip", None), logging.getLogger("t")
+            nodes, settings.backup_dir, chunk, "migrate", 50, ErrorPolicy("log_and_skip", None), logging.getLogger("t")
         )
     monkeypatch.undo()
 
@@ -180,18 +182,20 @@ def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, t
     from tasks.backup import write_logical_backup
     from tasks.backup_files import read_chunk
     from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 200)
     settings = settings_for(redis_server.url, tmp_path / "backup", chunks=1)
     targets = discover_targets(settings.models)
-    manifest, _ = write_logical_backup(client, targets, settings, "redis://test", settings.chunks)
+    nodes = open_nodes(redis_server.url)
+    manifest, _ = write_logical_backup(nodes, targets, settings, "redis://test", settings.chunks)
     _line, entry = next(read_chunk(settings.backup_dir, manifest.chunks[0]))
     field = entry.changes[0].field
     client.hset(entry.key, field, "2030-01-01T00:00:00")  # the application wrote meanwhile
 
     result = run_chunk(
-        client,
+        nodes,
         settings.backup_dir,
         manifest.chunks[0],
         "migrate",
@@ -204,7 +208,7 @@ def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, t
     assert [p.kind for p in result.problems] == ["conflict"]
 
     rollback = run_chunk(
-        client,
+        nodes,
         settings.backup_dir,
         manifest.chunks[0],
         "rollback",
