@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 def test_the_throttle_slows_the_chunks_and_tune_changes_the_running_migration(redis_server, tmp_path, capsys):
     client = redis_server.client()
-    seed(client, 10_000)
+    seed(client, 4_000)
     before = keyspace(client)
     # A limit no PING can meet: the throttle engages as soon as the probe's first reading arrives.
     settings = settings_for(redis_server.url, tmp_path / "b", chunks=2, parallel=1, batch_size=20, max_latency_ms=1e-6)
