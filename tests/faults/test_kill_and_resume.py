@@ -34,8 +34,16 @@ def _run_command(url: str, backup_dir: Path, report: Path) -> list[str]:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
+    """The killed runs report to the session's Prefect server (as production runs report to theirs): each process
+    starting its own embedded server would cost the suite seconds per kill and test nothing more."""
+    from prefect.settings import PREFECT_API_URL
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    return env | {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return env | {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
 
 
 def _kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool], timeout: float = 120) -> bool:
