@@ -55,8 +55,8 @@ class BatchResult:
 
 def load_cas_script(nodes: RedisNodes) -> str:
     """SCRIPT LOAD the CAS script on every master; its sha1 for EVALSHA."""
-    shas = {client.script_load(CAS_SCRIPT) for client in nodes.clients}
-    sha = shas.pop()
+    for client in nodes.clients:
+        sha = client.script_load(CAS_SCRIPT)  # the same sha1 everywhere: it is the script's digest
     return sha.decode() if isinstance(sha, bytes) else sha
 
 

@@ -54,10 +54,6 @@ class RedisNodes:
             groups.setdefault(self.owners[key_slot(key)], []).append(position)
         return [(self.nodes[index].client, positions) for index, positions in sorted(groups.items())]
 
-    def close(self) -> None:
-        for node in self.nodes:
-            node.client.close()
-
 
 def single_server(client: redis.Redis, url: str = "") -> RedisNodes:
     """A connected non-cluster server as the one master owning every key."""
