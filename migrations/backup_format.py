@@ -122,7 +122,7 @@ class SnapshotInfo(BaseModel):
 
 def combine_snapshots(parts: list[SnapshotInfo], directory: str) -> SnapshotInfo:
     """One master's snapshot per part (a cluster) as one record: totals, with every part kept."""
-    return SnapshotInfo(
+    combined = SnapshotInfo(
         taken=True,
         path=directory,
         size_bytes=sum(part.size_bytes for part in parts),
@@ -132,11 +132,13 @@ def combine_snapshots(parts: list[SnapshotInfo], directory: str) -> SnapshotInfo
         restored_keys=sum(part.restored_keys or 0 for part in parts),
         sample_keys_compared=sum(part.sample_keys_compared for part in parts),
         sample_keys_equal=sum(part.sample_keys_equal for part in parts),
-        note=f"{len(parts)} masters, each restore-tested: "
-        f"{sum(part.restored_keys or 0 for part in parts)} keys, "
-        f"{sum(part.sample_keys_equal for part in parts)} sampled keys equal",
         parts=parts,
     )
+    combined.note = (
+        f"{len(parts)} masters, each restore-tested: {combined.restored_keys} keys, "
+        f"{combined.sample_keys_equal} sampled keys equal"
+    )
+    return combined
 
 
 class Problem(BaseModel):
