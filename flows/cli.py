@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
     )
     run.add_argument(
+        "--acknowledge-unfinished-run",
+        action="store_true",
+        help="go on although an unfinished run with another --backup-dir changed this Redis (its backup alone holds "
+        "those originals; the report lists them)",
+    )
+    run.add_argument(
         "--chunk-deployment",
         default=None,
         metavar="FLOW/DEPLOYMENT",

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         gate_poll_seconds=args.gate_poll,
         max_error_rate=args.max_error_rate,
         auto_rollback=not args.no_auto_rollback,
+        acknowledge_unfinished_run=args.acknowledge_unfinished_run,
         live_traffic=args.live_traffic,
         max_latency_ms=args.max_latency_ms,
         schema_mode=args.schema_mode,

@@ -91,6 +91,7 @@ def key_range_on_worker(
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000,
     failure_mode: FailureMode = "log_and_skip",
     error_budget: Annotated[int | None, Field(ge=0)] = None,
+    lease_token: Annotated[str | None, Field(description="the parent run's lease, checked before every batch")] = None,
 ) -> dict:
     """One chunk of a fanned-out migration, on whichever worker of the pool picks it up; its result goes to the
     shared backup directory for the parent run (which triggered it with run_deployment)."""
@@ -107,7 +108,7 @@ def key_range_on_worker(
         batch_size=batch_size,
         failure_mode=failure_mode,
     )
-    result = migrate_chunk_task(settings, chunk, error_budget)
+    result = migrate_chunk_task(settings, chunk, error_budget, lease_token)
     write_atomically(chunk_result_path(directory, chunk), result.model_dump_json())
     return result.model_dump(mode="json", exclude={"problems"})
 

@@ -20,18 +20,24 @@ MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` ma
 
 
 @flow(name="migrate-key-range", flow_run_name="key-range-{chunk.index}-slots-{chunk.first_slot}-{chunk.last_slot}")
-def migrate_key_range(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+def migrate_key_range(
+    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None = None
+) -> ChunkResult:
     """One chunk of hash slots: its keys converted by compare-and-set, resumable from its checkpoint."""
-    return migrate_chunk_task(settings, chunk, error_budget)
+    return migrate_chunk_task(settings, chunk, error_budget, lease_token)
 
 
 @task(name="key-range", cache_policy=NONE)
-def _key_range_in_thread(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
-    return migrate_key_range(settings, chunk, error_budget)
+def _key_range_in_thread(
+    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
+) -> ChunkResult:
+    return migrate_key_range(settings, chunk, error_budget, lease_token)
 
 
 @task(name="key-range-on-worker", cache_policy=NONE)
-def _key_range_on_worker(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
+def _key_range_on_worker(
+    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
+) -> ChunkResult:
     """The chunk as a flow run of `settings.chunk_deployment` on a work pool; its result comes back through the
     shared backup directory. Only the Secret block's name travels as a parameter, never the URL."""
     run = run_deployment(
@@ -43,6 +49,7 @@ def _key_range_on_worker(settings: RunSettings, chunk: ChunkBackup, error_budget
             "batch_size": settings.batch_size,
             "failure_mode": settings.failure_mode,
             "error_budget": error_budget,
+            "lease_token": lease_token,
         },
         timeout=None,
     )
@@ -56,7 +63,9 @@ def _key_range_on_worker(settings: RunSettings, chunk: ChunkBackup, error_budget
     return ChunkResult.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None) -> list[ChunkResult]:
+def migrate_key_ranges(
+    settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None, lease_token: str | None = None
+) -> list[ChunkResult]:
     """Run every non-empty chunk's subflow, `settings.parallel` at a time (or as `om-runbook tune` changed it
     meanwhile). Once one fails no further chunk starts (Redis down: no more retry rounds to sit through); the
     running ones finish, then the failure raises."""
@@ -69,7 +78,12 @@ def migrate_key_ranges(settings: RunSettings, chunks: list[ChunkBackup], error_b
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
             while waiting and len(running) < (pace().parallel or settings.parallel) and not failed:
-                parameters = {"settings": settings, "chunk": waiting.pop(0), "error_budget": error_budget}
+                parameters = {
+                    "settings": settings,
+                    "chunk": waiting.pop(0),
+                    "error_budget": error_budget,
+                    "lease_token": lease_token,
+                }
                 running.add(runner.submit(chunk_task, parameters=parameters))
             if not running:
                 break

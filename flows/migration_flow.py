@@ -29,7 +29,7 @@ from migrations.checklist import checklist_markdown
 from migrations.codec import ValueClass
 from migrations.config import RunSettings
 from migrations.error_budget import refusal_before_writes, remaining_budget
-from migrations.errors import ConfigurationError, MigrationAborted, RunbookError
+from migrations.errors import ConfigurationError, LeaseLost, MigrationAborted, RunbookError
 from migrations.headroom import headroom_findings
 from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from migrations.redaction import redact_text, redact_url, url_password
@@ -38,6 +38,7 @@ from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, discover_targets, hash_models
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
+from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
 from tasks.assess import Assessment, assess_task, migratable_targets
 from tasks.backup import backup_task, catch_up_task, clear_progress_task
 from tasks.backup_files import require_complete_manifest
@@ -47,6 +48,7 @@ from tasks.lease import RunLease
 from tasks.pacing import PaceController, latency_status_path
 from tasks.permissions import permissions_task
 from tasks.report_file import archive_run, write_report
+from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
 from tasks.schema import schema_task
 from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
@@ -86,6 +88,8 @@ class ChecklistRun:
         self.evidence: dict[str, str] = {}
         self.logger = get_run_logger()
         self.resources = ExitStack()  # held until the run ends: the lease on the Redis
+        self.lease: RunLease | None = None
+        self.earlier_run: UnfinishedRun | None = None
 
     def gate(self, gate: Gate, summary: str) -> bool:
         outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
@@ -101,6 +105,7 @@ class ChecklistRun:
     def pre_migration(self) -> tuple[Assessment, BackupManifest, list[ModelTarget]]:
         settings = self.settings
         targets = discover_targets(settings.models)
+        self.earlier_run = self.check_unfinished_run()
         with self.clock.phase("assess") as details:
             hash_prefixes = [t.key_prefix for t in hash_models(targets)]
             self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), hash_prefixes))
@@ -130,22 +135,40 @@ class ChecklistRun:
         if refusals:
             raise MigrationAborted("; ".join(refusals))
         self.evidence["resources_available"] = "disk and memory headroom checked"
-        self.resources.enter_context(RunLease(settings.redis_url.get_secret_value(), "migration"))
+        self.lease = self.resources.enter_context(RunLease(settings.redis_url.get_secret_value(), "migration"))
         refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
         if refusal:
             raise MigrationAborted(refusal)
         with self.clock.phase("backup") as details:
             chunk_count = settings.chunks or auto_chunk_count(assessment.keys_scanned)
-            manifest = backup_task(settings, hash_targets, chunk_count)
+            earlier = self.earlier_run.backup_dir if self.earlier_run else None
+            manifest = backup_task(settings, hash_targets, chunk_count, earlier)
             details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
         self.evidence.update(backup_evidence(manifest, settings))
         publish_backup(manifest)
+        if self.earlier_run is not None:
+            self.report.messages.append(earlier_backup_note(self.earlier_run, _already_converted(manifest)))
         return assessment, manifest, hash_targets
+
+    def check_unfinished_run(self) -> UnfinishedRun | None:
+        """Refuse (before any write) when an unfinished run with another backup directory changed this Redis, unless
+        acknowledged; returns that run when acknowledged."""
+        settings = self.settings
+        marker = read_unfinished_run(settings.redis_url.get_secret_value())
+        refusal = unfinished_run_refusal(marker, settings.backup_dir, settings.acknowledge_unfinished_run)
+        if refusal:
+            raise ConfigurationError(refusal)
+        return marker if marker is not None and not marker.is_for(settings.backup_dir) else None
+
+    @property
+    def lease_token(self) -> str | None:
+        return self.lease.token_text if self.lease is not None else None
 
     def migrate(
         self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool
     ) -> tuple[list[ChunkResult], BackupManifest]:
         settings = self.settings
+        mark_unfinished_run(settings.redis_url.get_secret_value(), settings.backup_dir)
         with self.clock.phase("schema") as details:
             if not has_search:
                 details["step"] = "schema step skipped: no search module"
@@ -168,7 +191,7 @@ class ChecklistRun:
                 PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
             ):
                 with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate", console):
-                    results = migrate_key_ranges(settings, manifest.chunks, budget)
+                    results = migrate_key_ranges(settings, manifest.chunks, budget, self.lease_token)
                     if settings.live_traffic or any(_chunk_problem_counts(r) for r in results):
                         results, manifest = self.catch_up(manifest, hash_targets, results, budget)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
@@ -200,7 +223,7 @@ class ChecklistRun:
             manifest = require_complete_manifest(self.settings.backup_dir)  # the catch-up chunk is recorded there
             if chunk is None:
                 break
-            results = results + migrate_key_ranges(self.settings, [chunk], budget)
+            results = results + migrate_key_ranges(self.settings, [chunk], budget, self.lease_token)
         return results, manifest
 
     def verify(self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool) -> Verification:
@@ -240,7 +263,12 @@ class ChecklistRun:
         self.logger.warning("rolling back: %s", "; ".join(reasons))
         try:
             outcome = rollback_flow(
-                settings.redis_url, settings.backup_dir, settings.parallel, settings.batch_size, take_lease=False
+                settings.redis_url,
+                settings.backup_dir,
+                settings.parallel,
+                settings.batch_size,
+                take_lease=False,
+                lease_token=self.lease_token,
             )
         except RunbookError as exc:
             self.report.status = "rollback_incomplete"
@@ -271,8 +299,10 @@ class ChecklistRun:
         self.evidence["archive"] = f"report and checklist in {settings.backup_dir / 'archive'}"
 
     def finish(self) -> None:
-        self.resources.close()
         report = self.report
+        if report.status in ("succeeded", "not_signed_off"):  # migrated and verified: nothing left unfinished
+            clear_unfinished_run(self.settings.redis_url.get_secret_value(), self.settings.backup_dir)
+        self.resources.close()
         report.kpis.duration_seconds = time.perf_counter() - self.started
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
@@ -329,6 +359,10 @@ def migration_flow(settings: RunSettings) -> RunReport:
                 report.messages.append("data stays migrated and verified (accepted); the final sign-off is missing")
             return report
         report.status = "succeeded"
+        return report
+    except LeaseLost as exc:
+        report.status = "aborted"
+        report.messages.append(str(exc))  # no rollback: another run may be writing
         return report
     except RunbookError as exc:
         report.status = "aborted" if isinstance(exc, MigrationAborted) else "failed"

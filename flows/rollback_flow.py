@@ -22,6 +22,7 @@ from tasks.permissions import permissions_task
 from tasks.redis_nodes import open_nodes
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
+from tasks.run_marker import clear_unfinished_run
 from tasks.schema import previous_path, schema_rollback_task
 from tasks.server_facts import read_nodes_facts, require_writable_primary
 from tasks.verify import summarize, verify_chunk_task
@@ -35,6 +36,7 @@ def rollback_flow(
     batch_size: int = 1000,
     report_json: Path | None = None,
     take_lease: bool = True,
+    lease_token: str | None = None,
 ) -> RunReport:
     """Put back every original value still holding what we wrote, then check every restored field."""
     started = time.perf_counter()
@@ -48,8 +50,12 @@ def rollback_flow(
         require_writable_primary(facts, report.redis)
         report.messages.append(permissions_task(url, [t.key_prefix for t in manifest.targets]))
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
+        # Every rollback replays every chunk from its first line: what an earlier rollback did may have been undone
+        # since (a migrate resumed), and the compare-and-set skips what is already back.
+        clear_checkpoints(backup_dir, "rollback")
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
-        with lease, clock.phase("rollback") as details:
+        with lease as held, clock.phase("rollback") as details:
+            token = held.token_text if held is not None else lease_token
             with ThreadPoolTaskRunner(max_workers=parallel) as runner:
                 futures = [
                     runner.submit(
@@ -59,6 +65,7 @@ def rollback_flow(
                             "backup_dir": backup_dir,
                             "chunk": c,
                             "batch_size": batch_size,
+                            "lease_token": token,
                         },
                     )
                     for c in chunks
@@ -97,6 +104,7 @@ def rollback_flow(
             manifest.status = "rolled_back"
             save_manifest(backup_dir, manifest)
             clear_checkpoints(backup_dir, "migrate")
+            clear_unfinished_run(url, backup_dir)
             report.status = "rolled_back"
         else:
             report.status = "rollback_incomplete"

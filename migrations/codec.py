@@ -25,8 +25,6 @@ _ISO_TIME = re.compile(
     rb"(Z|[+-]\d{2}:?\d{2}(?::?\d{2}(?:\.\d{1,6})?)?)?"
 )
 _NUMBER = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-# Timestamps of 0001-01-01T00:00:00+14:00 and 9999-12-31T23:59:59.999999-14:00: anything outside is no datetime.
-_TIMESTAMP_RANGE = (-62135647200.0, 253402351200.0)
 _OFFSET = re.compile(rb"([+-])(\d{2}):?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?")
 
 
@@ -132,6 +130,15 @@ def parse_legacy(raw: bytes) -> date | datetime:
     return datetime(year, month, day, int(hour), int(minute), int(second or 0), _fraction_to_micro(fraction), zone)
 
 
+def read_back(timestamp: float) -> datetime | None:
+    """The instant redis-om 1.x reads from a stored timestamp (`fromtimestamp(ts, UTC)`), or None where that fails:
+    redis-om then hands the raw number to pydantic, which takes it for milliseconds (a wrong instant)."""
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinfo) -> Classification:
     if not isinstance(parsed, datetime):
         if kind is FieldKind.DATE:
@@ -151,9 +158,15 @@ def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinf
         instant = parsed
         timestamp = aware_timestamp(parsed)
         value_class = ValueClass.LEGACY_AWARE
-    # redis-om 1.x reads timestamps back with fromtimestamp(); outside years 1..9999 (UTC) that fails.
+    # Accept only a timestamp redis-om 1.x reads back as the same instant: outside years 1-9999 (UTC) its
+    # fromtimestamp() fails, and far from 1970 a float cannot hold every microsecond.
     if not datetime.min.replace(tzinfo=timezone.utc) <= instant <= datetime.max.replace(tzinfo=timezone.utc):
         return _unparseable("the instant falls outside years 1-9999 in UTC, which redis-om 1.x cannot read")
+    if read_back(timestamp) != instant.astimezone(timezone.utc):
+        return _unparseable(
+            f"its timestamp {timestamp!r} does not read back as the same instant in redis-om 1.x (float precision "
+            "or the end of year 9999)"
+        )
     return Classification(value_class, timestamp)
 
 
@@ -164,7 +177,7 @@ def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Cl
     if not raw:
         return _EMPTY
     if _NUMBER.fullmatch(raw):
-        if _TIMESTAMP_RANGE[0] <= float(raw) <= _TIMESTAMP_RANGE[1]:
+        if read_back(float(raw)) is not None:
             return _CONVERTED
         return _unparseable("a number outside the range of datetimes (years 1 to 9999)")
     try:
@@ -178,6 +191,16 @@ def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Cl
     except ValueError as exc:
         return _unparseable(str(exc))
     return _classify_parsed(parsed, kind, naive_zone)
+
+
+def same_instant(loaded: object, expected: date | datetime) -> bool:
+    """A value read through redis-om 1.x against the expected one: the same day, or the same instant. Aware datetimes
+    are compared in UTC: under PEP 495 a time in a repeated hour never equals a time in another zone."""
+    if isinstance(expected, datetime):
+        if not isinstance(loaded, datetime) or loaded.tzinfo is None or expected.tzinfo is None:
+            return False
+        return loaded.astimezone(timezone.utc) == expected.astimezone(timezone.utc)
+    return type(loaded) is date and loaded == expected
 
 
 def describe_raw(raw: bytes, limit: int = 80) -> str:

@@ -43,6 +43,11 @@ class RunSettings(BaseModel):
         "meanwhile, and other fields changed by it are reported instead of failing verification",
     )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
+    acknowledge_unfinished_run: bool = Field(
+        False,
+        description="go on although an unfinished run with another backup directory changed values on this Redis "
+        "(their originals are only in that directory; the report lists them)",
+    )
     chunk_deployment: str | None = Field(
         None,
         description="run each chunk as a flow run of this deployment (FLOW/DEPLOYMENT) on a work pool, so more "

@@ -27,3 +27,7 @@ class BackupError(RunbookError):
 
 class MigrationAborted(RunbookError):
     """The run stopped on purpose (failure mode, error budget); every change made so far is backed up."""
+
+
+class LeaseLost(MigrationAborted):
+    """The run's lease on the Redis lapsed or was taken: another run may be writing, so this one stops writing."""

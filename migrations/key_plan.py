@@ -71,6 +71,20 @@ def plan_hash(
     return KeyPlan(tuple(changes), tuple(classes), tuple(problems))
 
 
+def converted_by_earlier_run(key: bytes, plan: KeyPlan, earlier_backup: str) -> list[Problem]:
+    """The already-converted fields of a key, as values whose original only an earlier run's backup holds."""
+    return [
+        Problem(
+            kind="earlier_backup_only",
+            key=describe_raw(key),
+            field=name,
+            message=f"already converted before this run: its original is only in the backup {earlier_backup}",
+        )
+        for name, value_class in plan.classes
+        if value_class is ValueClass.CONVERTED
+    ]
+
+
 def wrong_type_problem(key: bytes, actual_type: str) -> Problem:
     return Problem(
         kind="wrong_type",

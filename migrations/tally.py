@@ -13,6 +13,7 @@ from migrations.report import PROBLEM_LIST_LIMIT
 @dataclass
 class Tally:
     keys_scanned: int = 0
+    bookkeeping_keys: int = 0  # redis-om's own {index}:hash / {index}:schema under a prefix: not records
     keys_with_changes: int = 0
     fields_to_change: int = 0
     value_counts: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))

@@ -31,10 +31,18 @@ class ModelTarget:
     storage: Storage
     key_prefix: str
     fields: tuple[DatetimeField, ...]
+    index_name: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.module}.{self.class_name}"
+
+    @property
+    def bookkeeping_keys(self) -> frozenset[bytes]:
+        """redis-om's own `{index}:hash` and `{index}:schema` keys, which may sit under the model's prefix: they are
+        not records (the 1.x index name, and the default one 0.x used)."""
+        names = {self.index_name, f"{self.key_prefix}index"} - {""}
+        return frozenset(f"{name}:{suffix}".encode() for name in names for suffix in ("hash", "schema"))
 
     def load_class(self) -> type:
         return getattr(importlib.import_module(self.module), self.class_name)
@@ -78,7 +86,8 @@ def describe_model(model: type) -> ModelTarget | None:
     fields = hash_datetime_fields(model) if storage is Storage.HASH else json_datetime_fields(model)
     if not fields:
         return None
-    return ModelTarget(model.__module__, model.__name__, storage, key_prefix_of(model), tuple(fields))
+    index_name = str(getattr(model._meta, "index_name", "") or "")
+    return ModelTarget(model.__module__, model.__name__, storage, key_prefix_of(model), tuple(fields), index_name)
 
 
 def import_models_module(module_name: str) -> ModuleType:

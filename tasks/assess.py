@@ -138,6 +138,11 @@ def assess_keyspace(
                 )
     seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
+    if tally.bookkeeping_keys:
+        notes.append(
+            f"{tally.bookkeeping_keys} redis-om index bookkeeping key(s) ({{index}}:hash, {{index}}:schema) under the "
+            "model prefixes: not records, left to the schema step"
+        )
     if facts.has_search:
         notes += index_findings(nodes.clients[0], hash_targets)
     else:

@@ -28,12 +28,20 @@ from migrations.backup_format import (
 from migrations.cluster_map import owner_changes
 from migrations.config import RunSettings
 from migrations.errors import BackupError, ConfigurationError
+from migrations.key_plan import converted_by_earlier_run
 from migrations.redaction import redact_url
 from migrations.slots import key_slot, plan_slot_ranges, slot_to_chunk_table
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.assess import target_info
-from tasks.backup_files import clear_checkpoints, load_manifest, save_manifest
+from tasks.backup_files import (
+    clear_checkpoints,
+    fsync_directory,
+    load_manifest,
+    make_directory,
+    save_manifest,
+    writes_may_have_begun,
+)
 from tasks.inventory import planned_keys
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
@@ -47,6 +55,15 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
     """
     manifest = load_manifest(settings.backup_dir)
     if manifest is None or manifest.status == "in_progress":
+        evidence = writes_may_have_begun(settings.backup_dir)
+        if evidence:
+            raise BackupError(
+                f"{settings.backup_dir} has no complete backup manifest, yet it holds {evidence[0]}"
+                f"{f' (and {len(evidence) - 1} more)' if len(evidence) > 1 else ''}: a run may have written from it, "
+                "and redoing the backup would overwrite the only copy of the originals. Keep this directory; "
+                "restore its manifest from the archive or a copy, or use a new --backup-dir once you know no "
+                "value was changed from it"
+            )
         return None
     if manifest.status == "rolled_back":
         raise ConfigurationError(
@@ -64,9 +81,13 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
 
 
 class _ChunkWriter:
+    """Writes `path` as `path.partial`, renamed to `path` once complete and fsynced: a file under its final name is
+    always whole, and a backup interrupted before that leaves nothing a later run could mistake for one."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.partial = path.with_name(path.name + ".partial")
+        self.handle: TextIO = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.sha256 = hashlib.sha256()
         self.key_count = 0
         self.fields = 0
@@ -82,6 +103,12 @@ class _ChunkWriter:
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
+        os.replace(self.partial, self.path)
+        fsync_directory(self.path.parent)
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.partial.unlink()
 
 
 def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
@@ -91,9 +118,16 @@ def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
 
 
 def write_logical_backup(
-    nodes: RedisNodes, targets: list[ModelTarget], settings: RunSettings, safe_url: str, chunk_count: int
+    nodes: RedisNodes,
+    targets: list[ModelTarget],
+    settings: RunSettings,
+    safe_url: str,
+    chunk_count: int,
+    earlier_backup: str | None = None,
 ) -> tuple[BackupManifest, Tally]:
-    """Scan every target on every master, write the per-chunk backup files and a complete manifest."""
+    """Scan every target on every master, write the per-chunk backup files and a complete manifest. With
+    `earlier_backup` (an acknowledged unfinished run), every value found already converted is listed as held only
+    by that backup."""
     started = time.perf_counter()
     ranges = plan_slot_ranges(chunk_count, owner_changes(nodes.owners) if nodes.owners else ())
     table = slot_to_chunk_table(ranges)
@@ -118,7 +152,7 @@ def write_logical_backup(
     )
     tally = Tally()
     try:
-        (backup_dir / "chunks").mkdir(parents=True, exist_ok=True)
+        make_directory(backup_dir / "chunks")
         save_manifest(backup_dir, manifest)
         writers = [_ChunkWriter(backup_dir / chunk.file) for chunk in manifest.chunks]
         for target in targets:
@@ -127,6 +161,9 @@ def write_logical_backup(
                 if changes:
                     digest = digest_other_fields(planned.stored, (c.field for c in changes))
                     writers[table[key_slot(planned.key)]].write(KeyBackup(planned.key, digest, changes))
+                if earlier_backup:
+                    for problem in converted_by_earlier_run(planned.key, planned.plan, earlier_backup):
+                        tally.add_problem(problem)
         for writer in writers:
             writer.close()
     except OSError as exc:
@@ -148,7 +185,9 @@ def write_logical_backup(
 
 
 @task(name="backup", cache_policy=NONE, **IO_TASK_OPTIONS)
-def backup_task(settings: RunSettings, targets: list[ModelTarget], chunk_count: int) -> BackupManifest:
+def backup_task(
+    settings: RunSettings, targets: list[ModelTarget], chunk_count: int, earlier_backup: str | None = None
+) -> BackupManifest:
     """Full RDB snapshot (checked, restore-tested) and the logical backup; reuses a complete one on resume."""
     logger = get_run_logger()
     existing = reusable_backup(settings)
@@ -162,7 +201,7 @@ def backup_task(settings: RunSettings, targets: list[ModelTarget], chunk_count: 
     else:
         snapshot = no_snapshot("skipped at the user's request")
     logger.info("RDB snapshot: %s", snapshot.note)
-    manifest, _tally = write_logical_backup(nodes, targets, settings, redact_url(url), chunk_count)
+    manifest, _tally = write_logical_backup(nodes, targets, settings, redact_url(url), chunk_count, earlier_backup)
     manifest.snapshot = snapshot
     save_manifest(settings.backup_dir, manifest)
     logger.info(
@@ -198,10 +237,10 @@ def write_catch_up_chunk(
                 if changes:
                     digest = digest_other_fields(planned.stored, (c.field for c in changes))
                     writer.write(KeyBackup(planned.key, digest, changes))
-        writer.close()
         if not writer.key_count:
-            writer.path.unlink()
+            writer.discard()
             return None
+        writer.close()
         chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
         manifest.chunks.append(chunk)
         manifest.keys_changed += chunk.key_count

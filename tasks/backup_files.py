@@ -18,15 +18,34 @@ def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
     return backup_dir / chunk.file
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make a create or rename in `directory` durable: without it a power loss can undo the rename of a fsynced file."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def make_directory(directory: Path) -> None:
+    """mkdir -p, each new level fsynced into its parent."""
+    missing = [parent for parent in [directory, *directory.parents] if not parent.exists()]
+    directory.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):
+        fsync_directory(created.parent)
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Write a small file so that a crash leaves either the old or the new content, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a small file so that a crash leaves either the old or the new content, never a torn one, and the new
+    content survives a power loss once this returns."""
+    make_directory(path.parent)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    fsync_directory(path.parent)
 
 
 def save_manifest(backup_dir: Path, manifest: BackupManifest) -> None:
@@ -41,6 +60,18 @@ def load_manifest(backup_dir: Path) -> BackupManifest | None:
         return BackupManifest.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BackupError(f"cannot read backup manifest {path}: {exc}") from None
+
+
+def writes_may_have_begun(backup_dir: Path) -> list[str]:
+    """Why a directory without a complete manifest may still hold the only copy of originals: migrate progress, or
+    chunk files that were finished (a backup writes them as `.partial` and renames them once complete)."""
+    evidence = [f"migrate progress in {path}" for path in sorted((backup_dir / "progress" / "migrate").glob("*.json"))]
+    evidence += [
+        f"a finished backup file {path} ({path.stat().st_size} bytes)"
+        for path in sorted((backup_dir / "chunks").glob("*.jsonl"))
+        if path.stat().st_size
+    ]
+    return evidence
 
 
 def require_complete_manifest(backup_dir: Path) -> BackupManifest:
@@ -117,6 +148,10 @@ def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkp
 def chunk_result_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
     """Where a chunk run on a worker leaves its result for the parent (fan-out)."""
     return backup_dir / "progress" / "migrate" / f"result-{chunk.index:04d}.json"
+
+
+def clear_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup) -> None:
+    checkpoint_path(backup_dir, direction, chunk).unlink(missing_ok=True)
 
 
 def clear_checkpoints(backup_dir: Path, direction: str) -> None:

@@ -23,7 +23,7 @@ from migrations.config import FailureMode
 from migrations.errors import MigrationAborted
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.throttle import Pace
-from tasks.backup_files import Checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
+from tasks.backup_files import Checkpoint, clear_checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
 from tasks.cas import BatchResult, apply_batch_on, load_cas_script
 from tasks.redis_nodes import RedisNodes
 
@@ -79,10 +79,13 @@ def run_chunk(
     policy: ErrorPolicy,
     logger: logging.Logger | logging.LoggerAdapter,
     pace: Callable[[], Pace] = Pace,
+    lease_check: Callable[[], None] | None = None,
 ) -> ChunkResult:
     """Apply the chunk's compare-and-set writes from its checkpoint to the end, following `pace` (the throttle's
-    pause and a batch size changed during the run) between batches."""
+    pause and a batch size changed during the run) between batches; `lease_check` runs before every batch."""
     started = time.perf_counter()
+    if direction == "migrate":
+        clear_checkpoint(backup_dir, "rollback", chunk)  # an older rollback's progress no longer says what is back
     checkpoint = load_checkpoint(backup_dir, direction, chunk)
     result = ChunkResult(index=chunk.index, direction=direction, resumed_from_line=checkpoint.lines_done)
     counts: Counter[str] = Counter(checkpoint.counts)
@@ -95,6 +98,8 @@ def run_chunk(
 
     def flush() -> None:
         nonlocal lines_done
+        if lease_check is not None:
+            lease_check()
         outcome = apply_batch_on(nodes, sha, batch, forward=direction == "migrate")
         counts.update(outcome.outcomes)
         counts["errors"] += len(outcome.errors)
@@ -128,7 +133,9 @@ def run_chunk(
                 time.sleep(current.delay_seconds)
     if batch:
         flush()
-    save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True))
+    # never "finished" with skipped keys: the next run replays the whole chunk (compare-and-set: harmless)
+    done = Checkpoint() if counts["errors"] else Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True)
+    save_checkpoint(backup_dir, direction, chunk, done)
     result.key_count, result.counts = lines_done, dict(counts)
     result.seconds = time.perf_counter() - started
     return result

@@ -38,7 +38,10 @@ def planned_keys(
 def _planned_keys_on(
     client: Redis, target: ModelTarget, specs: FieldSpecs, batch_size: int, tally: Tally, zone: tzinfo
 ) -> Iterator[PlannedKey]:
-    for keys in scan_key_batches(client, target.key_prefix, batch_size):
+    bookkeeping = target.bookkeeping_keys
+    for found in scan_key_batches(client, target.key_prefix, batch_size):
+        keys = [key for key in found if key not in bookkeeping]
+        tally.bookkeeping_keys += len(found) - len(keys)
         for key, stored in zip(keys, read_hashes(client, keys), strict=True):
             tally.keys_scanned += 1
             if isinstance(stored, ResponseError):

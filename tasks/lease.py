@@ -12,8 +12,8 @@ import uuid
 
 import redis
 
-from migrations.errors import MigrationAborted, RedisAccessError
-from tasks.redis_nodes import open_nodes
+from migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
+from tasks.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
 RENEW_SCRIPT = b"""
@@ -73,6 +73,11 @@ class RunLease:
             pass  # it lapses by itself within the TTL
         self.client.close()
 
+    @property
+    def token_text(self) -> str:
+        """The token as text, for the chunks' per-batch lease check (it travels as a flow parameter)."""
+        return self.token.decode()
+
     def _take_over_from_dead_holder(self) -> bool:
         """A lease left by a crashed run on this same machine, or by an earlier run of this process that could not
         release it (Redis was down), is taken over at once (no need to wait it out)."""
@@ -117,3 +122,35 @@ class RunLease:
                     self.lost = True
             except redis.RedisError:
                 continue  # a blip: the next renewal (TTL/3 later) tries again
+
+
+def lease_check_on(nodes: RedisNodes, token: str | None) -> LeaseCheck | None:
+    """The per-batch check of the run lease `token` (None: the caller holds no lease, e.g. a test of one chunk)."""
+    return LeaseCheck(nodes.node_for(LEASE_KEY).client, token) if token else None
+
+
+class LeaseCheck:
+    """Called before every batch a chunk writes: the lease key must still hold this run's token. A lease that lapsed
+    (a stalled process) or was taken over means another run may be writing: stop before the next write."""
+
+    def __init__(self, client: redis.Redis, token: str) -> None:
+        self.client = client
+        self.token = token.encode()
+
+    def __call__(self) -> None:
+        holder = self.client.get(LEASE_KEY)
+        if holder != self.token:
+            now = "nobody holds it now" if holder is None else f"it is now held by {_describe(holder)}"
+            raise LeaseLost(
+                f"this run's lease {LEASE_KEY.decode()} on the Redis was lost ({now}): the chunk stopped before its "
+                "next write, and no rollback was attempted while another run may be writing. When no other run is "
+                "active, re-run the same command to resume, or run `om-runbook rollback` with this --backup-dir"
+            )
+
+
+def _describe(holder: bytes) -> str:
+    try:
+        facts = json.loads(holder)
+        return f"an om-runbook {facts.get('purpose', 'run')} on {facts.get('host', '?')} (pid {facts.get('pid', '?')})"
+    except (ValueError, AttributeError):
+        return "something else"

@@ -11,19 +11,24 @@ from prefect.cache_policies import NONE
 from migrations.backup_format import ChunkBackup
 from migrations.config import RunSettings
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from tasks.lease import lease_check_on
 from tasks.pacing import PaceReader
 from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
 
 @task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
-def migrate_chunk_task(settings: RunSettings, chunk: ChunkBackup, error_budget: int | None) -> ChunkResult:
-    """Convert the chunk's fields from their backed-up originals; resumes from the chunk's checkpoint."""
+def migrate_chunk_task(
+    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None = None
+) -> ChunkResult:
+    """Convert the chunk's fields from their backed-up originals; resumes from the chunk's checkpoint. With the run's
+    lease token, the lease is checked before every batch."""
     logger = get_run_logger()
     nodes = open_nodes(settings.redis_url.get_secret_value())
     policy = ErrorPolicy(settings.failure_mode, error_budget)
     pace = PaceReader(settings.backup_dir)
-    result = run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace)
+    check = lease_check_on(nodes, lease_token)
+    result = run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace, check)
     result.ran_by = f"{socket.gethostname()}:{os.getpid()}"
     logger.info(
         "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",

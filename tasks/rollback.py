@@ -11,18 +11,23 @@ from pydantic import SecretStr
 from migrations.backup_format import ChunkBackup
 from migrations.redaction import redact_url
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from tasks.lease import lease_check_on
 from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import restore_snapshot_into
 
 
 @task(name="rollback-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
-def rollback_chunk_task(redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, batch_size: int) -> ChunkResult:
-    """Put the originals back where a field still holds the value we wrote (others are conflicts)."""
+def rollback_chunk_task(
+    redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, batch_size: int, lease_token: str | None = None
+) -> ChunkResult:
+    """Put the originals back where a field still holds the value we wrote (others are conflicts); with the run's
+    lease token, the lease is checked before every batch."""
     logger = get_run_logger()
     nodes = open_nodes(redis_url.get_secret_value())
     policy = ErrorPolicy("log_and_skip", None)  # a rollback goes as far as it can and reports the rest
-    result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger)
+    check = lease_check_on(nodes, lease_token)
+    result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger, lease_check=check)
     logger.info("rollback chunk %04d: %d keys, %s", chunk.index, result.key_count, result.counts)
     return result
 

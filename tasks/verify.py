@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import ResponseError
 
 from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
-from migrations.codec import describe_raw, parse_legacy
+from migrations.codec import describe_raw, parse_legacy, same_instant
 from migrations.config import RunSettings
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.tally import Tally
@@ -91,12 +91,9 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
                         message="fields outside the migration differ from the backup",
                     ),
                 )
-            # only fields holding our value are sampled: one the application rewrote has another expected value
             if len(result.sample) < SAMPLE_PER_CHUNK and entry.changes and states[0] == "as_expected":
-                first = entry.changes[0]
-                result.sample.append(
-                    (entry.key.decode("latin-1"), first.field.decode("latin-1"), first.original.decode("latin-1"))
-                )
+                if not _add_to_sample(result, entry):
+                    counts["sample_skipped_not_utf8"] += 1
         batch.clear()
 
     for _number, entry in read_chunk(backup_dir, chunk):
@@ -107,6 +104,18 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
         flush()
     result.counts = dict(counts)
     return result
+
+
+def _add_to_sample(result: ChunkCheck, entry: KeyBackup) -> bool:
+    """Only fields holding our value are sampled (one the application rewrote has another expected value), and only
+    keys redis-om can address: it encodes a pk as UTF-8, so a key that is not UTF-8 text is out of its reach."""
+    first = entry.changes[0]
+    try:
+        key, field = entry.key.decode("utf-8"), first.field.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    result.sample.append((key, field, first.original.decode("latin-1")))
+    return True
 
 
 def _note(result: ChunkCheck, problem: Problem) -> None:
@@ -180,7 +189,7 @@ def check_sample_with_models(
                     continue
                 loaded += 1
                 expected = _expected_instant(original.encode("latin-1"), zone)
-                if value == expected and type(value) is type(expected):
+                if same_instant(value, expected):
                     equal += 1
                 else:
                     problems.append(
@@ -205,6 +214,7 @@ class Verification(BaseModel):
     legacy_left: int | None = None
     sample_loaded: int = 0
     sample_equal: int = 0
+    sample_failed: int = 0  # Model.get() raised: the application could not read the record
     search_checks: str = ""
     problems: list[Problem] = Field(default_factory=list)
     problem_counts: dict[str, int] = Field(default_factory=dict)
@@ -228,6 +238,7 @@ def summarize(
         problems.extend(check.problems)
     left, left_examples = legacy_left or (None, [])
     loaded, equal, sample_problems = sample or (0, 0, [])
+    load_failures = sum(1 for p in sample_problems if p.kind == "model_load_failed")
     problems += left_examples + sample_problems
     problem_counts = Counter(p.kind for p in problems)
     # Fields someone else changed or deleted were reported as conflicts; they are not our failures,
@@ -242,6 +253,7 @@ def summarize(
         and counts["wrong_type"] == 0
         and (left is None or left <= conflicts_left)
         and equal == loaded
+        and load_failures == 0
     )
     return Verification(
         passed=passed,
@@ -251,6 +263,7 @@ def summarize(
         legacy_left=left,
         sample_loaded=loaded,
         sample_equal=equal,
+        sample_failed=load_failures,
         search_checks=search_checks,
         problems=problems[:PROBLEM_LIST_LIMIT],
         problem_counts=dict(problem_counts),

@@ -77,7 +77,9 @@ def test_a_date_only_string_in_a_datetime_field_is_a_naive_midnight():
         (b"-14182939.999999", DT, ValueClass.CONVERTED),
         (b"1e-06", DT, ValueClass.CONVERTED),
         (b"0.0", D, ValueClass.CONVERTED),
-        (b"253402300799.999999", DT, ValueClass.CONVERTED),
+        (b"253402300799.0", DT, ValueClass.CONVERTED),
+        # the float 253402300800.0: redis-om 1.2 cannot read it back (it would load 1978-01-11)
+        (b"253402300799.999999", DT, ValueClass.UNPARSEABLE),
         (b"-62135596800.0", DT, ValueClass.CONVERTED),
         (b"9" * 40, DT, ValueClass.UNPARSEABLE),
         (b"1e300", DT, ValueClass.UNPARSEABLE),
@@ -107,6 +109,9 @@ def test_every_value_is_classified(raw, kind, value_class):
         (b"2023-12-01T10:00:00", D, "time of day in a date field"),
         (b"0001-01-01T00:00:00+05:00", DT, "outside years 1-9999"),
         (b"9999-12-31T23:59:59-01:00", DT, "outside years 1-9999"),
+        (b"9999-12-31T23:59:59.999999", DT, "does not read back as the same instant"),
+        (b"9999-12-31T23:59:59.999999+00:00", DT, "does not read back as the same instant"),
+        (b"3000-01-01T00:00:00.000001", DT, "does not read back as the same instant"),
         (b"nan", DT, "not an ISO 8601"),
         (b"2023-12-01Tnoon", DT, "not an ISO 8601"),
     ],
@@ -115,6 +120,13 @@ def test_unparseable_values_carry_a_reason_and_no_timestamp(raw, kind, reason_pa
     result = classify_value(raw, kind, UTC)
     assert result == Classification(ValueClass.UNPARSEABLE, None, result.reason)
     assert reason_part in result.reason
+
+
+def test_a_naive_time_in_the_repeated_dst_hour_converts_with_fold_0():
+    new_york = ZoneInfo("America/New_York")
+    result = classify_value(b"2023-11-05T01:30:00", DT, new_york)
+    assert result.value_class is ValueClass.LEGACY_NAIVE
+    assert result.timestamp == 1699162200.0  # 05:30 UTC: the first 01:30 (EDT), as CPython's fold=0
 
 
 def test_naive_values_ignore_the_process_timezone(monkeypatch):
