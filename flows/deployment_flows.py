@@ -21,14 +21,24 @@ from migrations.report import RunReport
 from migrations.signoff import GateRoles
 from tasks.backup_files import chunk_result_path, latest_snapshot, require_complete_manifest, write_atomically
 from tasks.migrate import migrate_chunk_task
-from tasks.redis_nodes import open_nodes
 from tasks.rollback import restore_snapshot_task
+from tasks.staging import empty_staging
 
 SecretName = Annotated[
     str, Field(description="name of the Prefect Secret block holding the Redis URL (with its password)")
 ]
 ModelsModule = Annotated[str, Field(description="importable module of the application's redis-om 1.x models")]
 NaiveTimezone = Annotated[str, Field(description="IANA zone in which naive legacy datetimes are read")]
+
+
+PRODUCTION_SECRET = "om-runbook-production-redis-url"
+
+
+def _optional_secret(block_name: str) -> str | None:
+    try:
+        return str(Secret.load(block_name).get())
+    except ValueError:
+        return None
 
 
 def redis_url_from_secret(block_name: str) -> SecretStr:
@@ -134,14 +144,19 @@ def staging_rehearsal(
         100_000
     ),
     naive_timezone: NaiveTimezone = "UTC",
+    production_redis_url_secret: Annotated[
+        str, Field(description="the production Secret block: the rehearsal refuses to empty the server it names")
+    ] = PRODUCTION_SECRET,
 ) -> RehearsalReport:
     """Restore production's latest snapshot (or seed legacy data) into staging, run forward with automatic
     sign-off, verify, roll back, verify again, and publish the measured keys/s as the production estimate."""
     logger = get_run_logger()
+    if redis_url_secret == production_redis_url_secret:
+        raise ConfigurationError(f"the staging rehearsal was given the production Secret {redis_url_secret!r}")
     redis_url = redis_url_from_secret(redis_url_secret)
     snapshot = latest_snapshot(Path(production_backups)) if production_backups else []
-    for client in open_nodes(redis_url.get_secret_value()).clients:
-        client.flushall()  # staging only: the rehearsal needs exactly production's (or the seeded) data
+    production = _optional_secret(production_redis_url_secret)
+    empty_staging(redis_url.get_secret_value(), production)  # refuses anything but an empty or marked staging Redis
     if snapshot:
         restored = restore_snapshot_task(snapshot, redis_url)
         logger.info("restored %d keys from %s into staging", restored, snapshot)

@@ -19,8 +19,11 @@ class NeededCommand:
         return " ".join(self.args[:2]) if self.args[0] in ("SCRIPT", "INFO") else self.args[0]
 
 
-def needed_commands(key_prefixes: Sequence[str], lease_key: str) -> list[NeededCommand]:
-    """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run."""
+def needed_commands(
+    key_prefixes: Sequence[str], lease_key: str, marker_key: str = "om-runbook:unfinished-run", field_ttl: bool = False
+) -> list[NeededCommand]:
+    """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run; with
+    `field_ttl` (Redis 7.4+), the commands that keep a hash field's own TTL across the compare-and-set."""
     commands = [
         NeededCommand(("PING",), "connection check"),
         NeededCommand(("INFO", "memory"), "server facts and resource probe"),
@@ -28,6 +31,8 @@ def needed_commands(key_prefixes: Sequence[str], lease_key: str) -> list[NeededC
         NeededCommand(("SCRIPT", "LOAD", "return 1"), "loading the compare-and-set script"),
         NeededCommand(("SET", lease_key, "x", "NX", "PX", "1"), "taking the run lease", lease_key),
         NeededCommand(("EVAL", "return 1", "1", lease_key), "renewing and releasing the run lease", lease_key),
+        NeededCommand(("GET", marker_key), "reading the unfinished-run marker", marker_key),
+        NeededCommand(("SET", marker_key, "x"), "recording an unfinished run", marker_key),
     ]
     for prefix in key_prefixes:
         key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
@@ -38,6 +43,13 @@ def needed_commands(key_prefixes: Sequence[str], lease_key: str) -> list[NeededC
             NeededCommand(("HGET", key, "f"), f"compare-and-set reads under {prefix}", pattern),
             NeededCommand(("HSET", key, "f", "v"), f"compare-and-set writes under {prefix}", pattern),
         ]
+        if field_ttl:
+            commands += [
+                NeededCommand(("HPEXPIRETIME", key, "FIELDS", "1", "f"), f"keeping field TTLs under {prefix}", pattern),
+                NeededCommand(
+                    ("HPEXPIREAT", key, "1", "FIELDS", "1", "f"), f"keeping field TTLs under {prefix}", pattern
+                ),
+            ]
     return commands
 
 

@@ -3,6 +3,10 @@
 One Lua call per key sets each listed field to its new bytes only if it still holds the expected bytes,
 so a value the application changed meanwhile is never overwritten, and repeating a batch is harmless.
 Migrate runs it original -> target; rollback runs it target -> original.
+
+From Redis 7.4 a hash field may carry its own TTL (HEXPIRE), and HSET clears it: there the script reads the field's
+absolute expiry time before the write and sets it again after, in the same atomic call, so neither migrate nor
+rollback changes when a field expires.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from tasks.redis_connection import is_permission_error
 from tasks.redis_nodes import RedisNodes
 from tasks.resp import run_encoded
 
-CAS_SCRIPT = b"""
+_CAS_TEMPLATE = """
 local out = {}
 for i = 1, #ARGV, 3 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if current == ARGV[i + 1] then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    WRITE
     out[#out + 1] = 1
   elseif current == ARGV[i + 2] then
     out[#out + 1] = 2
@@ -37,6 +41,20 @@ for i = 1, #ARGV, 3 do
 end
 return out
 """
+CAS_SCRIPT = _CAS_TEMPLATE.replace("WRITE", "redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])").encode()
+CAS_SCRIPT_KEEPING_FIELD_TTL = _CAS_TEMPLATE.replace(
+    "WRITE",
+    """local expires = redis.call('HPEXPIRETIME', KEYS[1], 'FIELDS', 1, ARGV[i])[1]
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    if expires > 0 then redis.call('HPEXPIREAT', KEYS[1], expires, 'FIELDS', 1, ARGV[i]) end""",
+).encode()
+FIELD_TTL_SINCE = (7, 4)
+
+
+@dataclass(frozen=True)
+class CasScript:
+    text: bytes
+    sha: str
 
 
 class Outcome(IntEnum):
@@ -53,11 +71,23 @@ class BatchResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)  # key, message
 
 
-def load_cas_script(nodes: RedisNodes) -> str:
-    """SCRIPT LOAD the CAS script on every master; its sha1 for EVALSHA."""
+def supports_field_ttl(client: redis.Redis) -> bool:
+    """Redis 7.4 and later: hash fields may have their own TTL."""
+    version = str(client.info("server").get("redis_version", "0"))
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) >= FIELD_TTL_SINCE
+
+
+def cas_script_for(nodes: RedisNodes) -> bytes:
+    """The script keeping field TTLs when every master has them, else the plain one."""
+    return CAS_SCRIPT_KEEPING_FIELD_TTL if all(map(supports_field_ttl, nodes.clients)) else CAS_SCRIPT
+
+
+def load_cas_script(nodes: RedisNodes) -> CasScript:
+    """SCRIPT LOAD the CAS script fitting the server on every master (the sha1 is its digest, the same everywhere)."""
+    text = cas_script_for(nodes)
     for client in nodes.clients:
-        sha = client.script_load(CAS_SCRIPT)  # the same sha1 everywhere: it is the script's digest
-    return sha.decode() if isinstance(sha, bytes) else sha
+        sha = client.script_load(text)
+    return CasScript(text, sha.decode() if isinstance(sha, bytes) else sha)
 
 
 def cas_command_text(sha: str, items: Sequence[str], forward: bool) -> str:
@@ -76,25 +106,25 @@ def cas_command_text(sha: str, items: Sequence[str], forward: bool) -> str:
 _OUTCOME_NAMES = {outcome.value: outcome.name.lower() for outcome in Outcome}
 
 
-def apply_batch_on(nodes: RedisNodes, sha: str, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+def apply_batch_on(nodes: RedisNodes, script: CasScript, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
     """`apply_batch` with the lines grouped by the master owning their key: one round trip per master."""
     if not nodes.is_cluster:
-        return apply_batch(nodes.nodes[0].client, sha, lines, forward)
+        return apply_batch(nodes.nodes[0].client, script, lines, forward)
     result = BatchResult()
     for client, positions in nodes.split([items[0].encode("latin-1") for items in lines]):
-        part = apply_batch(client, sha, [lines[position] for position in positions], forward)
+        part = apply_batch(client, script, [lines[position] for position in positions], forward)
         result.outcomes.update(part.outcomes)
         result.conflicts += part.conflicts
         result.errors += part.errors
     return result
 
 
-def apply_batch(client: redis.Redis, sha: str, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+def apply_batch(client: redis.Redis, script: CasScript, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
     """Run the CAS for every backup line in one round trip; reloads the script once if the server lost it."""
-    payload = "".join([cas_command_text(sha, items, forward) for items in lines]).encode("latin-1")
+    payload = "".join([cas_command_text(script.sha, items, forward) for items in lines]).encode("latin-1")
     replies = run_encoded(client, payload, len(lines))
     if any(isinstance(reply, NoScriptError) for reply in replies):
-        client.script_load(CAS_SCRIPT)  # server restarted or SCRIPT FLUSH: replaying is safe
+        client.script_load(script.text)  # server restarted or SCRIPT FLUSH: replaying is safe
         replies = run_encoded(client, payload, len(lines))
     result = BatchResult()
     outcomes = result.outcomes

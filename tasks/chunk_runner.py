@@ -92,7 +92,7 @@ def run_chunk(
     if checkpoint.finished:
         result.counts, result.key_count = dict(counts), chunk.key_count
         return result
-    sha = load_cas_script(nodes)
+    script = load_cas_script(nodes)
     batch: list[list[str]] = []
     lines_done = checkpoint.lines_done
 
@@ -100,7 +100,7 @@ def run_chunk(
         nonlocal lines_done
         if lease_check is not None:
             lease_check()
-        outcome = apply_batch_on(nodes, sha, batch, forward=direction == "migrate")
+        outcome = apply_batch_on(nodes, script, batch, forward=direction == "migrate")
         counts.update(outcome.outcomes)
         counts["errors"] += len(outcome.errors)
         for problem in _problems(outcome, direction):

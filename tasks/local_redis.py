@@ -50,18 +50,18 @@ class RedisServer:
 
 
 def start_redis_server(
-    directory: Path, *args: str, password: str | None = None, port: int | None = None
+    directory: Path, *args: str, password: str | None = None, port: int | None = None, binary: str = "redis-server"
 ) -> RedisServer:
-    """Start redis-server on `port` (default: a free loopback port) with its files in `directory`; wait until
-    it answers. A fixed port is for restarting a server in place."""
-    if shutil.which("redis-server") is None:
-        raise RunbookError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+    """Start `binary` (redis-server) on `port` (default: a free loopback port) with its files in `directory`; wait
+    until it answers. A fixed port is for restarting a server in place."""
+    if shutil.which(binary) is None:
+        raise RunbookError(f"{binary} is not installed: run `make setup` (apt-get install redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
     fixed_port = port
     for _attempt in range(5):
         port = fixed_port or free_port()
         command = [
-            "redis-server",
+            binary,
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(directory),

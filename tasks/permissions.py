@@ -12,7 +12,8 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from migrations.errors import RedisAccessError
 from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
-from tasks.cas import CAS_SCRIPT
+from migrations.unfinished_run import MARKER_KEY
+from tasks.cas import CAS_SCRIPT, supports_field_ttl
 from tasks.lease import LEASE_KEY
 from tasks.redis_connection import is_permission_error
 from tasks.redis_nodes import RedisNode, RedisNodes, open_nodes
@@ -71,7 +72,10 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str]) -> str:
     """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked."""
     user = _user(client)
     try:
-        denials = _dryrun_denials(client, user, needed_commands(key_prefixes, LEASE_KEY.decode()))
+        needed = needed_commands(
+            key_prefixes, LEASE_KEY.decode(), MARKER_KEY.decode(), field_ttl=supports_field_ttl(client)
+        )
+        denials = _dryrun_denials(client, user, needed)
         note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
     except ResponseError as exc:
         if not is_permission_error(exc) and "unknown command" not in str(exc).lower():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks.local_redis import RedisServer, reap_all, start_redis_server
+from tests.redis_stack import stack_binary, stack_module_args
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -30,6 +31,23 @@ def redis_server_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]
 @pytest.fixture
 def redis_server(redis_server_factory: Callable[..., RedisServer]) -> RedisServer:
     return redis_server_factory()
+
+
+@pytest.fixture
+def redis_stack_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """Redis 8.2 with RediSearch and RedisJSON. Not starting is a failure, never a skip."""
+    server = start_redis_server(tmp_path / "redis-stack", *stack_module_args(), binary=stack_binary())
+    modules = {entry[b"name"] for entry in server.client().module_list()}
+    assert {b"search", b"ReJSON"} <= modules, modules
+    yield server
+    reap_all([server])
+
+
+@pytest.fixture(params=["redis-7.0", "redis-8.2-modules"])
+def any_redis_server(request: pytest.FixtureRequest) -> RedisServer:
+    """Each test using it runs on both servers our users run: plain Redis 7.0 and Redis 8.2 with modules."""
+    name = "redis_server" if request.param == "redis-7.0" else "redis_stack_server"
+    return request.getfixturevalue(name)
 
 
 @pytest.fixture(scope="session")

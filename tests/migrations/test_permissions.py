@@ -17,7 +17,7 @@ def test_every_model_prefix_gets_reads_and_compare_and_set_with_its_key_pattern(
 
 
 def test_no_models_still_needs_the_global_commands_and_the_lease():
-    assert len(needed_commands([], "om-runbook:lease")) == 6
+    assert len(needed_commands([], "om-runbook:lease")) == 8
 
 
 def test_a_refused_command_names_its_purpose_and_the_grant():
@@ -46,3 +46,12 @@ def test_key_denials_are_told_from_command_denials():
     assert is_key_denial("This user has no permissions to access the 'k' key")
     assert is_key_denial("this user has no permissions to access one of the keys used as arguments")
     assert not is_key_denial("This user has no permissions to run the 'hset' command")
+
+
+def test_field_ttl_commands_are_needed_only_where_fields_have_ttls():
+    plain = {c.label for c in needed_commands(PREFIXES, "om-runbook:lease")}
+    with_ttl = [c for c in needed_commands(PREFIXES, "om-runbook:lease", field_ttl=True) if c.label.startswith("HPEX")]
+    assert not {"HPEXPIRETIME", "HPEXPIREAT"} & plain
+    assert sorted((c.label, c.key_pattern) for c in with_ttl) == sorted(
+        (label, prefix + "*") for prefix in PREFIXES for label in ("HPEXPIRETIME", "HPEXPIREAT")
+    )
