@@ -26,14 +26,12 @@ def read_unfinished_run(url: str) -> UnfinishedRun | None:
 
 
 def mark_unfinished_run(url: str, backup_dir: Path) -> None:
-    """Before the first write: this run's backup directory, kept until the run ends cleanly or is rolled back."""
+    """Before the first write: this run's backup directory, kept until the run ends cleanly or is rolled back. An
+    earlier unfinished run's marker (acknowledged by the operator) is kept: its backup is the one only it holds."""
     marker = UnfinishedRun(
         str(backup_dir.resolve()), socket.gethostname(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
-    client = _client(open_nodes(url))
-    current = client.get(MARKER_KEY)
-    if current is None or not UnfinishedRun.decode(current).is_for(backup_dir):
-        client.set(MARKER_KEY, marker.encode())
+    _client(open_nodes(url)).set(MARKER_KEY, marker.encode(), nx=True)
 
 
 def clear_unfinished_run(url: str, backup_dir: Path) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from datetime import date, datetime
 
 import pytest
@@ -15,6 +13,7 @@ from migrations.errors import ConfigurationError, MigrationAborted
 from migrations.sample_models import Customer, Order
 from migrations.targets import key_prefix_of
 from tests.flows.helpers import keyspace, seed, settings_for
+from tests.process_timezone import process_timezone
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DATETIME_FIELDS = {
@@ -24,17 +23,17 @@ DATETIME_FIELDS = {
 
 
 def expected_bytes(original: bytes) -> bytes:
-    """Independent oracle: CPython's own timestamp() in a UTC process, encoded as redis-py does (repr)."""
+    """Independent oracle: CPython's own timestamp() in a UTC process, encoded as redis-py does (repr). The zone is
+    set here, around the computation, so the oracle does not depend on the machine's zone or on test order."""
     text = original.decode()
-    if len(text) == 10:
-        value = date.fromisoformat(text)
-        return repr(datetime(value.year, value.month, value.day).timestamp()).encode()
-    return repr(datetime.fromisoformat(text).timestamp()).encode()
+    with process_timezone("UTC"):
+        if len(text) == 10:
+            value = date.fromisoformat(text)
+            return repr(datetime(value.year, value.month, value.day).timestamp()).encode()
+        return repr(datetime.fromisoformat(text).timestamp()).encode()
 
 
 def test_run_converts_every_legacy_value_and_rollback_restores_every_byte(redis_server, tmp_path):
-    os.environ["TZ"] = "UTC"
-    time.tzset()
     client = redis_server.client()
     seed(client, 3000, dirty_share=0.02)
     client.set(key_prefix_of(Customer) + "not-a-hash", "a string under the model prefix")

@@ -15,6 +15,7 @@ from migrations.codec import (
     describe_raw,
     encode_timestamp,
 )
+from tests.process_timezone import process_timezone
 
 UTC = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -129,16 +130,9 @@ def test_a_naive_time_in_the_repeated_dst_hour_converts_with_fold_0():
     assert result.timestamp == 1699162200.0  # 05:30 UTC: the first 01:30 (EDT), as CPython's fold=0
 
 
-def test_naive_values_ignore_the_process_timezone(monkeypatch):
-    import time
-
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    try:
+def test_naive_values_ignore_the_process_timezone():
+    with process_timezone("Asia/Tokyo"):
         assert converted(b"2023-12-01T14:30:22.123456") == b"1701441022.123456"
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
 
 
 def test_describe_raw_escapes_binary_and_cuts_long_values():

@@ -6,10 +6,6 @@ to the naive timezone, which is how redis-om 1.x interprets them."""
 from __future__ import annotations
 
 import datetime
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -19,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from migrations.codec import FieldKind, ValueClass, classify_value, encode_timestamp, same_instant
+from tests.process_timezone import process_timezone
 
 ZONES = (
     "UTC",
@@ -37,21 +34,6 @@ MAX_OFFSET = timedelta(hours=24) - timedelta(microseconds=1)
 
 def proof_settings(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@contextmanager
-def process_timezone(name: str) -> Iterator[None]:
-    previous = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = previous
-        time.tzset()
 
 
 @pytest.fixture(scope="module")

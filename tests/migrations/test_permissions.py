@@ -37,8 +37,8 @@ def test_refused_keys_are_grouped_by_key_pattern():
     reason = "This user has no permissions to access the ':app.Order:x' key"
     denials = [(c, reason) for c in needed_commands([":app.Order:"], "om-runbook:lease") if c.key_pattern]
     message = denial_message("app", denials)
-    assert "keys matching :app.Order:*, om-runbook:lease." in message
-    assert "ACL SETUSER app ~:app.Order:* ~om-runbook:lease)" in message
+    assert "keys matching :app.Order:*, om-runbook:lease, om-runbook:unfinished-run." in message
+    assert "ACL SETUSER app ~:app.Order:* ~om-runbook:lease ~om-runbook:unfinished-run)" in message
     assert "commands" not in message
 
 
