@@ -193,6 +193,17 @@ def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Cl
     return _classify_parsed(parsed, kind, naive_zone)
 
 
+def expected_value(raw: bytes, kind: FieldKind, naive_zone: tzinfo) -> date | datetime:
+    """What redis-om 1.x should load for a legacy value we converted: the day for a date field, else the instant (a
+    date-only string in a datetime field is a naive midnight; naive values are read in `naive_zone`, fold=0)."""
+    parsed = parse_legacy(raw)
+    if kind is FieldKind.DATE:
+        return parsed.date() if isinstance(parsed, datetime) else parsed
+    if not isinstance(parsed, datetime):
+        parsed = datetime(parsed.year, parsed.month, parsed.day)
+    return parsed.replace(tzinfo=naive_zone, fold=0) if parsed.tzinfo is None else parsed
+
+
 def same_instant(loaded: object, expected: date | datetime) -> bool:
     """A value read through redis-om 1.x against the expected one: the same day, or the same instant. Aware datetimes
     are compared in UTC: under PEP 495 a time in a repeated hour never equals a time in another zone."""

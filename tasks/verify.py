@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import ResponseError
 
 from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
-from migrations.codec import describe_raw, parse_legacy, same_instant
+from migrations.codec import describe_raw, expected_value, same_instant
 from migrations.config import RunSettings
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.tally import Tally
@@ -146,13 +146,6 @@ def count_legacy_left(
     return left, examples
 
 
-def _expected_instant(original: bytes, zone: tzinfo) -> date | datetime:
-    parsed = parse_legacy(original)
-    if isinstance(parsed, datetime) and parsed.tzinfo is None:
-        return parsed.replace(tzinfo=zone, fold=0)
-    return parsed
-
-
 def check_sample_with_models(
     redis_url: str,
     targets: list[ModelTarget],
@@ -169,6 +162,7 @@ def check_sample_with_models(
     problems: list[Problem] = []
     for target in targets:
         model = target.load_class()
+        kinds = {datetime_field.name: datetime_field.kind for datetime_field in target.fields}
         previous = model._meta.database
         model._meta.database = connection
         try:
@@ -188,7 +182,7 @@ def check_sample_with_models(
                     )
                     continue
                 loaded += 1
-                expected = _expected_instant(original.encode("latin-1"), zone)
+                expected = expected_value(original.encode("latin-1"), kinds[field], zone)
                 if same_instant(value, expected):
                     equal += 1
                 else:

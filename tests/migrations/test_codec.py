@@ -3,6 +3,7 @@ real redis-server (see test_codec_matches_redis_om.py, which re-derives them on 
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +15,7 @@ from migrations.codec import (
     classify_value,
     describe_raw,
     encode_timestamp,
+    expected_value,
 )
 from tests.process_timezone import process_timezone
 
@@ -138,3 +140,17 @@ def test_naive_values_ignore_the_process_timezone():
 def test_describe_raw_escapes_binary_and_cuts_long_values():
     assert describe_raw(b"\xff\x00ok") == "\\xff\\x00ok"
     assert describe_raw(b"x" * 100, limit=10) == "xxxxxxxxxx..."
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        (b"2023-05-01", FieldKind.DATETIME, datetime(2023, 5, 1, tzinfo=ZoneInfo("Asia/Kolkata"))),
+        (b"2023-05-01", FieldKind.DATE, date(2023, 5, 1)),
+        (b"2023-05-01T00:00:00", FieldKind.DATE, date(2023, 5, 1)),
+        (b"2023-05-01T10:00:00Z", FieldKind.DATETIME, datetime(2023, 5, 1, 10, tzinfo=timezone.utc)),
+    ],
+)
+def test_the_expected_value_follows_the_field_kind(raw, kind, expected):
+    loaded = expected_value(raw, kind, ZoneInfo("Asia/Kolkata"))
+    assert loaded == expected and type(loaded) is type(expected)
