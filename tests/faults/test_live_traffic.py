@@ -104,3 +104,41 @@ def test_application_writes_during_the_run_are_converted_kept_and_survive_rollba
     assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
     restored = keyspace(client)
     assert {key: restored[key][1] for key in restored} == app.expected
+
+
+def test_writes_during_the_catch_up_scan_and_after_the_run_are_converted_or_kept(redis_server, tmp_path, monkeypatch):
+    client = redis_server.client()
+    seed(client, 3_000)
+    before = keyspace(client)
+    keys = sorted(before)
+    random.Random(8).shuffle(keys)
+    app = Application(redis_server.client(), before)
+    settings = settings_for(redis_server.url, tmp_path / "b", batch_size=50, live_traffic=True)
+    writer = threading.Thread(target=app.wave, args=(keys[:110], 40, 303), daemon=True)
+    real_catch_up = migration_module.catch_up_task
+    rounds = []
+
+    def catch_up_while_the_application_writes(*args, **kwargs):
+        rounds.append(len(rounds))
+        if len(rounds) == 1:
+            writer.start()  # the first catch-up scan runs while these writes land
+        else:
+            writer.join(60)
+        return real_catch_up(*args, **kwargs)
+
+    monkeypatch.setattr(migration_module, "catch_up_task", catch_up_while_the_application_writes)
+    report = migration_flow(settings)
+    assert report.status == "succeeded", json.dumps([report.problem_counts, report.phases["verify"].details])
+    assert len(rounds) >= 2 and app.writes == 150
+    after = keyspace(client)
+    for key, fields in app.expected.items():
+        model = "Customer" if b"Customer" in key else "Order"
+        for name, value in fields.items():
+            wanted = expected_bytes(value) if name.decode() in DATETIME_FIELDS[model] else value
+            assert after[key][1][name] == wanted, (key, name, value)
+
+    app.wave(keys[110:220], 40, new_seed=404)  # a 0.x application still writing after the run
+    rolled_back = rollback_flow(settings.redis_url, settings.backup_dir)
+    assert rolled_back.status == "rolled_back", rolled_back.messages
+    restored = keyspace(client)
+    assert {key: restored[key][1] for key in restored} == app.expected  # every application write kept

@@ -255,7 +255,7 @@ def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_pat
     assert report.phases["backup"].details["snapshot"]["taken"] is False
 
 
-def test_verification_flow_fails_when_a_migrated_value_is_reverted(redis_server, tmp_path):
+def test_verification_flow_fails_when_a_field_outside_the_migration_changed(redis_server, tmp_path):
     client = redis_server.client()
     seed(client, 200)
     settings = settings_for(redis_server.url, tmp_path / "backup")

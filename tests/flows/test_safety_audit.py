@@ -270,3 +270,33 @@ def test_verification_fails_when_model_get_fails_for_the_sample(verified):
 def test_a_sample_whose_every_load_failed_does_not_pass():
     failed = [Problem(kind="model_load_failed", key="k", field="f", message="ValidationError")] * 3
     assert not summarize([], "target", time.perf_counter(), (0, []), (0, 0, failed)).passed
+
+
+# --- 5. the staging rehearsal empties only an empty or marked staging Redis, never production ------------------
+
+
+def _save_secret(name: str, value: str) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value=value).save(name, overwrite=True)
+
+
+def test_the_staging_rehearsal_refuses_a_redis_with_unmarked_data_or_the_production_server(redis_server, tmp_path):
+    from flows.deployment_flows import staging_rehearsal
+
+    client = redis_server.client()
+    seed(client, 20)
+    before = keyspace(client)
+    _save_secret("audit-staging-url", redis_server.url)
+    _save_secret("audit-production-url", "redis://127.0.0.1:1/0")
+    with pytest.raises(ConfigurationError, match="holds data .* and no marker om-runbook:staging-rehearsal"):
+        staging_rehearsal("audit-staging-url", str(tmp_path), production_redis_url_secret="audit-production-url")
+    assert keyspace(client) == before
+
+    _save_secret("audit-production-url", redis_server.url.replace("127.0.0.1", "localhost"))
+    client.set(b"om-runbook:staging-rehearsal", b"prepared by an earlier rehearsal")
+    with pytest.raises(ConfigurationError, match="is the server the production Secret names"):
+        staging_rehearsal("audit-staging-url", str(tmp_path), production_redis_url_secret="audit-production-url")
+    assert client.dbsize() == len(before) + 1
+    with pytest.raises(ConfigurationError, match="was given the production Secret"):
+        staging_rehearsal("audit-production-url", str(tmp_path), production_redis_url_secret="audit-production-url")
