@@ -55,13 +55,18 @@ def _all_datetime_fields() -> set[str]:
     return {name for names in DATETIME_FIELDS.values() for name in names}
 
 
+def _application_on(server, records: int, shuffle_seed: int) -> tuple[Application, list[bytes]]:
+    """`records` seeded legacy records and the application that writes to them; its keys in a random order."""
+    seed(server.client(), records)
+    before = keyspace(server.client())
+    keys = sorted(before)
+    random.Random(shuffle_seed).shuffle(keys)
+    return Application(server.client(), before), keys
+
+
 def test_application_writes_during_the_run_are_converted_kept_and_survive_rollback(redis_server, tmp_path, monkeypatch):
     client = redis_server.client()
-    seed(client, 8_000)
-    before = keyspace(client)
-    keys = sorted(before)
-    random.Random(5).shuffle(keys)
-    app = Application(redis_server.client(), before)
+    app, keys = _application_on(redis_server, 8_000, shuffle_seed=5)
     settings = settings_for(redis_server.url, tmp_path / "b", batch_size=20, live_traffic=True)
 
     def application() -> None:
@@ -108,11 +113,7 @@ def test_application_writes_during_the_run_are_converted_kept_and_survive_rollba
 
 def test_writes_during_the_catch_up_scan_and_after_the_run_are_converted_or_kept(redis_server, tmp_path, monkeypatch):
     client = redis_server.client()
-    seed(client, 3_000)
-    before = keyspace(client)
-    keys = sorted(before)
-    random.Random(8).shuffle(keys)
-    app = Application(redis_server.client(), before)
+    app, keys = _application_on(redis_server, 3_000, shuffle_seed=8)
     settings = settings_for(redis_server.url, tmp_path / "b", batch_size=50, live_traffic=True)
     writer = threading.Thread(target=app.wave, args=(keys[:110], 40, 303), daemon=True)
     real_catch_up = migration_module.catch_up_task
