@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 from redis.exceptions import ResponseError
 
 from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
-from migrations.codec import describe_raw, expected_value, same_instant
+from migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
 from migrations.config import RunSettings
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.tally import Tally
@@ -146,6 +146,29 @@ def count_legacy_left(
     return left, examples
 
 
+def _load_failure(
+    raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception
+) -> Problem:
+    """A failed Model.get(): explained when the record holds a datetime value already reported as unconvertible (the
+    model refuses that field, not our conversion), else a failure of the verification."""
+    stored = raw_reader.hgetall(key.encode("utf-8"))
+    known_bad = [
+        datetime_field.name
+        for datetime_field in target.fields
+        if classify_value(stored.get(datetime_field.name.encode()), datetime_field.kind, zone).value_class
+        in (ValueClass.UNPARSEABLE, ValueClass.EMPTY)
+    ]
+    reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
+    if known_bad:
+        return Problem(
+            kind="model_load_refused_reported_value",
+            key=key,
+            field=field,
+            message=f"{reason}; the record holds values reported as unconvertible ({', '.join(known_bad)})",
+        )
+    return Problem(kind="model_load_failed", key=key, field=field, message=reason)
+
+
 def check_sample_with_models(
     redis_url: str,
     targets: list[ModelTarget],
@@ -158,6 +181,7 @@ def check_sample_with_models(
     Returns (loaded, equal, problems).
     """
     connection = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url, decode_responses=True)
+    raw_reader = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url)
     loaded = equal = 0
     problems: list[Problem] = []
     for target in targets:
@@ -172,14 +196,7 @@ def check_sample_with_models(
                 try:
                     value = getattr(model.get(key[len(target.key_prefix) :]), field)
                 except Exception as exc:  # the application's model refusing the data is exactly the finding
-                    problems.append(
-                        Problem(
-                            kind="model_load_failed",
-                            key=key,
-                            field=field,
-                            message=f"{target.name}.get() failed: {type(exc).__name__}: {exc}",
-                        )
-                    )
+                    problems.append(_load_failure(raw_reader, key, field, target, zone, exc))
                     continue
                 loaded += 1
                 expected = expected_value(original.encode("latin-1"), kinds[field], zone)

@@ -42,7 +42,7 @@ def test_run_converts_every_legacy_value_and_rollback_restores_every_byte(redis_
 
     report = migration_flow(settings_for(redis_server.url, tmp_path / "backup", report_json=report_path))
 
-    assert report.status == "succeeded", report.messages
+    assert report.status == "succeeded", (report.messages, report.problem_counts, report.problems[-3:])
     after = keyspace(client)
     assert set(after) == set(before)
     converted = unchanged_dirty = 0

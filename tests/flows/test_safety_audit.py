@@ -300,3 +300,17 @@ def test_the_staging_rehearsal_refuses_a_redis_with_unmarked_data_or_the_product
     assert client.dbsize() == len(before) + 1
     with pytest.raises(ConfigurationError, match="was given the production Secret"):
         staging_rehearsal("audit-production-url", str(tmp_path), production_redis_url_secret="audit-production-url")
+
+
+def test_a_sampled_record_that_fails_to_load_only_for_a_reported_bad_value_does_not_fail_verification(
+    redis_server, tmp_path
+):
+    client = redis_server.client()
+    fields = {"pk": "d", "name": "n", "email": "e", "signed_up": "2023-01-02T03:04:05", "last_login": "next tuesday"}
+    client.hset(CUSTOMER + b"d", mapping=fields)
+    settings = settings_for(redis_server.url, tmp_path / "b", chunks=1, rdb_snapshot=False, max_error_rate=0.9)
+    report = migration_flow(settings)  # 1 bad value of 2: the error-rate criterion is lifted for this one record
+    assert report.status == "succeeded", (report.messages, report.problem_counts)
+    refused = [p for p in report.problems if p.kind == "model_load_refused_reported_value"]
+    assert len(refused) == 1 and "(last_login)" in refused[0].message
+    assert report.problem_counts["unparseable"] == 1
