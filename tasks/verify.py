@@ -17,7 +17,7 @@ from typing import Literal
 import redis
 from prefect import task
 from prefect.cache_policies import NONE
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from redis.exceptions import ResponseError
 
 from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
@@ -149,23 +149,27 @@ def count_legacy_left(
 def _load_failure(
     raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception
 ) -> Problem:
-    """A failed Model.get(): explained when the record holds a datetime value already reported as unconvertible (the
-    model refuses that field, not our conversion), else a failure of the verification."""
-    stored = raw_reader.hgetall(key.encode("utf-8"))
-    known_bad = [
-        datetime_field.name
-        for datetime_field in target.fields
-        if classify_value(stored.get(datetime_field.name.encode()), datetime_field.kind, zone).value_class
-        in (ValueClass.UNPARSEABLE, ValueClass.EMPTY)
-    ]
+    """A failed Model.get(). When every validation error lies on a field that holds no converted timestamp (a
+    required field missing, a value reported unconvertible), the model refuses data the migration did not change:
+    reported as such. Anything else (not found, an error on a converted field) fails the verification."""
     reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
-    if known_bad:
-        return Problem(
-            kind="model_load_refused_reported_value",
-            key=key,
-            field=field,
-            message=f"{reason}; the record holds values reported as unconvertible ({', '.join(known_bad)})",
-        )
+    locations = [error.get("loc") or () for error in exc.errors()] if isinstance(exc, ValidationError) else []
+    refused = {str(location[0]) for location in locations if location}
+    if locations and all(locations):
+        stored = raw_reader.hgetall(key.encode("utf-8"))
+        converted = {
+            datetime_field.name
+            for datetime_field in target.fields
+            if classify_value(stored.get(datetime_field.name.encode()), datetime_field.kind, zone).value_class
+            is ValueClass.CONVERTED
+        }
+        if not refused & converted:
+            return Problem(
+                kind="model_load_refused_unchanged_data",
+                key=key,
+                field=field,
+                message=f"{reason}; refused fields the migration did not change ({', '.join(sorted(refused))})",
+            )
     return Problem(kind="model_load_failed", key=key, field=field, message=reason)
 
 

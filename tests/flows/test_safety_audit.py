@@ -302,15 +302,22 @@ def test_the_staging_rehearsal_refuses_a_redis_with_unmarked_data_or_the_product
         staging_rehearsal("audit-production-url", str(tmp_path), production_redis_url_secret="audit-production-url")
 
 
-def test_a_sampled_record_that_fails_to_load_only_for_a_reported_bad_value_does_not_fail_verification(
-    redis_server, tmp_path
+@pytest.mark.parametrize(
+    ("fields", "refused_field"),
+    [
+        ({"pk": "d", "name": "n", "email": "e", "signed_up": "2023-01-02T03:04:05", "last_login": "x"}, "last_login"),
+        ({"pk": "d", "name": "n", "signed_up": "2023-01-02T03:04:05", "last_login": "2023-01-02"}, "email"),
+    ],
+    ids=["a datetime value reported unparseable", "a required field missing"],
+)
+def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_fail_verification(
+    redis_server, tmp_path, fields, refused_field
 ):
     client = redis_server.client()
-    fields = {"pk": "d", "name": "n", "email": "e", "signed_up": "2023-01-02T03:04:05", "last_login": "next tuesday"}
     client.hset(CUSTOMER + b"d", mapping=fields)
     settings = settings_for(redis_server.url, tmp_path / "b", chunks=1, rdb_snapshot=False, max_error_rate=0.9)
     report = migration_flow(settings)  # 1 bad value of 2: the error-rate criterion is lifted for this one record
     assert report.status == "succeeded", (report.messages, report.problem_counts)
-    refused = [p for p in report.problems if p.kind == "model_load_refused_reported_value"]
-    assert len(refused) == 1 and "(last_login)" in refused[0].message
-    assert report.problem_counts["unparseable"] == 1
+    refused = [p for p in report.problems if p.kind == "model_load_refused_unchanged_data"]
+    assert len(refused) == 1 and f"({refused_field})" in refused[0].message
+    assert report.phases["verify"].details["sample_failed"] == 0
