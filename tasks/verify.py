@@ -153,6 +153,8 @@ def _load_failure(
     required field missing, a value reported unconvertible), the model refuses data the migration did not change:
     reported as such. Anything else (not found, an error on a converted field) fails the verification."""
     reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
+    if not raw_reader.exists(key.encode("utf-8")):
+        return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
     locations = [error.get("loc") or () for error in exc.errors()] if isinstance(exc, ValidationError) else []
     refused = {str(location[0]) for location in locations if location}
     if locations and all(locations):

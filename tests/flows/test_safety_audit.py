@@ -254,15 +254,18 @@ def test_verification_fails_when_the_models_read_another_instant(verified):
 
 
 def test_verification_fails_when_model_get_fails_for_the_sample(verified):
-    _client, settings = verified
     from migrations.targets import discover_targets
 
     targets = discover_targets("migrations.sample_models")
-    sample = [(CUSTOMER.decode() + "gone", "signed_up", "2023-01-01T00:00:00")]  # Model.get() raises NotFoundError
+    client, settings = verified
+    key = CUSTOMER + b"unloadable"  # exists, but its converted field is not a number redis-om can load
+    client.hset(key, mapping={"pk": "unloadable", "name": "n", "email": "e", "signed_up": "1.5e400"})
+    gone = CUSTOMER.decode() + "gone"  # Model.get() raises NotFoundError: deleted since its check
+    sample = [(key.decode(), "signed_up", "2023-01-01T00:00:00"), (gone, "signed_up", "2023-01-01T00:00:00")]
     loaded, equal, problems = check_sample_with_models(
         settings.redis_url.get_secret_value(), targets, sample, settings.zone
     )
-    assert (loaded, equal, [p.kind for p in problems]) == (0, 0, ["model_load_failed"])
+    assert (loaded, equal, [p.kind for p in problems]) == (0, 0, ["model_load_failed", "sample_key_gone"])
     verdict = summarize([], "target", time.perf_counter(), (0, []), (loaded, equal, problems))
     assert not verdict.passed and verdict.sample_failed == 1
 
