@@ -146,6 +146,24 @@ def count_legacy_left(
     return left, examples
 
 
+def _refused_fields(exc: Exception, stored: dict[bytes, bytes]) -> set[str]:
+    """The fields a failed load names: pydantic's error locations, else the values that are not UTF-8 text (redis-py
+    cannot decode them); empty when the failure names no field."""
+    if isinstance(exc, ValidationError):
+        locations = [error.get("loc") or () for error in exc.errors()]
+        return {str(location[0]) for location in locations} if all(locations) else set()
+    # any other error: redis-py fails to decode a value that is not UTF-8 text (the exception differs by parser)
+    return {name.decode("latin-1") for name, value in stored.items() if not _is_utf8(name + value)}
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _load_failure(
     raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception
 ) -> Problem:
@@ -155,10 +173,9 @@ def _load_failure(
     reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
     if not raw_reader.exists(key.encode("utf-8")):
         return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
-    locations = [error.get("loc") or () for error in exc.errors()] if isinstance(exc, ValidationError) else []
-    refused = {str(location[0]) for location in locations if location}
-    if locations and all(locations):
-        stored = raw_reader.hgetall(key.encode("utf-8"))
+    stored = raw_reader.hgetall(key.encode("utf-8"))
+    refused = _refused_fields(exc, stored)
+    if refused:
         converted = {
             datetime_field.name
             for datetime_field in target.fields

@@ -310,8 +310,9 @@ def test_the_staging_rehearsal_refuses_a_redis_with_unmarked_data_or_the_product
     [
         ({"pk": "d", "name": "n", "email": "e", "signed_up": "2023-01-02T03:04:05", "last_login": "x"}, "last_login"),
         ({"pk": "d", "name": "n", "signed_up": "2023-01-02T03:04:05", "last_login": "2023-01-02"}, "email"),
+        ({"pk": "d", "name": "n", "email": "e", "signed_up": "2023-01-02", "last_login": b"\xff\xfe"}, "last_login"),
     ],
-    ids=["a datetime value reported unparseable", "a required field missing"],
+    ids=["a datetime value reported unparseable", "a required field missing", "binary data in another field"],
 )
 def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_fail_verification(
     redis_server, tmp_path, fields, refused_field
