@@ -192,6 +192,9 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Prefect's telemetry job in the embedded server prints a "database is locked" traceback on SQLite; set before
+    # Prefect is imported (the commands import it), and only as a default: a user's own setting wins.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     if hasattr(args, "redis_url"):
         args.redis_url = resolve_url(args)
