@@ -48,7 +48,6 @@ class RunLease:
                 "since": int(time.time()),
             }
         ).encode()
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="om-runbook-lease", daemon=True)
 
@@ -82,10 +81,7 @@ class RunLease:
         """A lease left by a crashed run on this same machine, or by an earlier run of this process that could not
         release it (Redis was down), is taken over at once (no need to wait it out)."""
         holder = self.client.get(LEASE_KEY)
-        try:
-            facts = json.loads(holder or b"{}")
-        except ValueError:
-            return False
+        facts = _holder_facts(holder)
         if facts.get("host") != socket.gethostname() or not isinstance(facts.get("pid"), int):
             return False
         if facts["pid"] == os.getpid():
@@ -104,10 +100,7 @@ class RunLease:
     def _holder_message(self) -> str:
         holder = self.client.get(LEASE_KEY)
         remaining = self.client.pttl(LEASE_KEY)
-        try:
-            facts = json.loads(holder or b"{}")
-        except ValueError:
-            facts = {}
+        facts = _holder_facts(holder)
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(facts.get("since", 0)))
         return (
             f"another om-runbook {facts.get('purpose', 'run')} (on {facts.get('host', '?')}, since {since}) holds "
@@ -118,8 +111,8 @@ class RunLease:
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_ms / 3000):
             try:
-                if not self.client.eval(RENEW_SCRIPT, 1, LEASE_KEY, self.token, self.ttl_ms):
-                    self.lost = True
+                # a lease no longer ours is not renewed; the chunks' LeaseCheck stops at their next batch
+                self.client.eval(RENEW_SCRIPT, 1, LEASE_KEY, self.token, self.ttl_ms)
             except redis.RedisError:
                 continue  # a blip: the next renewal (TTL/3 later) tries again
 
@@ -149,8 +142,16 @@ class LeaseCheck:
 
 
 def _describe(holder: bytes) -> str:
-    try:
-        facts = json.loads(holder)
-        return f"an om-runbook {facts.get('purpose', 'run')} on {facts.get('host', '?')} (pid {facts.get('pid', '?')})"
-    except (ValueError, AttributeError):
+    facts = _holder_facts(holder)
+    if not facts:
         return "something else"
+    return f"an om-runbook {facts.get('purpose', 'run')} on {facts.get('host', '?')} (pid {facts.get('pid', '?')})"
+
+
+def _holder_facts(holder: bytes | None) -> dict:
+    """The lease holder's token (purpose, host, pid, since); {} when there is none or it is not ours to read."""
+    try:
+        facts = json.loads(holder or b"{}")
+    except ValueError:
+        return {}
+    return facts if isinstance(facts, dict) else {}

@@ -167,13 +167,13 @@ def _is_utf8(raw: bytes) -> bool:
 def _load_failure(
     raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception
 ) -> Problem:
-    """A failed Model.get(). When every validation error lies on a field that holds no converted timestamp (a
-    required field missing, a value reported unconvertible), the model refuses data the migration did not change:
-    reported as such. Anything else (not found, an error on a converted field) fails the verification."""
+    """A failed Model.get(). A key gone since its check, or a failure that names only fields holding no converted
+    timestamp (a required field missing, a value reported unconvertible, binary data), is reported as such: the model
+    refuses data the migration did not change. Anything else fails the verification."""
     reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
-    if not raw_reader.exists(key.encode("utf-8")):
-        return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
     stored = raw_reader.hgetall(key.encode("utf-8"))
+    if not stored:
+        return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
     refused = _refused_fields(exc, stored)
     if refused:
         converted = {
