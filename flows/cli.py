@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -131,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="PING p99 above which chunks slow down (default: 5x the baseline p99, at least 10 ms; 0 = off)",
     )
+    run.add_argument(
+        "--notify-webhook",
+        default=None,
+        metavar="URL",
+        help='JSON POST {"text": ...} (Slack-compatible) each time a sign-off gate waits; default '
+        "$OM_RUNBOOK_NOTIFY_WEBHOOK (keeps the URL out of the process list)",
+    )
     _add_report(run)
 
     tune = commands.add_parser("tune", help="change a running migration's batch size, parallelism or throttle")
@@ -176,6 +184,12 @@ def resolve_url(args: argparse.Namespace) -> str:
     return args.redis_url or os.environ.get("REDIS_OM_URL") or DEFAULT_URL
 
 
+def resume_command(argv: list[str], args: argparse.Namespace) -> str:
+    """This very command, to run again after a crash (as `status` shows it): the same flags, secrets as ***."""
+    secrets = (url_password(getattr(args, "redis_url", "") or ""), getattr(args, "notify_webhook", None) or "")
+    return redact_text("om-runbook " + shlex.join(argv), secrets)
+
+
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from flows import commands
 
@@ -195,9 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Prefect's telemetry job in the embedded server prints a "database is locked" traceback on SQLite; set before
     # Prefect is imported (the commands import it), and only as a default: a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if hasattr(args, "redis_url"):
         args.redis_url = resolve_url(args)
+    if hasattr(args, "notify_webhook"):
+        args.notify_webhook = args.notify_webhook or os.environ.get("OM_RUNBOOK_NOTIFY_WEBHOOK") or None
+    args.resume_command = resume_command(argv, args)
     try:
         return _commands()[args.command](args)
     except RunbookError as exc:

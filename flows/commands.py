@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
@@ -51,6 +53,17 @@ def _settings(args: argparse.Namespace, **extra: object) -> RunSettings:
     )
 
 
+@contextmanager
+def _prefect_ready() -> Iterator[None]:
+    """The configured Prefect API, else an embedded server whose logs go to a file under PREFECT_HOME."""
+    from flows.embedded_server import prefect_api
+
+    with prefect_api() as server:
+        if server is not None:
+            server.wait_ready()
+        yield
+
+
 def _exit_code(report: RunReport, ok: set[str]) -> int:
     print_report(console, report)
     return 0 if report.status in ok else 1
@@ -91,40 +104,54 @@ def run(args: argparse.Namespace) -> int:
         schema_mode=args.schema_mode,
         chunk_deployment=args.chunk_deployment,
         redis_url_secret=args.redis_url_secret,
+        resume_command=args.resume_command,
+        notify_webhook=args.notify_webhook,
     )
-    return _exit_code(migration_flow(settings), {"succeeded"})
+    with _prefect_ready():
+        report = migration_flow(settings)
+    return _exit_code(report, {"succeeded"})
 
 
 def assess(args: argparse.Namespace) -> int:
     from flows.migration_flow import assessment_flow
 
-    return _exit_code(assessment_flow(_settings(args)), {"assessed"})
+    settings = _settings(args)
+    with _prefect_ready():
+        report = assessment_flow(settings)
+    return _exit_code(report, {"assessed"})
 
 
 def verify(args: argparse.Namespace) -> int:
     from flows.rollback_flow import verification_flow
 
     report_json = Path(args.report_json) if args.report_json else None
-    return _exit_code(verification_flow(SecretStr(args.redis_url), Path(args.backup_dir), report_json), {"verified"})
+    with _prefect_ready():
+        report = verification_flow(SecretStr(args.redis_url), Path(args.backup_dir), report_json)
+    return _exit_code(report, {"verified"})
 
 
 def rollback(args: argparse.Namespace) -> int:
     from flows.rollback_flow import rollback_flow
 
     report_json = Path(args.report_json) if args.report_json else None
-    report = rollback_flow(SecretStr(args.redis_url), Path(args.backup_dir), report_json=report_json)
+    with _prefect_ready():
+        url, backup_dir = SecretStr(args.redis_url), Path(args.backup_dir)
+        report = rollback_flow(url, backup_dir, report_json=report_json, resume_command=args.resume_command)
     return _exit_code(report, {"rolled_back"})
 
 
 def rehearse(args: argparse.Namespace) -> int:
+    from flows.embedded_server import prefect_api
     from flows.rehearsal_flow import rehearsal_flow
     from tasks.local_redis import start_redis_server
 
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work:
-        server = start_redis_server(Path(work) / "redis")
+    with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work, prefect_api() as prefect_server:
+        server = start_redis_server(Path(work) / "redis")  # while the Prefect server starts
         try:
+            if prefect_server is not None:
+                prefect_server.wait_ready()
             settings = build_settings(
                 redis_url=SecretStr(server.url),
                 models="migrations.sample_models",
@@ -173,15 +200,14 @@ def approve(args: argparse.Namespace) -> int:
         run_id = UUID(args.flow_run_id)
     except ValueError:
         raise ConfigurationError(f"{args.flow_run_id!r} is not a flow run ID (a UUID)") from None
-    answer = {
-        "name": args.name,
-        "role": args.role,
-        "decision": "reject" if args.reject else "approve",
-        "comment": args.comment,
+    answer = {"name": args.name, "role": args.role, "decision": "reject" if args.reject else "approve"}
+    answer |= {"comment": args.comment} if args.comment else {}
+    final = {
         "issues_encountered": args.issues,
         "lessons_learned": args.lessons,
         "recommendations": args.recommendations,
     }
+    answer |= {name: text for name, text in final.items() if text}  # the final gate's form alone has these
     try:
         resume_flow_run(run_id, run_input=answer)
     except (RuntimeError, ValueError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from migrations.backup_format import BackupManifest
 from migrations.config import RunSettings
+from migrations.progress_figures import human_duration
 from migrations.report import KpiCheck, LatencySummary, RunReport
 from tasks.assess import Assessment
 from tasks.verify import Verification
@@ -79,13 +80,22 @@ def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings:
             f"- Redis: {assessment.redis} (Redis {assessment.server.redis_version}, {assessment.server.role})",
             f"- keys scanned: {assessment.keys_scanned:,}; fields to convert: {assessment.fields_to_change:,}; "
             f"unreadable values (left unchanged): {assessment.unreadable_values:,}",
-            f"- estimated duration: about {assessment.estimated_seconds:.0f} s",
+            f"- estimated duration: {human_duration(assessment.estimated_seconds)}",
             f"- naive datetimes are read in **{settings.naive_timezone}**",
             f"- RDB snapshot: {rdb}",
-            f"- logical backup: {manifest.fields_changed:,} fields in {len(manifest.chunks)} chunks "
-            f"(sha256 per chunk in the backup manifest artifact)",
+            f"- logical backup: {manifest.fields_changed:,} fields in {len(manifest.chunks)} chunks",
+            *chunk_checksum_lines(manifest),
         ]
     )
+
+
+def chunk_checksum_lines(manifest: BackupManifest, shown: int = 8) -> list[str]:
+    """The backup files' sha256, for the DBA to compare with `sha256sum` (the first `shown`; all in the artifact)."""
+    chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
+    lines = [f"  - {c.file}: {c.key_count:,} keys, {c.fields:,} fields, sha256 {c.sha256}" for c in chunks[:shown]]
+    if len(chunks) > shown:
+        lines.append(f"  - and {len(chunks) - shown} more chunks (sha256 of each in the backup manifest artifact)")
+    return lines
 
 
 def acceptance_summary(report: RunReport) -> str:
@@ -95,10 +105,14 @@ def acceptance_summary(report: RunReport) -> str:
         [
             "Approve to keep the migrated data. **Reject rolls every changed field back exactly.**",
             "",
+            f"- keys migrated: {report.kpis.keys_migrated:,}; fields converted: {report.kpis.fields_converted:,}; "
+            f"failed (left unchanged): {report.kpis.fields_failed:,}; conflicts: {report.kpis.conflicts:,}",
             f"- verification passed: {details.get('passed')}; keys checked: {details.get('keys_checked')}; "
             f"legacy values left: {details.get('legacy_left')}; Model.get sample: "
             f"{details.get('sample_equal')}/{details.get('sample_loaded')}",
             f"- search checks: {details.get('search_checks') or 'n/a'}",
+            "",
+            "KPIs against their targets:",
             *kpi_lines(report.kpi_checks),
         ]
     )
@@ -109,6 +123,7 @@ def final_summary(report: RunReport) -> str:
         [
             "Final sign-off. Fill in issues encountered, lessons learned and recommendations.",
             "",
+            "KPIs against their targets:",
             *kpi_lines(report.kpi_checks),
         ]
     )

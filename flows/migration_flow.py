@@ -8,7 +8,6 @@ from contextlib import ExitStack
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from rich.console import Console
 
 from flows.artifacts import publish_assessment, publish_backup, publish_checklist, publish_kpis
 from flows.evidence import (
@@ -20,6 +19,7 @@ from flows.evidence import (
     verification_evidence,
 )
 from flows.key_ranges import migrate_key_ranges
+from flows.live_display import RunDisplay
 from flows.progress import ChunkProgress
 from flows.rollback_flow import rollback_flow
 from flows.signoff_gates import ask_for_signoffs
@@ -34,6 +34,7 @@ from migrations.headroom import headroom_findings
 from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from migrations.redaction import redact_text, redact_url, url_password
 from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
+from migrations.run_status import default_resume_command
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, discover_targets, hash_models
@@ -47,13 +48,13 @@ from tasks.latency_probe import ResourceProbe, latency_task
 from tasks.lease import RunLease
 from tasks.pacing import PaceController, latency_status_path
 from tasks.permissions import permissions_task
+from tasks.progress_meter import METER
 from tasks.report_file import archive_run, write_report
 from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
 from tasks.schema import schema_task
 from tasks.server_facts import require_writable_primary
 from tasks.verify import Verification
 
-TERMINAL = Console(stderr=True)
 MAX_CATCH_UP_ROUNDS = 3
 
 
@@ -90,6 +91,15 @@ class ChecklistRun:
         self.resources = ExitStack()  # held until the run ends: the lease on the Redis
         self.lease: RunLease | None = None
         self.earlier_run: UnfinishedRun | None = None
+        self.display = RunDisplay(
+            "migration",
+            settings.backup_dir,
+            self.report.redis,
+            settings.resume_command or default_resume_command("migration", str(settings.backup_dir)),
+            str(flow_run.id),
+            flow_run.get_flow_run_ui_url(),
+            self.logger,
+        )
 
     def gate(self, gate: Gate, summary: str) -> bool:
         outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
@@ -169,6 +179,7 @@ class ChecklistRun:
     ) -> tuple[list[ChunkResult], BackupManifest]:
         settings = self.settings
         mark_unfinished_run(settings.redis_url.get_secret_value(), settings.backup_dir)
+        METER.enter("schema step")
         with self.clock.phase("schema") as details:
             if not has_search:
                 details["step"] = "schema step skipped: no search module"
@@ -181,7 +192,6 @@ class ChecklistRun:
         budget = remaining_budget(_unreadable(manifest), settings.max_errors)
         with self.clock.phase("migrate") as details:
             self.evidence["migration_started"] = "chunk subflows started after the go/no-go sign-off"
-            console = TERMINAL if TERMINAL.is_terminal else None
             system = self.report.system
             baseline_p99 = system.baseline_latency.p99_ms if system.baseline_latency else 0.0
             system.latency_limit_ms = latency_limit_ms(settings.max_latency_ms, baseline_p99)
@@ -190,7 +200,7 @@ class ChecklistRun:
                 ResourceProbe(url, status=status) as probe,
                 PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
             ):
-                with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate", console):
+                with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate"):
                     results = migrate_key_ranges(settings, manifest.chunks, budget, self.lease_token)
                     if settings.live_traffic or any(_chunk_problem_counts(r) for r in results):
                         results, manifest = self.catch_up(manifest, hash_targets, results, budget)
@@ -280,6 +290,7 @@ class ChecklistRun:
 
     def post_migration(self) -> None:
         settings = self.settings
+        METER.enter("post-migration checks")
         with self.clock.phase("post_migration") as details:
             after = latency_task(settings.redis_url)
             impact = performance_impact(self.report.system.baseline_latency or after, after)
@@ -305,6 +316,9 @@ class ChecklistRun:
         self.resources.close()
         report.kpis.duration_seconds = time.perf_counter() - self.started
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        if report.status != "succeeded" and report.messages:
+            METER.last_error = report.messages[-1]
+        self.display.finish(report.status)
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
         checklist = checklist_markdown(self.evidence, report.signoffs, report.status)
         try:
@@ -328,6 +342,11 @@ class ChecklistRun:
 def migration_flow(settings: RunSettings) -> RunReport:
     """The deployment checklist, from assessment to final sign-off; the report is always written."""
     run = ChecklistRun(settings)
+    with run.display:
+        return _checklist(run, settings)
+
+
+def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
     report = run.report
     writes_started = False
     try:

@@ -1,74 +1,70 @@
-"""Progress while chunks run, read from their durable checkpoints: a Prefect progress artifact (rate-limited)
-and, in the terminal, a rich progress bar per chunk."""
+"""Progress while chunks run, read from their durable checkpoints (so chunks on other workers count too): the live
+counters of this process and a Prefect progress artifact (at most one update per `interval`)."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from pathlib import Path
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from migrations.backup_format import ChunkBackup
+from migrations.run_status import ChunkProgressState
 from tasks.backup_files import load_checkpoint
+from tasks.progress_meter import METER
 
 PROGRESS_ARTIFACT_KEY = "migration-progress"
 
 
 class ChunkProgress:
-    """`with ChunkProgress(...):` around the chunk subflows; at most one artifact update per `interval`."""
+    """`with ChunkProgress(...):` around the chunk subflows."""
 
-    def __init__(
-        self,
-        backup_dir: Path,
-        chunks: list[ChunkBackup],
-        direction: str,
-        console: Console | None,
-        interval: float = 2.0,
-    ) -> None:
+    def __init__(self, backup_dir: Path, chunks: list[ChunkBackup], direction: str, interval: float = 2.0) -> None:
         self.backup_dir, self.direction, self.interval = backup_dir, direction, interval
         self.chunks = [chunk for chunk in chunks if chunk.key_count]
         self.total = sum(chunk.key_count for chunk in self.chunks) or 1
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="om-runbook-progress", daemon=True)
-        self._bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=console is None,
-        )
-        self._bar_ids = {
-            c.index: self._bars.add_task(f"{direction} chunk {c.index:04d}", total=c.key_count) for c in self.chunks
-        }
+        # the flow's context goes along: artifact updates reach this run's API, not a server of their own
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="om-runbook-progress", daemon=True)
         self._artifact_id = create_progress_artifact(
             0.0, key=PROGRESS_ARTIFACT_KEY, description=f"{direction}: share of planned keys done (from checkpoints)"
         )
 
     def __enter__(self) -> ChunkProgress:
-        self._bars.start()
+        METER.begin(f"{self.direction}: chunks", sum(chunk.key_count for chunk in self.chunks))
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        self._update()
-        self._bars.stop()
+        self._update_artifact(self._read_checkpoints())
 
-    def _update(self) -> None:
-        done = 0
+    def _read_checkpoints(self) -> int:
+        states = []
         for chunk in self.chunks:
-            lines = load_checkpoint(self.backup_dir, self.direction, chunk).lines_done
-            self._bars.update(self._bar_ids[chunk.index], completed=lines)
-            done += lines
+            checkpoint = load_checkpoint(self.backup_dir, self.direction, chunk)
+            states.append(
+                ChunkProgressState(
+                    index=chunk.index, done=checkpoint.lines_done, total=chunk.key_count, finished=checkpoint.finished
+                )
+            )
+        METER.set_chunks(states)
+        return sum(state.done for state in states)
+
+    def _update_artifact(self, done: int) -> None:
         update_progress_artifact(self._artifact_id, round(100.0 * done / self.total, 1))
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        ticks_per_artifact = max(1, round(self.interval / 0.5))
+        tick = 0
+        while not self._stop.wait(0.5):
+            tick += 1
             try:
-                self._update()
+                done = self._read_checkpoints()
+                if tick % ticks_per_artifact == 0:
+                    self._update_artifact(done)
             except (OSError, ValueError, RuntimeError):  # a checkpoint being replaced, an API hiccup: next tick
                 continue

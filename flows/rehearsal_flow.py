@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, SecretStr
 
+from flows.live_display import RunDisplay
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow
 from migrations.config import RunSettings
 from migrations.fingerprint import KeyspaceDiff, compare_fingerprints
+from migrations.redaction import redact_url
 from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
 from tasks.fingerprint import fingerprint_task
+from tasks.progress_meter import METER
 from tasks.redis_nodes import open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.seed import write_legacy_records
@@ -64,6 +68,24 @@ def rehearsal_flow(
 ) -> RehearsalReport:
     """Seed (when count > 0), migrate with the whole checklist, roll back, compare every key with before."""
     logger = get_run_logger()
+    display = RunDisplay(
+        "rehearsal",
+        settings.backup_dir,
+        redact_url(settings.redis_url.get_secret_value()),
+        "a rehearsal starts again from the top: run the same command again",
+        str(flow_run.id),
+        flow_run.get_flow_run_ui_url(),
+        logger,
+    )
+    with display:
+        result = _rehearse(settings, count, dirty_share, seed)
+        display.finish("passed" if result.passed else "failed")
+        return result
+
+
+def _rehearse(settings: RunSettings, count: int, dirty_share: float, seed: int) -> RehearsalReport:
+    logger = get_run_logger()
+    METER.begin("seed legacy records", count)
     seeded = seed_task(settings.redis_url, count, dirty_share, seed) if count else (0, 0)
     before = fingerprint_task(settings.redis_url)
     logger.info("rehearsal: %d keys fingerprinted before the migration", len(before))

@@ -6,19 +6,24 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
+from flows.live_display import RunDisplay
+from flows.progress import ChunkProgress
 from flows.verification import verify_migration
 from migrations.config import build_settings
 from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
+from migrations.run_status import default_resume_command
 from migrations.targets import discover_targets, hash_models
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
+from tasks.progress_meter import METER
 from tasks.redis_nodes import open_nodes
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
@@ -37,11 +42,38 @@ def rollback_flow(
     report_json: Path | None = None,
     take_lease: bool = True,
     lease_token: str | None = None,
+    resume_command: str = "",
 ) -> RunReport:
     """Put back every original value still holding what we wrote, then check every restored field."""
+    report = RunReport(status="running", redis=redact_url(redis_url.get_secret_value()))
+    display = RunDisplay(
+        "rollback",
+        backup_dir,
+        report.redis,
+        resume_command or default_resume_command("rollback", str(backup_dir)),
+        str(flow_run.id),
+        flow_run.get_flow_run_ui_url(),
+        get_run_logger(),
+    )
+    with display:
+        try:
+            return _rollback(report, redis_url, backup_dir, parallel, batch_size, report_json, take_lease, lease_token)
+        finally:
+            display.finish(report.status)
+
+
+def _rollback(
+    report: RunReport,
+    redis_url: SecretStr,
+    backup_dir: Path,
+    parallel: int,
+    batch_size: int,
+    report_json: Path | None,
+    take_lease: bool,
+    lease_token: str | None,
+) -> RunReport:
     started = time.perf_counter()
     url = redis_url.get_secret_value()
-    report = RunReport(status="running", redis=redact_url(url))
     clock = PhaseClock(report)
     try:
         manifest = require_complete_manifest(backup_dir)
@@ -56,7 +88,7 @@ def rollback_flow(
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
         with lease as held, clock.phase("rollback") as details:
             token = held.token_text if held is not None else lease_token
-            with ThreadPoolTaskRunner(max_workers=parallel) as runner:
+            with ChunkProgress(backup_dir, chunks, "rollback"), ThreadPoolTaskRunner(max_workers=parallel) as runner:
                 futures = [
                     runner.submit(
                         rollback_chunk_task,
@@ -72,6 +104,7 @@ def rollback_flow(
                 ]
                 results = [future.result() for future in futures]
             check_started = time.perf_counter()
+            METER.begin("rollback: check restored values", sum(chunk.key_count for chunk in chunks))
             checks = [
                 future.result()
                 for future in [
@@ -113,6 +146,7 @@ def rollback_flow(
     except RunbookError as exc:
         report.status = "failed"
         report.messages.append(str(exc))
+        METER.last_error = str(exc)
         raise
     finally:
         report.kpis.duration_seconds = time.perf_counter() - started

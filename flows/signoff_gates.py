@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import Literal
 
 from prefect import get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import Field
+from pydantic import Field, create_model
 
 from migrations.config import RunSettings
+from migrations.gate_notice import approve_command, gate_notice
+from migrations.redaction import url_password
+from migrations.run_status import GateWait
 from migrations.signoff import (
     AUTOMATIC_APPROVER,
     Decision,
@@ -23,6 +27,8 @@ from migrations.signoff import (
     gate_outcome,
     missing_roles,
 )
+from tasks.progress_meter import METER
+from tasks.webhook import post_text, webhook_host
 
 
 class SignOffInput(RunInput):
@@ -32,13 +38,42 @@ class SignOffInput(RunInput):
     role: Role = Field(description="the checklist role you sign for")
     decision: Decision = Field(description="approve, or reject (after the migration, reject rolls back exactly)")
     comment: str = Field("", description="anything the record should say")
-    issues_encountered: str = Field("", description="final sign-off: issues encountered")
-    lessons_learned: str = Field("", description="final sign-off: lessons learned")
-    recommendations: str = Field("", description="final sign-off: recommendations for future migrations")
+
+
+class FinalSignOffInput(SignOffInput):
+    """The final gate also records what the team learned (the checklist's final sign-off)."""
+
+    issues_encountered: str = Field("", description="issues encountered")
+    lessons_learned: str = Field("", description="lessons learned")
+    recommendations: str = Field("", description="recommendations for future migrations")
+
+
+def signoff_form(gate: Gate, waiting: list[Role]) -> type[SignOffInput]:
+    """The gate's form: its role field offers only the roles still waiting (an answer for another is refused)."""
+    base = FinalSignOffInput if gate == "final" else SignOffInput
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{base.__name__}For{gate.title().replace('-', '')}",
+        __base__=base,
+        role=(Literal[tuple(waiting)], Field(description="the checklist role you sign for (still waiting)")),
+    )
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_markdown: str) -> None:
+    if settings.notify_webhook is None:
+        return
+    url = settings.notify_webhook.get_secret_value()
+    secrets = (url_password(settings.redis_url.get_secret_value()), url)
+    text = gate_notice(gate, list(waiting), summary_markdown, flow_run.get_flow_run_ui_url(), str(flow_run.id), secrets)
+    failure = post_text(url, text)
+    logger = get_run_logger()
+    if failure is None:
+        logger.info("sign-off %s: approvers notified through %s", gate, webhook_host(url))
+    else:
+        logger.warning("sign-off %s: notification not delivered (%s); the gate waits all the same", gate, failure)
 
 
 def ask_for_signoffs(gate: Gate, summary_markdown: str, settings: RunSettings) -> tuple[GateOutcome, list[SignOff]]:
@@ -51,37 +86,38 @@ def ask_for_signoffs(gate: Gate, summary_markdown: str, settings: RunSettings) -
     logger = get_run_logger()
     signoffs: list[SignOff] = []
     deadline = time.monotonic() + settings.gate_timeout_seconds
-    while (outcome := gate_outcome(required, signoffs, gate)) is None:
-        waiting = missing_roles(required, signoffs, gate)
-        logger.info(
-            "sign-off %s waiting for %s: answer in the Prefect UI or with "
-            "`om-runbook approve %s --role '%s' --name NAME [--reject]`",
-            gate,
-            ", ".join(waiting),
-            flow_run.id,
-            waiting[0],
-        )
-        form = SignOffInput.with_initial_data(
-            description=f"## Sign-off: {gate}\n\nWaiting for: **{', '.join(waiting)}**\n\n{summary_markdown}"
-        )
-        remaining = int(deadline - time.monotonic())
-        if remaining < 1:
-            return "timed_out", signoffs
-        try:
-            answer = pause_flow_run(
-                wait_for_input=form,
-                timeout=remaining,
-                poll_interval=settings.gate_poll_seconds,
-                key=f"{gate}-{len(signoffs)}",
+    since = time.time()
+    METER.enter(f"sign-off {gate}")
+    try:
+        while (outcome := gate_outcome(required, signoffs, gate)) is None:
+            waiting = missing_roles(required, signoffs, gate)
+            command = approve_command(str(flow_run.id), waiting[0])
+            METER.gate = GateWait(gate=gate, waiting_for=list(waiting), since=since, approve_command=command)
+            logger.info(
+                "sign-off %s waiting for %s: answer in the Prefect UI or with `%s [--reject]`",
+                gate,
+                ", ".join(waiting),
+                command,
             )
-        except FlowPauseTimeout:
-            return "timed_out", signoffs
-        signoff = SignOff(gate=gate, at=_now(), **answer.model_dump(include=set(SignOffInput.model_fields)))
-        signoffs.append(signoff)
-        if signoff.role not in waiting:
-            logger.warning(
-                "sign-off %s: %s answered for %s, which this gate does not wait for", gate, signoff.name, signoff.role
+            _notify(settings, gate, waiting, summary_markdown)
+            form = signoff_form(gate, waiting).with_initial_data(
+                description=f"## Sign-off: {gate}\n\nWaiting for: **{', '.join(waiting)}**\n\n{summary_markdown}"
             )
-        else:
+            remaining = int(deadline - time.monotonic())
+            if remaining < 1:
+                return "timed_out", signoffs
+            try:
+                answer = pause_flow_run(
+                    wait_for_input=form,
+                    timeout=remaining,
+                    poll_interval=settings.gate_poll_seconds,
+                    key=f"{gate}-{len(signoffs)}",
+                )
+            except FlowPauseTimeout:
+                return "timed_out", signoffs
+            signoff = SignOff(gate=gate, at=_now(), **answer.model_dump(include=set(SignOff.model_fields)))
+            signoffs.append(signoff)
             logger.info("sign-off %s: %s (%s) answered %s", gate, signoff.name, signoff.role, signoff.decision)
-    return outcome, signoffs
+        return outcome, signoffs
+    finally:
+        METER.gate = None

@@ -7,6 +7,7 @@ import time
 from migrations.backup_format import BackupManifest
 from migrations.config import RunSettings
 from migrations.targets import ModelTarget
+from tasks.progress_meter import METER
 from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
 
 
@@ -15,6 +16,7 @@ def verify_migration(
 ) -> Verification:
     """Read-only: every chunk against its backup, then leftovers and the application's models."""
     started = time.perf_counter()
+    METER.begin("verify: changed keys against the backup", sum(chunk.key_count for chunk in manifest.chunks))
     futures = [
         verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
         for chunk in manifest.chunks

@@ -69,10 +69,25 @@ class RunSettings(BaseModel):
         "10 ms), 0 = no throttle",
     )
 
+    resume_command: str = Field(
+        "", description="the command that resumes this run after a crash, as `om-runbook status` shows it"
+    )
+    notify_webhook: SecretStr | None = Field(
+        None,
+        description='URL that gets a JSON POST ({"text": ...}, as Slack accepts) whenever a sign-off gate waits',
+    )
+
     @field_validator("naive_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         zone_of(value)
+        return value
+
+    @field_validator("notify_webhook")
+    @classmethod
+    def _http_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("the notification webhook must be an http:// or https:// URL")
         return value
 
     @model_validator(mode="after")

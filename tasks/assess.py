@@ -20,6 +20,8 @@ from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
 from tasks.inventory import planned_keys
+from tasks.keyspace import keys_in_database
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.server_facts import ServerFacts, read_nodes_facts
@@ -126,6 +128,7 @@ def assess_keyspace(
     hash_targets, notes = migratable_targets(targets, facts)
     tally = Tally()
     backup_bytes = 0
+    METER.begin("assess: scan", keys_in_database(nodes))
     for target in hash_targets:
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
             if planned.plan.changes:

@@ -43,6 +43,8 @@ from tasks.backup_files import (
     writes_may_have_begun,
 )
 from tasks.inventory import planned_keys
+from tasks.keyspace import keys_in_database
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import no_snapshot, snapshot_nodes
@@ -151,6 +153,7 @@ def write_logical_backup(
         chunks_requested=chunk_count,
     )
     tally = Tally()
+    METER.begin("backup: logical scan", keys_in_database(nodes))
     try:
         make_directory(backup_dir / "chunks")
         save_manifest(backup_dir, manifest)
@@ -229,6 +232,7 @@ def write_catch_up_chunk(
         index=index, first_slot=0, last_slot=16383, file=f"chunks/catch-up-{index:04d}.jsonl", kind="catch-up"
     )
     tally = Tally()
+    METER.begin("catch-up: rescan", keys_in_database(nodes))
     try:
         writer = _ChunkWriter(settings.backup_dir / chunk.file)
         for target in targets:

@@ -8,7 +8,8 @@ from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
 from migrations.fingerprint import hash_fingerprint, other_fingerprint
-from tasks.keyspace import read_hashes, scan_key_batches
+from tasks.keyspace import keys_in_database, read_hashes, scan_key_batches
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
@@ -17,6 +18,7 @@ def keyspace_fingerprint(nodes: RedisNodes, batch_size: int = 1000) -> dict[byte
     """Key -> digest of its content (every master's keys): hashes by field/value (order-free), other types by
     DUMP, type and TTL."""
     fingerprints: dict[bytes, bytes] = {}
+    METER.begin("fingerprint every key", keys_in_database(nodes))
     for client in nodes.clients:
         fingerprints |= _fingerprints_on(client, batch_size)
     return fingerprints
@@ -31,6 +33,7 @@ def _fingerprints_on(client: redis.Redis, batch_size: int) -> dict[bytes, bytes]
             else:
                 kind = client.type(key)
                 fingerprints[key] = other_fingerprint(kind, client.dump(key), client.pttl(key) > 0)
+        METER.advance(len(keys))
     return fingerprints
 
 

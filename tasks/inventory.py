@@ -15,6 +15,7 @@ from migrations.key_plan import FieldSpecs, KeyPlan, field_specs, plan_hash, wro
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.keyspace import key_type, read_hashes, scan_key_batches
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes
 
 
@@ -40,6 +41,7 @@ def _planned_keys_on(
 ) -> Iterator[PlannedKey]:
     bookkeeping = target.bookkeeping_keys
     for found in scan_key_batches(client, target.key_prefix, batch_size):
+        METER.advance(len(found))
         keys = [key for key in found if key not in bookkeeping]
         tally.bookkeeping_keys += len(found) - len(keys)
         for key, stored in zip(keys, read_hashes(client, keys), strict=True):

@@ -34,6 +34,11 @@ def scan_key_batches(client: redis.Redis, prefix: str, batch_size: int) -> Itera
         yield batch
 
 
+def keys_in_database(nodes: RedisNodes) -> int:
+    """DBSIZE over every master: the most keys a scan of this database can meet (its progress total)."""
+    return sum(int(client.dbsize()) for client in nodes.clients)
+
+
 def read_hashes(client: redis.Redis, keys: list[bytes]) -> list[HashReply]:
     """HGETALL for each key in one round trip; a missing key gives {}, a non-hash key a ResponseError."""
     payload = b"".join(encode_command((b"HGETALL", key)) for key in keys)

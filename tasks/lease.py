@@ -13,6 +13,8 @@ import uuid
 import redis
 
 from migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
+from tasks.local_process import process_alive
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
@@ -39,6 +41,7 @@ class RunLease:
     def __init__(self, url: str, purpose: str, ttl_seconds: float = 60.0) -> None:
         self.client: redis.Redis = open_nodes(url).node_for(LEASE_KEY).client  # a cluster: the key's master
         self.ttl_ms = int(ttl_seconds * 1000)
+        self.purpose = purpose
         self.token = json.dumps(
             {
                 "id": uuid.uuid4().hex,
@@ -59,11 +62,13 @@ class RunLease:
         if not taken and not self._take_over_from_dead_holder():
             raise MigrationAborted(self._holder_message())
         _HELD_HERE.add(self.token)
+        METER.lease = (f"{socket.gethostname()}:{os.getpid()} ({self.purpose})", time.time())
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         _HELD_HERE.discard(self.token)
+        METER.lease = None
         self._stop.set()
         self._thread.join(timeout=10)
         try:
@@ -87,14 +92,8 @@ class RunLease:
         if facts["pid"] == os.getpid():
             if holder in _HELD_HERE:
                 return False  # a run in this process holds it
-        else:
-            try:
-                os.kill(facts["pid"], 0)
-                return False  # alive: a real concurrent run
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                return False  # alive, another user's
+        elif process_alive(facts["pid"]):
+            return False  # a real concurrent run
         return bool(self.client.eval(TAKEOVER_SCRIPT, 1, LEASE_KEY, holder, self.token, self.ttl_ms))
 
     def _holder_message(self) -> str:

@@ -12,8 +12,18 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from migrations.errors import ConfigurationError
-from migrations.throttle import Pace, PaceEvent, Tuning, delay_event, next_delay, tuning_events
+from migrations.run_status import ThrottleState
+from migrations.throttle import (
+    Pace,
+    PaceEvent,
+    Tuning,
+    delay_event,
+    next_delay,
+    throttled_seconds,
+    tuning_events,
+)
 from tasks.backup_files import write_atomically
+from tasks.progress_meter import METER
 
 
 def control_path(backup_dir: Path) -> Path:
@@ -99,6 +109,7 @@ class PaceController:
         self._stop.set()
         self._thread.join(timeout=10)
         pace_path(self.backup_dir).unlink(missing_ok=True)
+        METER.throttle = None
         if self.delay:
             self.events.append(PaceEvent(at_seconds=self.elapsed(), delay_seconds=0.0, reason="chunks finished"))
 
@@ -116,6 +127,12 @@ class PaceController:
         if event is not None:
             self.events.append(event)
         self.delay = delay
+        METER.throttle = ThrottleState(
+            p99_ms=p99,
+            limit_ms=limit,
+            delay_seconds=delay,
+            throttled_seconds=throttled_seconds(self.events, self.elapsed()),
+        )
         self._write()
 
     def _write(self) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from migrations.errors import RedisAccessError
 from migrations.sample_data import LegacyRecord
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes
 from tasks.resp import encode_command, run_encoded
 
@@ -48,6 +49,7 @@ def write_legacy_records(nodes: RedisNodes, records: Iterable[LegacyRecord], bat
         summary.per_prefix[record.key.rsplit(b":", 1)[0].decode() + ":"] += 1
         if len(batch) >= batch_size:
             _write_batch(nodes, keys, batch)
+            METER.advance(batch_size)
     if batch:
         _write_batch(nodes, keys, batch)
     summary.seconds = time.perf_counter() - started

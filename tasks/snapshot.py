@@ -6,11 +6,14 @@ a throwaway local redis-server loads it and is compared with the source (key cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -21,6 +24,7 @@ from migrations.errors import BackupError, ConfigurationError
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
 from tasks.local_redis import start_redis_server
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes
 from tasks.server_facts import read_server_facts
 
@@ -65,22 +69,38 @@ def _tls_arguments(query: dict[str, list[str]]) -> list[str]:
     return args
 
 
-def _run(command: list[str], env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], env: dict[str, str] | None, on_tick: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run to the end (at most SNAPSHOT_TIMEOUT_SECONDS), calling `on_tick` about twice a second meanwhile."""
     try:
-        return subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=SNAPSHOT_TIMEOUT_SECONDS, check=False
-        )
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise BackupError(f"{command[0]} is not installed: apt-get install redis-tools") from None
-    except subprocess.TimeoutExpired:
-        raise BackupError(f"{command[0]} did not finish in {SNAPSHOT_TIMEOUT_SECONDS} s") from None
+    deadline = time.monotonic() + SNAPSHOT_TIMEOUT_SECONDS
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.5)
+            return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.communicate()
+                raise BackupError(f"{command[0]} did not finish in {SNAPSHOT_TIMEOUT_SECONDS} s") from None
+            if on_tick is not None:
+                on_tick()
 
 
 def take_snapshot(url: str, destination: Path) -> tuple[Path, int, str]:
     """`redis-cli --rdb` into `destination`; (path, size, sha256). BackupError when the server refuses."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     args, env = redis_cli_connection(url)
-    completed = _run(["redis-cli", *args, "--rdb", str(destination)], env)
+
+    def count_bytes() -> None:
+        with contextlib.suppress(OSError):
+            METER.set_done(destination.stat().st_size)
+
+    completed = _run(["redis-cli", *args, "--rdb", str(destination)], env, count_bytes)
     output = redact_text((completed.stdout + completed.stderr).strip(), (url_password(url),))
     if completed.returncode != 0 or not destination.exists() or destination.stat().st_size == 0:
         raise BackupError(
@@ -132,8 +152,11 @@ def restore_test(path: Path, source: redis.Redis, source_keys: int) -> SnapshotI
 
 def snapshot_and_restore_test(url: str, client: redis.Redis, destination: Path) -> SnapshotInfo:
     """The whole part (a): snapshot, check, restore test. Raises BackupError when any check fails."""
-    source_keys = read_server_facts(client).total_keys
+    facts = read_server_facts(client)
+    source_keys = facts.total_keys
+    METER.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
     path, size, sha256 = take_snapshot(url, destination)
+    METER.enter("backup: redis-check-rdb and restore test")
     check_passed, check_line = check_snapshot(path)
     if not check_passed:
         raise BackupError(f"redis-check-rdb rejected the snapshot {path}: {check_line}")

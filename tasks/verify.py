@@ -28,7 +28,8 @@ from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.backup_files import read_chunk
 from tasks.inventory import planned_keys
-from tasks.keyspace import read_hashes_on
+from tasks.keyspace import keys_in_database, read_hashes_on
+from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 
@@ -94,6 +95,7 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
             if len(result.sample) < SAMPLE_PER_CHUNK and entry.changes and states[0] == "as_expected":
                 if not _add_to_sample(result, entry):
                     counts["sample_skipped_not_utf8"] += 1
+        METER.advance(len(batch))
         batch.clear()
 
     for _number, entry in read_chunk(backup_dir, chunk):
@@ -128,6 +130,7 @@ def count_legacy_left(
 ) -> tuple[int, list[Problem]]:
     """Rescan every target: how many legacy (still convertible) values remain, with examples."""
     tally = Tally()
+    METER.begin("verify: rescan for legacy values", keys_in_database(nodes))
     left, examples = 0, []
     for target in targets:
         for planned in planned_keys(nodes, target, zone, batch_size, tally):

@@ -1,0 +1,189 @@
+"""What a run shows while it runs: one live area in a terminal (Prefect's log lines print above it), progress log
+lines every few seconds without a terminal, and `status.json` in the backup directory for `om-runbook status`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from prefect.logging.handlers import PrefectConsoleHandler
+from rich.console import Console
+from rich.default_styles import DEFAULT_STYLES
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.theme import Theme
+
+from migrations.run_status import LeaseState, RunKind, RunStatus
+from tasks.progress_meter import METER
+from tasks.status_file import write_status
+
+TICK_SECONDS = 0.5
+STATUS_EVERY_TICKS = 2  # status.json once a second
+LOG_EVERY_SECONDS = 5.0  # without a terminal
+_ACTIVE = threading.Lock()  # one display per process: a subflow (the rehearsal's migration) shows in its parent's
+# Prefect's console theme does not inherit rich's defaults; the bars need these
+_BAR_THEME = Theme({name: style for name, style in DEFAULT_STYLES.items() if name.startswith(("bar.", "progress."))})
+
+
+def _prefect_console_handlers() -> list[PrefectConsoleHandler]:
+    seen: list[PrefectConsoleHandler] = []
+    for logger in [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler) and handler not in seen:
+                seen.append(handler)
+    return seen
+
+
+class RunDisplay:
+    """`with RunDisplay(...) as display:` around a flow body; `display.finish(outcome)` before it ends."""
+
+    def __init__(
+        self,
+        kind: RunKind,
+        backup_dir: Path,
+        safe_url: str,
+        resume_command: str,
+        flow_run_id: str | None,
+        ui_url: str | None,
+        logger: logging.Logger | logging.LoggerAdapter,
+    ) -> None:
+        now = time.time()
+        self.status = RunStatus(
+            kind=kind,
+            redis=safe_url,
+            backup_dir=str(backup_dir),
+            flow_run_id=flow_run_id,
+            ui_url=ui_url,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            updated_at=now,
+            resume_command=resume_command,
+        )
+        self.backup_dir, self.logger = backup_dir, logger
+        self._owner = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="om-runbook-display", daemon=True)
+        self._handlers: list[tuple[PrefectConsoleHandler, Console]] = []
+        self._progress: Progress | None = None
+        self._bars: dict[str, TaskID] = {}
+        self._last_log = 0.0
+        self._phases_reported = 0
+        self._console: Console | None = None
+
+    def __enter__(self) -> RunDisplay:
+        self._owner = _ACTIVE.acquire(blocking=False)
+        if not self._owner:
+            return self
+        METER.reset()
+        console = self._console = self._shared_console()
+        if console.is_terminal:
+            console.push_theme(_BAR_THEME)
+            self._progress = Progress(
+                TextColumn("{task.description}", style="bold"),
+                BarColumn(bar_width=30),
+                TextColumn("{task.fields[figures]}"),
+                console=console,
+                transient=True,
+            )
+            self._progress.start()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if not self._owner:
+            return
+        self._stop.set()
+        self._thread.join(timeout=10)
+        METER.enter(self.status.outcome or "ended")
+        self._tick(write=True)
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress.console.pop_theme()
+        for handler, original in self._handlers:
+            handler.console = original
+        _ACTIVE.release()
+
+    def finish(self, outcome: str) -> None:
+        """The run's end, for `status`: written at once."""
+        if self._owner:
+            self.status.outcome = outcome
+            self._tick(write=True)
+
+    def _shared_console(self) -> Console:
+        """Prefect's console handlers print through the live area's console, so log lines go above the bars."""
+        handlers = _prefect_console_handlers()
+        if not handlers:
+            return Console(stderr=True)
+        shared = handlers[0].console
+        for handler in handlers:
+            self._handlers.append((handler, handler.console))
+            handler.console = shared
+        return shared
+
+    def _snapshot(self) -> RunStatus:
+        status = self.status
+        status.updated_at = time.time()
+        status.phase = METER.phase
+        status.progress = METER.progress()
+        status.chunks = METER.chunks()
+        status.gate, status.throttle, status.last_error = METER.gate, METER.throttle, METER.last_error
+        lease = METER.lease
+        status.lease = LeaseState(holder=lease[0], since=lease[1]) if lease else None
+        return status
+
+    def _report_finished_phases(self) -> None:
+        """One line per counted phase that ended: above the bars in a terminal, a log line otherwise."""
+        finished = METER.finished[self._phases_reported :]
+        self._phases_reported += len(finished)
+        for phase in finished:
+            line = f"{phase.name} done: {phase.figures().done_text()}"
+            if self._progress is not None and self._console is not None:
+                self._console.print(line, markup=False, highlight=False)
+            else:
+                self.logger.info(line)
+
+    def _tick(self, write: bool) -> None:
+        self._report_finished_phases()
+        status = self._snapshot()
+        if self._progress is not None:
+            self._draw(status)
+        elif status.progress is not None and time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:
+            self._last_log = time.monotonic()
+            self.logger.info("progress %s: %s", status.phase, status.progress.figures().text())
+        if write and self.backup_dir.is_dir():
+            try:
+                write_status(self.backup_dir, status)
+            except OSError:
+                pass  # a full disk is the backup's and the report's to say; the display goes on
+
+    def _draw(self, status: RunStatus) -> None:
+        assert self._progress is not None
+        rows: dict[str, tuple[float, float, str]] = {}
+        if status.progress is not None:
+            figures = status.progress.figures()
+            rows[status.phase] = (figures.done, max(figures.total, 1), figures.text())
+        elif status.gate is not None:
+            rows[f"sign-off {status.gate.gate}"] = (0, 1, f"waiting for {', '.join(status.gate.waiting_for)}")
+        else:
+            rows[status.phase] = (0, 1, "")
+        for chunk in status.chunks:
+            rows[f"  chunk {chunk.index:04d}"] = (chunk.done, max(chunk.total, 1), f"{chunk.done:,}/{chunk.total:,}")
+        for name in [name for name in self._bars if name not in rows]:
+            self._progress.remove_task(self._bars.pop(name))
+        for name, (done, total, figures) in rows.items():
+            if name not in self._bars:
+                self._bars[name] = self._progress.add_task(name, total=total, figures=figures)
+            self._progress.update(self._bars[name], completed=done, total=total, figures=figures)
+
+    def _run(self) -> None:
+        ticks = 0
+        while not self._stop.wait(TICK_SECONDS):
+            ticks += 1
+            try:
+                self._tick(write=ticks % STATUS_EVERY_TICKS == 0)
+            except Exception as exc:  # noqa: BLE001 - the display must never stop the run
+                self.logger.debug("display tick failed: %s", exc)

@@ -1,0 +1,168 @@
+"""What `om-runbook status` answers: the state a running flow keeps in `status.json`, and the verdict on it (pure)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from migrations.progress_figures import PhaseFigures, human_duration
+
+RunKind = Literal["migration", "rollback", "rehearsal"]
+HEARTBEAT_STALE_SECONDS = 30.0  # the flow rewrites status.json every second; this long without it = gone
+EXIT_HEALTHY, EXIT_FAILED, EXIT_NEEDS_PERSON = 0, 1, 3
+GOOD_OUTCOMES: dict[str, set[str]] = {
+    "migration": {"succeeded"},
+    "rollback": {"rolled_back"},
+    "rehearsal": {"passed"},
+}
+NEEDS_PERSON_OUTCOMES = {"not_approved", "not_signed_off", "rollback_needed"}
+
+
+class PhaseProgress(BaseModel):
+    name: str
+    done: int = 0
+    total: int = 0
+    unit: str = "keys"
+    seconds: float = 0.0
+
+    def figures(self) -> PhaseFigures:
+        return PhaseFigures(self.done, self.total, self.seconds, self.unit)
+
+
+class ChunkProgressState(BaseModel):
+    index: int
+    done: int
+    total: int
+    finished: bool = False
+
+
+class GateWait(BaseModel):
+    gate: str
+    waiting_for: list[str]
+    since: float = Field(description="epoch seconds the pause began")
+    approve_command: str = ""
+
+
+class LeaseState(BaseModel):
+    holder: str
+    since: float
+
+
+class ThrottleState(BaseModel):
+    p99_ms: float | None = None
+    limit_ms: float | None = None
+    delay_seconds: float = 0.0
+    throttled_seconds: float = 0.0
+
+
+class RunStatus(BaseModel):
+    """Rewritten by the running flow every second; never holds a secret (the URL is redacted)."""
+
+    kind: RunKind
+    redis: str
+    backup_dir: str
+    flow_run_id: str | None = None
+    ui_url: str | None = None
+    host: str
+    pid: int
+    started_at: float
+    updated_at: float
+    phase: str = "starting"
+    progress: PhaseProgress | None = None
+    chunks: list[ChunkProgressState] = Field(default_factory=list)
+    gate: GateWait | None = None
+    lease: LeaseState | None = None
+    throttle: ThrottleState | None = None
+    last_error: str | None = None
+    outcome: str | None = None  # the report's status once the run ended
+    resume_command: str = ""
+
+
+def default_resume_command(kind: RunKind, backup_dir: str) -> str:
+    """What to run again when the run was not started from a terminal (a deployment run)."""
+    if kind == "rollback":
+        return f"om-runbook rollback --backup-dir {backup_dir} --redis-url URL"
+    return (
+        f"run the same deployment again with the same parameters (backup_dir {backup_dir}), or "
+        f"om-runbook run --backup-dir {backup_dir} --models MODULE --redis-url URL with the flags of the first run"
+    )
+
+
+class StatusVerdict(BaseModel):
+    state: Literal["running", "waiting_for_signoff", "finished", "needs_attention", "failed", "crashed"]
+    exit_code: int
+    headline: str
+
+
+def judge_status(status: RunStatus, now: float, this_host: str, process_alive: bool) -> StatusVerdict:
+    """Healthy (0) while running or finished well; 3 when a person must act; 1 when the run failed or died."""
+    if status.outcome is not None:
+        if status.outcome in GOOD_OUTCOMES[status.kind]:
+            return StatusVerdict(state="finished", exit_code=EXIT_HEALTHY, headline=f"finished: {status.outcome}")
+        if status.outcome in NEEDS_PERSON_OUTCOMES:
+            return StatusVerdict(
+                state="needs_attention", exit_code=EXIT_NEEDS_PERSON, headline=f"ended {status.outcome}"
+            )
+        return StatusVerdict(state="failed", exit_code=EXIT_FAILED, headline=f"ended {status.outcome}")
+    silent = now - status.updated_at
+    dead = (status.host == this_host and not process_alive) or silent > HEARTBEAT_STALE_SECONDS
+    if dead:
+        return StatusVerdict(
+            state="crashed",
+            exit_code=EXIT_FAILED,
+            headline=f"CRASHED in phase {status.phase}: process {status.host}:{status.pid} gone, last heartbeat "
+            f"{human_duration(silent)} ago",
+        )
+    if status.gate is not None:
+        return StatusVerdict(
+            state="waiting_for_signoff",
+            exit_code=EXIT_NEEDS_PERSON,
+            headline=f"waiting for sign-off {status.gate.gate} from {', '.join(status.gate.waiting_for)}",
+        )
+    return StatusVerdict(state="running", exit_code=EXIT_HEALTHY, headline=f"running: {status.phase}")
+
+
+def status_lines(status: RunStatus, verdict: StatusVerdict, now: float) -> list[str]:
+    """The one-screen answer."""
+    lines = [
+        f"om-runbook {status.kind}: {verdict.headline}",
+        f"  redis {status.redis}, backup dir {status.backup_dir}",
+        f"  process {status.host}:{status.pid}, started {human_duration(now - status.started_at)} ago, "
+        f"heartbeat {human_duration(now - status.updated_at)} ago",
+    ]
+    if status.flow_run_id:
+        lines.append(f"  flow run {status.flow_run_id}" + (f"  {status.ui_url}" if status.ui_url else ""))
+    if status.progress is not None:
+        lines.append(f"  phase {status.phase}: {status.progress.figures().text()}")
+    else:
+        lines.append(f"  phase {status.phase}")
+    if status.chunks:
+        finished = sum(1 for c in status.chunks if c.finished)
+        running = [c for c in status.chunks if not c.finished and c.done]
+        lines.append(
+            f"  chunks: {finished} of {len(status.chunks)} done, {len(running)} running"
+            + "".join(f"; {c.index:04d} at {c.done:,}/{c.total:,}" for c in running[:8])
+        )
+    if status.throttle is not None:
+        throttle = status.throttle
+        p99 = f"{throttle.p99_ms:.2f} ms" if throttle.p99_ms is not None else "not measured"
+        limit = f"{throttle.limit_ms:g} ms" if throttle.limit_ms else "off"
+        lines.append(
+            f"  throttle: p99 {p99} against limit {limit}, delay per batch {throttle.delay_seconds:g} s, "
+            f"throttled {throttle.throttled_seconds:.1f} s so far"
+        )
+    if status.lease is not None:
+        lines.append(f"  lease held by {status.lease.holder} for {human_duration(now - status.lease.since)}")
+    if status.gate is not None:
+        lines.append(
+            f"  gate {status.gate.gate}: waiting {human_duration(now - status.gate.since)} for "
+            f"{', '.join(status.gate.waiting_for)}"
+        )
+        if status.gate.approve_command:
+            lines.append(f"  answer: {status.gate.approve_command}")
+    if status.last_error:
+        lines.append(f"  last error: {status.last_error}")
+    if verdict.state == "crashed" and status.resume_command:
+        lines.append(f"  resume with: {status.resume_command}")
+    return lines
