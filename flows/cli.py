@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--lessons", default="", help="final sign-off: lessons learned")
     approve.add_argument("--recommendations", default="", help="final sign-off: recommendations")
 
+    status = commands.add_parser(
+        "status", help="where a run is, from any terminal: exit 0 healthy, 3 a person must act, 1 failed or crashed"
+    )
+    status.add_argument("--backup-dir", required=True, metavar="DIR", help="the run's --backup-dir")
+    status.add_argument("--watch", action="store_true", help="redraw until the run ends or crashes")
+    status.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="--watch redraw period (2)")
+
     seed = commands.add_parser("seed", help="write legacy (redis-om 0.x format) sample records")
     _add_url(seed)
     seed.add_argument("--count", type=int, required=True)
@@ -202,6 +209,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "approve": commands.approve,
         "tune": commands.tune,
         "seed": commands.seed,
+        "status": commands.status,
     }
 
 

@@ -216,3 +216,31 @@ def approve(args: argparse.Namespace) -> int:
         raise RunbookError(f"flow run {run_id} was not resumed: {type(exc).__name__}: {exc}") from None
     console.print(f"{'rejected' if args.reject else 'approved'} flow run {run_id} as {args.role} ({args.name})")
     return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """The run's state from its status.json (any terminal, any time); exit 0 healthy, 3 needs a person, 1 failed."""
+    import socket
+    import time
+
+    from flows.run_lookup import flow_run_state
+    from migrations.run_status import judge_status, status_lines
+    from tasks.local_process import process_alive
+    from tasks.status_file import read_status
+
+    backup_dir, host = Path(args.backup_dir), socket.gethostname()
+    while True:
+        state = read_status(backup_dir)
+        now = time.time()
+        alive = process_alive(state.pid) if state.host == host else True
+        verdict = judge_status(state, now, host, alive)
+        lines = status_lines(state, verdict, now)
+        prefect_state = flow_run_state(state.flow_run_id) if state.flow_run_id else None
+        if prefect_state is not None:
+            lines.insert(1, f"  Prefect: flow run {prefect_state}")
+        if args.watch:
+            console.clear()
+        print("\n".join(lines), flush=True)  # never wrapped: the commands in it are copied
+        if not args.watch or verdict.state not in ("running", "waiting_for_signoff"):
+            return verdict.exit_code
+        time.sleep(args.interval)

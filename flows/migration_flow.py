@@ -22,6 +22,7 @@ from flows.key_ranges import migrate_key_ranges
 from flows.live_display import RunDisplay
 from flows.progress import ChunkProgress
 from flows.rollback_flow import rollback_flow
+from flows.run_lookup import flow_run_ui_url
 from flows.signoff_gates import ask_for_signoffs
 from flows.verification import verify_migration
 from migrations.backup_format import BackupManifest
@@ -97,7 +98,7 @@ class ChecklistRun:
             self.report.redis,
             settings.resume_command or default_resume_command("migration", str(settings.backup_dir)),
             str(flow_run.id),
-            flow_run.get_flow_run_ui_url(),
+            flow_run_ui_url(),
             self.logger,
         )
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr
 from flows.live_display import RunDisplay
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow
+from flows.run_lookup import flow_run_ui_url
 from migrations.config import RunSettings
 from migrations.fingerprint import KeyspaceDiff, compare_fingerprints
 from migrations.redaction import redact_url
@@ -74,7 +75,7 @@ def rehearsal_flow(
         redact_url(settings.redis_url.get_secret_value()),
         "a rehearsal starts again from the top: run the same command again",
         str(flow_run.id),
-        flow_run.get_flow_run_ui_url(),
+        flow_run_ui_url(),
         logger,
     )
     with display:

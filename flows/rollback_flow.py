@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from flows.live_display import RunDisplay
 from flows.progress import ChunkProgress
+from flows.run_lookup import flow_run_ui_url
 from flows.verification import verify_migration
 from migrations.config import build_settings
 from migrations.errors import RunbookError
@@ -52,7 +53,7 @@ def rollback_flow(
         report.redis,
         resume_command or default_resume_command("rollback", str(backup_dir)),
         str(flow_run.id),
-        flow_run.get_flow_run_ui_url(),
+        flow_run_ui_url(),
         get_run_logger(),
     )
     with display:

@@ -13,6 +13,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, create_model
 
+from flows.run_lookup import flow_run_ui_url
 from migrations.config import RunSettings
 from migrations.gate_notice import approve_command, gate_notice
 from migrations.redaction import url_password
@@ -67,7 +68,7 @@ def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_mark
         return
     url = settings.notify_webhook.get_secret_value()
     secrets = (url_password(settings.redis_url.get_secret_value()), url)
-    text = gate_notice(gate, list(waiting), summary_markdown, flow_run.get_flow_run_ui_url(), str(flow_run.id), secrets)
+    text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets)
     failure = post_text(url, text)
     logger = get_run_logger()
     if failure is None:

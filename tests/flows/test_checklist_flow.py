@@ -189,7 +189,11 @@ def test_an_answer_for_a_role_the_gate_does_not_wait_for_does_not_open_it(redis_
     seed(client, 50)
     before = keyspace(client)
     flow = FlowInThread(_gated(redis_server.url, tmp_path / "b", gate_timeout_seconds=8))
-    _wait_and_answer(flow, "Business Stakeholder")  # go/no-go waits for the Database Administrator
+    run_id = flow.wait_paused()
+    with pytest.raises(RuntimeError, match="Validation failed"):  # go/no-go's form offers the waiting role alone
+        _answer(run_id, "Business Stakeholder")
+    with pytest.raises(RuntimeError, match="Validation failed"):  # lessons learned belong to the final gate
+        _answer(run_id, "Database Administrator", lessons_learned="too early")
     report = flow.join()
     assert report.status == "not_approved"
     assert keyspace(client) == before
