@@ -16,6 +16,7 @@ rehearse: setup
 	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json rehearsal-report.json
 
 test: setup
+	@bash deployments/setup-browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q

@@ -179,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true", help="redraw until the run ends or crashes")
     status.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="--watch redraw period (2)")
 
+    notifications = commands.add_parser(
+        "setup-notifications",
+        help="deployment set-up: a Prefect automation that posts each waiting sign-off gate to a webhook",
+    )
+    notifications.add_argument(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help='gets {"text": ...} (Slack-compatible); default $OM_RUNBOOK_NOTIFY_WEBHOOK',
+    )
+
     seed = commands.add_parser("seed", help="write legacy (redis-om 0.x format) sample records")
     _add_url(seed)
     seed.add_argument("--count", type=int, required=True)
@@ -193,7 +204,8 @@ def resolve_url(args: argparse.Namespace) -> str:
 
 def resume_command(argv: list[str], args: argparse.Namespace) -> str:
     """This very command, to run again after a crash (as `status` shows it): the same flags, secrets as ***."""
-    secrets = (url_password(getattr(args, "redis_url", "") or ""), getattr(args, "notify_webhook", None) or "")
+    webhook = getattr(args, "notify_webhook", None) or getattr(args, "webhook_url", None) or ""
+    secrets = (url_password(getattr(args, "redis_url", "") or ""), webhook)
     return redact_text("om-runbook " + shlex.join(argv), secrets)
 
 
@@ -210,6 +222,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "tune": commands.tune,
         "seed": commands.seed,
         "status": commands.status,
+        "setup-notifications": commands.setup_notifications,
     }
 
 
@@ -221,8 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "redis_url"):
         args.redis_url = resolve_url(args)
-    if hasattr(args, "notify_webhook"):
-        args.notify_webhook = args.notify_webhook or os.environ.get("OM_RUNBOOK_NOTIFY_WEBHOOK") or None
+    for name in ("notify_webhook", "webhook_url"):
+        if hasattr(args, name):
+            setattr(args, name, getattr(args, name) or os.environ.get("OM_RUNBOOK_NOTIFY_WEBHOOK") or None)
     args.resume_command = resume_command(argv, args)
     try:
         return _commands()[args.command](args)

@@ -244,3 +244,21 @@ def status(args: argparse.Namespace) -> int:
         if not args.watch or verdict.state not in ("running", "waiting_for_signoff"):
             return verdict.exit_code
         time.sleep(args.interval)
+
+
+def setup_notifications(args: argparse.Namespace) -> int:
+    from flows.gate_notifications import AUTOMATION_NAME, WEBHOOK_BLOCK, set_up_gate_automation
+    from tasks.webhook import webhook_host
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigurationError(
+            "setup-notifications configures the Prefect server your runs use: export PREFECT_API_URL"
+        )
+    if not args.webhook_url or not args.webhook_url.startswith(("http://", "https://")):
+        raise ConfigurationError("give --webhook-url (or $OM_RUNBOOK_NOTIFY_WEBHOOK): an http:// or https:// URL")
+    automation_id = set_up_gate_automation(args.webhook_url)
+    print(
+        f"automation {AUTOMATION_NAME!r} ({automation_id}) posts each waiting gate to Webhook block "
+        f"{WEBHOOK_BLOCK!r} ({webhook_host(args.webhook_url)})"
+    )
+    return 0

@@ -3,6 +3,7 @@ lines every few seconds without a terminal, and `status.json` in the backup dire
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -23,7 +24,9 @@ from tasks.status_file import write_status
 TICK_SECONDS = 0.5
 STATUS_EVERY_TICKS = 2  # status.json once a second
 LOG_EVERY_SECONDS = 5.0  # without a terminal
-_ACTIVE = threading.Lock()  # one display per process: a subflow (the rehearsal's migration) shows in its parent's
+# One display per run: a subflow (the rehearsal's migration, an automatic rollback) runs in its parent's context
+# and shows in its parent's display
+_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("om_runbook_display_active", default=False)
 # Prefect's console theme does not inherit rich's defaults; the bars need these
 _BAR_THEME = Theme({name: style for name, style in DEFAULT_STYLES.items() if name.startswith(("bar.", "progress."))})
 
@@ -65,6 +68,7 @@ class RunDisplay:
         )
         self.backup_dir, self.logger = backup_dir, logger
         self._owner = False
+        self._token: contextvars.Token[bool] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="om-runbook-display", daemon=True)
         self._handlers: list[tuple[PrefectConsoleHandler, Console]] = []
@@ -75,9 +79,10 @@ class RunDisplay:
         self._console: Console | None = None
 
     def __enter__(self) -> RunDisplay:
-        self._owner = _ACTIVE.acquire(blocking=False)
+        self._owner = not _ACTIVE.get()
         if not self._owner:
             return self
+        self._token = _ACTIVE.set(True)
         METER.reset()
         console = self._console = self._shared_console()
         if console.is_terminal:
@@ -105,7 +110,8 @@ class RunDisplay:
             self._progress.console.pop_theme()
         for handler, original in self._handlers:
             handler.console = original
-        _ACTIVE.release()
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
 
     def finish(self, outcome: str) -> None:
         """The run's end, for `status`: written at once."""

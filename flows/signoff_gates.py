@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Literal
+from enum import Enum
 
 from prefect import get_run_logger
 from prefect.exceptions import FlowPauseTimeout
@@ -13,6 +13,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, create_model
 
+from flows.gate_notifications import label_waiting_gate
 from flows.run_lookup import flow_run_ui_url
 from migrations.config import RunSettings
 from migrations.gate_notice import approve_command, gate_notice
@@ -52,10 +53,12 @@ class FinalSignOffInput(SignOffInput):
 def signoff_form(gate: Gate, waiting: list[Role]) -> type[SignOffInput]:
     """The gate's form: its role field offers only the roles still waiting (an answer for another is refused)."""
     base = FinalSignOffInput if gate == "final" else SignOffInput
+    # An Enum, not a Literal: the schema of a one-value Literal is a `const`, which the UI shows as an empty box
+    waiting_roles = Enum("WaitingRole", {role: role for role in waiting}, type=str)  # type: ignore[misc]
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{base.__name__}For{gate.title().replace('-', '')}",
         __base__=base,
-        role=(Literal[tuple(waiting)], Field(description="the checklist role you sign for (still waiting)")),
+        role=(waiting_roles, Field(description="the checklist role you sign for (still waiting)")),
     )
 
 
@@ -64,13 +67,18 @@ def _now() -> str:
 
 
 def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_markdown: str) -> None:
-    if settings.notify_webhook is None:
-        return
-    url = settings.notify_webhook.get_secret_value()
+    """The notice goes on the run's labels (the Paused automation sends it) and to --notify-webhook if given."""
+    logger = get_run_logger()
+    url = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
     secrets = (url_password(settings.redis_url.get_secret_value()), url)
     text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets)
+    try:
+        label_waiting_gate(str(flow_run.id), gate, list(waiting), text)
+    except Exception as exc:  # noqa: BLE001 - a label is a convenience; the gate must wait regardless
+        logger.warning("sign-off %s: the run's notice labels were not set (%s)", gate, type(exc).__name__)
+    if not url:
+        return
     failure = post_text(url, text)
-    logger = get_run_logger()
     if failure is None:
         logger.info("sign-off %s: approvers notified through %s", gate, webhook_host(url))
     else:
@@ -116,7 +124,7 @@ def ask_for_signoffs(gate: Gate, summary_markdown: str, settings: RunSettings) -
                 )
             except FlowPauseTimeout:
                 return "timed_out", signoffs
-            signoff = SignOff(gate=gate, at=_now(), **answer.model_dump(include=set(SignOff.model_fields)))
+            signoff = SignOff(gate=gate, at=_now(), **answer.model_dump(mode="json", include=set(SignOff.model_fields)))
             signoffs.append(signoff)
             logger.info("sign-off %s: %s (%s) answered %s", gate, signoff.name, signoff.role, signoff.decision)
         return outcome, signoffs

@@ -4,21 +4,10 @@ rehearsal deployment is triggered through the API and completes; schedule and co
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tasks.local_redis import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.deployments.prefect_processes import run_script as _run_script
+from tests.deployments.prefect_processes import start_worker as _start_worker
+from tests.deployments.prefect_processes import stop as _stop
 
 CLIENT_SCRIPT = r"""
 import json, sys
@@ -44,94 +33,6 @@ print(json.dumps({
     "artifacts": artifacts,
 }))
 """
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError("prefect server exited during start-up")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("prefect server did not become healthy")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """One `prefect server start` for this module, with the work pool and every deployment of prefect.yaml."""
-    tmp_path = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "OM_RUNBOOK_HOME": str(ROOT),
-    }
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_healthy(env["PREFECT_API_URL"], server)
-        _prefect(env, "work-pool", "create", "om-runbook", "--type", "process")
-        _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
-        yield env
-    finally:
-        _stop(server)
-        log.close()
-
-
-def _prefect(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [str(BIN / "prefect"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-    return completed.stdout
-
-
-def _run_script(script: str, request: dict, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """A Prefect client in its own process (the real server's API in `env`), given `request` on stdin."""
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(request),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _start_worker(env: dict[str, str], log, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", "om-runbook", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_server, tmp_path):

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 
 import pytest
 
 from flows.cli import main
+from migrations.errors import ConfigurationError
 from migrations.signoff import GateRoles
 from tasks.status_file import read_status, status_path, write_status
 from tests.flows.helpers import keyspace, seed
 from tests.flows.test_checklist_flow import FlowInThread, _answer, _gated, _wait_until_not_paused
+from tests.webhook_server import Webhook
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-class Webhook:
-    """A local HTTP server that records what it is sent (or answers `status` without reading it)."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.bodies: list[dict] = []
-        self.paths: list[str] = []
-        received, answer = self.bodies, status
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                outer.paths.append(self.path)
-                self.send_response(answer)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                return
-
-        outer = self
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -52,6 +23,18 @@ def webhook():
     hook = Webhook()
     yield hook
     hook.close()
+
+
+def _wait_for_status_gate(backup_dir, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if read_status(backup_dir).gate is not None:
+                return
+        except ConfigurationError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("status.json never showed the waiting gate")
 
 
 def test_a_waiting_gate_notifies_the_webhook_and_status_says_who_must_answer(
@@ -73,6 +56,7 @@ def test_a_waiting_gate_notifies_the_webhook_and_status_says_who_must_answer(
     assert "keys scanned: 60" in text and "estimated duration: under a second" in text
     assert "hunter2-secret" not in text and "secret-token" not in text
 
+    _wait_for_status_gate(backup_dir)  # status.json is rewritten once a second
     assert main(["status", "--backup-dir", str(backup_dir)]) == 3  # a person must act
     shown = capsys.readouterr().out
     assert "waiting for sign-off go-no-go from Technical Lead, Database Administrator" in shown
@@ -112,8 +96,6 @@ def test_a_webhook_that_fails_is_logged_and_the_gate_waits_all_the_same(redis_se
 
 
 def test_a_webhook_that_is_not_http_is_refused_before_anything_runs(redis_server, tmp_path):
-    from migrations.errors import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="must be an http:// or https:// URL"):
         _gated(redis_server.url, tmp_path / "b", notify_webhook="ftp://example/hook")
 

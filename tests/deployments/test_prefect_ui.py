@@ -1,0 +1,346 @@
+"""The Prefect UI in a real headless Chromium (Debian's chromium and chromium-driver, driven by selenium), against
+a real `prefect server start`: sign-off forms answered in the browser, the deployment's Run form, the artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from migrations.run_status import RunStatus
+from tasks.status_file import status_path
+from tests.deployments.prefect_processes import ROOT, run_script, start_worker, stop
+from tests.flows.helpers import keyspace, seed
+from tests.webhook_server import Webhook
+
+OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = os.environ.get("OM_RUNBOOK_SCREENSHOTS_DIR")  # e.g. docs/ to refresh the README's pictures
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """A failure to start Chromium fails the tests (`make setup` installs it); it is never a skip."""
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), "run `make setup` (apt chromium chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",  # this machine's network is closed: no calls home
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1500",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(20)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    driver.save_screenshot(str(path))
+    if SCREENSHOTS:
+        shutil.copy(path, Path(SCREENSHOTS) / name)
+    return path
+
+
+def _user_data_of(content: dict) -> dict:
+    return {key: value for key, value in content.items() if not key.startswith(b"om-runbook:")}
+
+
+def _user_data(client) -> dict:
+    return _user_data_of(keyspace(client))
+
+
+def _run_status(backup_dir: Path) -> RunStatus | None:
+    try:
+        return RunStatus.model_validate_json(status_path(backup_dir).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for_gate(backup_dir: Path, waiting_for: list[str], process: subprocess.Popen, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _run_status(backup_dir)
+        if status is not None and status.gate is not None and status.gate.waiting_for == waiting_for:
+            return status
+        assert process.poll() is None, "the run ended before its gate"
+        time.sleep(0.3)
+    raise AssertionError(f"no gate waiting for {waiting_for}: {_run_status(backup_dir)}")
+
+
+def _select_offering(modal, text: str):
+    for select in modal.find_elements(By.CSS_SELECTOR, "select"):
+        if any(option.text == text for option in select.find_elements(By.TAG_NAME, "option")):
+            return select
+    return None
+
+
+def _wait_paused(env: dict[str, str], backup_dir: Path, pause_key: str) -> None:
+    """Until the Prefect server itself shows the run paused at `pause_key` (the form the browser will load)."""
+    deadline = time.monotonic() + 60
+    shown = ""
+    while time.monotonic() < deadline:
+        shown = subprocess.run(
+            [str(OM_RUNBOOK), "status", "--backup-dir", str(backup_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+        if f"Prefect: flow run Paused ({pause_key})" in shown:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"not paused at {pause_key}: {shown}")
+
+
+def _open_resume_form(driver: WebDriver, run_url: str):
+    driver.get(run_url)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Resume']").click()
+    return driver.find_element(
+        By.XPATH, "//*[normalize-space()='Resume Flow Run']/ancestor::*[contains(@class,'p-modal')][1]"
+    )
+
+
+def _answer_in_browser(driver: WebDriver, run_url: str, name: str, role: str, decision: str, comment: str) -> None:
+    """What a person does: open the run, click Resume, fill in the sign-off form, submit."""
+    modal = _open_resume_form(driver, run_url)
+    role_select = WebDriverWait(driver, 30).until(lambda _: _select_offering(modal, role))
+    Select(role_select).select_by_visible_text(role)
+    Select(_select_offering(modal, decision)).select_by_visible_text(decision)
+    textareas = modal.find_elements(By.CSS_SELECTOR, "textarea")
+    textareas[0].send_keys(name)
+    textareas[-1].send_keys(comment)
+    modal.find_element(By.XPATH, ".//button[normalize-space()='Submit']").click()
+
+
+def _form_text(driver: WebDriver, run_url: str) -> tuple[str, list[str]]:
+    modal = _open_resume_form(driver, run_url)
+    time.sleep(1)  # the description renders after the form's schema
+    options = [
+        o.text for s in modal.find_elements(By.CSS_SELECTOR, "select") for o in s.find_elements(By.TAG_NAME, "option")
+    ]
+    return modal.text, options
+
+
+def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_byte(
+    prefect_server, browser, redis_server, tmp_path
+):
+    env = prefect_server
+    webhook = Webhook()
+    try:
+        set_up = subprocess.run(
+            [str(OM_RUNBOOK), "setup-notifications", "--webhook-url", webhook.url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert set_up.returncode == 0, set_up.stderr
+        client = redis_server.client()
+        seed(client, 300, dirty_share=0.02)
+        before = keyspace(client)
+        backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
+        log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed below
+        run = subprocess.Popen(
+            [
+                str(OM_RUNBOOK),
+                "run",
+                "--redis-url",
+                redis_server.url,
+                "--models",
+                "migrations.sample_models",
+                "--backup-dir",
+                str(backup_dir),
+                "--roles",
+                "go-no-go=Technical Lead,Database Administrator",
+                "--gate-poll",
+                "1",
+                "--report-json",
+                str(report),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        try:
+            status = _wait_for_gate(backup_dir, ["Technical Lead", "Database Administrator"], run)
+            run_url = status.ui_url
+            _wait_paused(env, backup_dir, "go-no-go-0")
+            assert run_url == f"{env['PREFECT_UI_URL']}/runs/flow-run/{status.flow_run_id}"
+
+            notice = webhook.wait_for(1)[0]["text"]  # the automation on prefect.flow-run.Paused, through the block
+            assert "sign-off go-no-go is waiting for Technical Lead, Database Administrator." in notice
+            assert run_url in notice and f"om-runbook approve {status.flow_run_id} --role 'Technical Lead'" in notice
+            assert "secret-token" not in notice
+
+            text, options = _form_text(browser, run_url)
+            _shot(browser, tmp_path, "signoff-form.png")
+            assert "Sign-off: go-no-go" in text and "keys scanned: 300" in text
+            assert "estimated duration: under a second" in text and "sha256" in text
+            assert "Lessons" not in text and "lessons" not in text  # only the final gate asks
+            assert [o for o in options if o in ("Technical Lead", "Database Administrator", "Operations Manager")] == [
+                "Technical Lead",
+                "Database Administrator",
+            ]
+
+            _answer_in_browser(browser, run_url, "Grace Hopper", "Technical Lead", "approve", "backup checked")
+            _wait_for_gate(backup_dir, ["Database Administrator"], run)  # the run recorded it, waits for the next
+            _wait_paused(env, backup_dir, "go-no-go-1")
+            assert (
+                "sign-off go-no-go: Grace Hopper (Technical Lead) answered approve"
+                in (tmp_path / "run.log").read_text()
+            )
+            assert _user_data(client) == _user_data_of(before)  # nothing written before the go (the lease aside)
+
+            _answer_in_browser(browser, run_url, "Edgar Codd", "Database Administrator", "reject", "not tonight")
+            assert run.wait(timeout=120) == 1
+        finally:
+            if run.poll() is None:
+                run.kill()
+            log.close()
+    finally:
+        webhook.close()
+    outcome = json.loads(report.read_text())
+    assert outcome["status"] == "not_approved", outcome["messages"]
+    assert [(s["name"], s["role"], s["decision"], s["comment"]) for s in outcome["signoffs"]] == [
+        ("Grace Hopper", "Technical Lead", "approve", "backup checked"),
+        ("Edgar Codd", "Database Administrator", "reject", "not tonight"),
+    ]
+    assert keyspace(client) == before
+
+
+ARTIFACT_SCRIPT = r"""
+import json, sys
+from prefect.client.orchestration import get_client
+request = json.loads(sys.stdin.read())
+with get_client(sync_client=True) as client:
+    found = [a for a in client.read_artifacts() if str(a.flow_run_id) == request["flow_run_id"] and a.key]
+print(json.dumps({a.key: str(a.id) for a in found}))
+"""
+
+
+def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, browser, redis_server, tmp_path):
+    env = prefect_server
+    seed(redis_server.client(), 300, dirty_share=0.02)
+    backup_dir = tmp_path / "backup"
+    completed = subprocess.run(
+        [
+            str(OM_RUNBOOK),
+            "run",
+            "--redis-url",
+            redis_server.url,
+            "--models",
+            "migrations.sample_models",
+            "--backup-dir",
+            str(backup_dir),
+            "--auto-approve",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    status = _run_status(backup_dir)
+    assert status is not None and status.outcome == "succeeded"
+    found = run_script(ARTIFACT_SCRIPT, {"flow_run_id": status.flow_run_id}, env)
+    artifacts = json.loads(found.stdout.strip().splitlines()[-1])
+    base = env["PREFECT_UI_URL"]
+
+    browser.get(f"{base}/artifacts/artifact/{artifacts['migration-kpis']}")
+    browser.find_element(By.XPATH, "//*[normalize-space()='error rate']")
+    kpis = browser.find_element(By.TAG_NAME, "body").text
+    _shot(browser, tmp_path, "kpi-artifact.png")
+    assert "success rate" in kpis and "< 1%" in kpis and "met" in kpis
+
+    browser.get(f"{base}/artifacts/artifact/{artifacts['migration-checklist']}")
+    browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'Data integrity checks passed')]")
+    _shot(browser, tmp_path, "checklist-artifact.png")
+
+
+SECRET_SCRIPT = r"""
+import json, sys
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+request = json.loads(sys.stdin.read())
+Secret(value=request["redis_url"]).save("om-runbook-production-redis-url", overwrite=True)
+with get_client(sync_client=True) as client:
+    print(client.read_deployment_by_name("om-production-migration/production-migration").id)
+"""
+
+
+def test_the_deployment_run_form_starts_a_run_that_pauses_at_go_no_go(prefect_server, browser, redis_server, tmp_path):
+    env = prefect_server
+    seed(redis_server.client(), 200)
+    before = keyspace(redis_server.client())
+    deployment_id = run_script(SECRET_SCRIPT, {"redis_url": redis_server.url}, env).stdout.strip().splitlines()[-1]
+    backup_dir = tmp_path / "deployment-backup"
+    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
+    worker = start_worker(env, worker_log)
+    try:
+        browser.get(f"{env['PREFECT_UI_URL']}/deployments/deployment/{deployment_id}")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Run']").click()
+        browser.find_element(By.XPATH, "//*[normalize-space()='Custom run']").click()
+        for label, value in (("models", "migrations.sample_models"), ("backup_dir", str(backup_dir))):
+            browser.find_element(By.XPATH, f"//*[normalize-space(text())='{label}']/following::textarea[1]").send_keys(
+                value
+            )
+        _shot(browser, tmp_path, "deployment-run-form.png")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
+        deadline = time.monotonic() + 180
+        status = None
+        while time.monotonic() < deadline:
+            status = _run_status(backup_dir)
+            if status is not None and status.gate is not None:
+                break
+            time.sleep(0.5)
+        assert status is not None and status.gate is not None, (tmp_path / "worker.log").read_text()[-3000:]
+        assert status.gate.gate == "go-no-go" and status.gate.waiting_for == [
+            "Technical Lead",
+            "Database Administrator",
+        ]
+        assert _user_data(redis_server.client()) == _user_data_of(before)
+        rejected = subprocess.run(
+            [str(OM_RUNBOOK), "approve", status.flow_run_id, "--role", "Technical Lead", "--name", "ci", "--reject"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert rejected.returncode == 0, rejected.stderr
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (_run_status(backup_dir) or status).outcome is None:
+            time.sleep(0.5)
+        assert _run_status(backup_dir).outcome == "not_approved"
+    finally:
+        stop(worker)
+        worker_log.close()
+    assert keyspace(redis_server.client()) == before
