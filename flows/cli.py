@@ -230,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Prefect's telemetry job in the embedded server prints a "database is locked" traceback on SQLite; set before
     # Prefect is imported (the commands import it), and only as a default: a user's own setting wins.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # and its client's usage notice, printed over the first run's output
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if hasattr(args, "redis_url"):

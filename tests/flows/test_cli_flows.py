@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -25,26 +32,63 @@ def _rehearsal_servers() -> list[str]:
     return [line for line in found.stdout.splitlines() if "redis-server" in line]
 
 
-def test_rehearse_end_to_end_proves_byte_identity_and_leaves_no_process(tmp_path):
+def _run_in_terminal(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """`argv` on a 160x50 pseudo-terminal, as a person at a terminal runs it: its exit code and all it printed."""
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    process = subprocess.Popen(argv, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env, close_fds=True)
+    os.close(child_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main_fd], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(main_fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    os.close(main_fd)
+    code = process.wait(timeout=30)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_rehearse_in_a_terminal_shows_each_phase_with_a_real_eta_proves_byte_identity_and_leaves_no_process(
+    tmp_path,
+):
     report_path = tmp_path / "rehearsal.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    completed = subprocess.run(
-        [str(OM_RUNBOOK), "rehearse", "--count", "3000", "--report-json", str(report_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert "REHEARSAL PASSED" in completed.stdout
-    assert "error rate" in completed.stdout and "0 changed, 0 missing, 0 added" in completed.stdout
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "50"}
+    env.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)  # a new user's environment: om-runbook turns it off itself
+    argv = [str(OM_RUNBOOK), "rehearse", "--count", "60000", "--report-json", str(report_path)]
+    code, shown = _run_in_terminal(argv, env, timeout=300)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert code == 0, plain[-4000:]
+    assert "Traceback" not in plain and "database is locked" not in plain
+    assert "REHEARSAL PASSED" in plain
+    for phase in (
+        "seed legacy records",
+        "fingerprint every key",
+        "assess: scan",
+        "backup: logical scan",
+        "migrate: chunks",
+        "verify: changed keys against the backup",
+        "rollback: chunks",
+    ):
+        assert re.search(rf"{re.escape(phase)} done: [\d,]+ keys in [\d.]+ s \([\d,]+ keys/s\)", plain), phase
+    etas = re.findall(r"([\d,]+) of ([\d,]+) keys \([\d.]+%\), ([\d,]+) keys/s, ETA (\d+:\d\d:\d\d)", plain)
+    assert etas, "no live progress line with a rate and an ETA"
+    assert "ETA -:--:--" not in plain
+    assert (tmp_path / "prefect-home" / "om-runbook-embedded-server.log").exists()  # its logs, not the terminal's
     report = json.loads(report_path.read_text())
     assert report["status"] == "succeeded"
     assert {"assess", "backup", "migrate", "verify", "rollback"} <= set(report["phases"])
     assert report["rehearsal"]["passed"] is True
-    assert report["rehearsal"]["rollback_diff"]["keys_before"] == 3000
+    assert report["rehearsal"]["rollback_diff"]["keys_before"] == 60000
     assert all(report["rehearsal"]["criteria"].values())
     assert [s["name"] for s in report["signoffs"]] == ["automatic (rehearsal)"] * len(report["signoffs"])
     assert _rehearsal_servers() == []
