@@ -19,7 +19,7 @@ test: setup
 	@bash deployments/setup-browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: setup
 	$(PY) tests/benchmarks/migrate_benchmark.py

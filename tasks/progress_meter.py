@@ -57,6 +57,11 @@ class ProgressMeter:
             self._done = done
             self._total = max(self._total, self._done)
 
+    def finish_at(self, done: int) -> None:
+        """The phase turned out to be `done` units in all (an estimated total replaced by the real one)."""
+        with self._lock:
+            self._done = self._total = done
+
     def set_chunks(self, chunks: list[ChunkProgressState]) -> None:
         """Per-chunk figures (from the checkpoints); the phase's done is their sum."""
         with self._lock:

@@ -25,6 +25,8 @@ from tests.deployments.prefect_processes import ROOT, run_script, start_worker, 
 from tests.flows.helpers import keyspace, seed
 from tests.webhook_server import Webhook
 
+# one worker holds the package's Prefect server (xdist: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("prefect-server")
 OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.environ.get("OM_RUNBOOK_SCREENSHOTS_DIR")  # e.g. docs/ to refresh the README's pictures
@@ -62,6 +64,16 @@ def _shot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
     if SCREENSHOTS:
         shutil.copy(path, Path(SCREENSHOTS) / name)
     return path
+
+
+def _om_runbook(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    argv = [str(OM_RUNBOOK), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _run_command(redis_url: str, backup_dir: Path) -> list[str]:
+    return [str(OM_RUNBOOK), "run", "--redis-url", redis_url, "--models", "migrations.sample_models",
+            "--backup-dir", str(backup_dir)]  # fmt: skip
 
 
 def _user_data_of(content: dict) -> dict:
@@ -102,14 +114,7 @@ def _wait_paused(env: dict[str, str], backup_dir: Path, pause_key: str) -> None:
     deadline = time.monotonic() + 60
     shown = ""
     while time.monotonic() < deadline:
-        shown = subprocess.run(
-            [str(OM_RUNBOOK), "status", "--backup-dir", str(backup_dir)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        ).stdout
+        shown = _om_runbook(env, "status", "--backup-dir", str(backup_dir)).stdout
         if f"Prefect: flow run Paused ({pause_key})" in shown:
             return
         time.sleep(0.5)
@@ -151,14 +156,7 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
     env = prefect_server
     webhook = Webhook()
     try:
-        set_up = subprocess.run(
-            [str(OM_RUNBOOK), "setup-notifications", "--webhook-url", webhook.url],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        set_up = _om_runbook(env, "setup-notifications", "--webhook-url", webhook.url)
         assert set_up.returncode == 0, set_up.stderr
         client = redis_server.client()
         seed(client, 300, dirty_share=0.02)
@@ -167,14 +165,7 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
         log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed below
         run = subprocess.Popen(
             [
-                str(OM_RUNBOOK),
-                "run",
-                "--redis-url",
-                redis_server.url,
-                "--models",
-                "migrations.sample_models",
-                "--backup-dir",
-                str(backup_dir),
+                *_run_command(redis_server.url, backup_dir),
                 "--roles",
                 "go-no-go=Technical Lead,Database Administrator",
                 "--gate-poll",
@@ -249,17 +240,7 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
     seed(redis_server.client(), 300, dirty_share=0.02)
     backup_dir = tmp_path / "backup"
     completed = subprocess.run(
-        [
-            str(OM_RUNBOOK),
-            "run",
-            "--redis-url",
-            redis_server.url,
-            "--models",
-            "migrations.sample_models",
-            "--backup-dir",
-            str(backup_dir),
-            "--auto-approve",
-        ],
+        [*_run_command(redis_server.url, backup_dir), "--auto-approve"],
         env=env,
         capture_output=True,
         text=True,
@@ -327,14 +308,8 @@ def test_the_deployment_run_form_starts_a_run_that_pauses_at_go_no_go(prefect_se
             "Database Administrator",
         ]
         assert _user_data(redis_server.client()) == _user_data_of(before)
-        rejected = subprocess.run(
-            [str(OM_RUNBOOK), "approve", status.flow_run_id, "--role", "Technical Lead", "--name", "ci", "--reject"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        answer = ("--role", "Technical Lead", "--name", "Ada", "--reject")
+        rejected = _om_runbook(env, "approve", status.flow_run_id, *answer)
         assert rejected.returncode == 0, rejected.stderr
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (_run_status(backup_dir) or status).outcome is None:

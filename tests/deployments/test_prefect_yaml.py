@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.deployments.prefect_processes import run_script as _run_script
 from tests.deployments.prefect_processes import start_worker as _start_worker
 from tests.deployments.prefect_processes import stop as _stop
+
+# one worker holds the package's Prefect server (xdist: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("prefect-server")
 
 CLIENT_SCRIPT = r"""
 import json, sys
