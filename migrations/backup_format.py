@@ -112,6 +112,13 @@ class SnapshotInfo(BaseModel):
     node: str = ""  # on a cluster: the master this part was taken from
     parts: list[SnapshotInfo] = Field(default_factory=list)  # on a cluster: one snapshot per master
 
+    def restore_matches(self, keys_with_ttl: int) -> bool:
+        """Every sampled key equal, and every key restored but those with a TTL (Redis drops a key whose TTL
+        passed while it loads the snapshot: short-lived keys may be gone by the restore test)."""
+        source, restored = self.source_keys or 0, self.restored_keys or 0
+        keys_equal = self.sample_keys_equal == self.sample_keys_compared
+        return keys_equal and source - keys_with_ttl <= restored <= source
+
     @property
     def digests(self) -> str:
         """The sha256 of the snapshot file, or of each master's file on a cluster."""

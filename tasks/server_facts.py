@@ -19,6 +19,7 @@ class ServerFacts(BaseModel):
     rdb_enabled: bool | None  # None: CONFIG refused
     aof_enabled: bool
     total_keys: int
+    keys_with_ttl: int = 0  # INFO keyspace `expires`: these may expire between the snapshot and its restore test
     masters: int = 1  # a cluster's masters; the other facts are their combination (see combine_facts)
     used_memory_all_masters: int = 0  # what a full snapshot of every master takes (0: a single server)
 
@@ -76,6 +77,7 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
         rdb_enabled=_rdb_saves(client),
         aof_enabled=bool(persistence.get("aof_enabled", 0)),
         total_keys=sum(int(db.get("keys", 0)) for db in keyspace.values() if isinstance(db, dict)),
+        keys_with_ttl=sum(int(db.get("expires", 0)) for db in keyspace.values() if isinstance(db, dict)),
     )
 
 
@@ -97,6 +99,7 @@ def combine_facts(each: list[ServerFacts]) -> ServerFacts:
         rdb_enabled=None if None in rdb else all(rdb),
         aof_enabled=all(facts.aof_enabled for facts in each),
         total_keys=sum(facts.total_keys for facts in each),
+        keys_with_ttl=sum(facts.keys_with_ttl for facts in each),
         masters=len(each),
         used_memory_all_masters=sum(facts.used_memory for facts in each),
     )

@@ -163,13 +163,17 @@ def snapshot_and_restore_test(url: str, client: redis.Redis, destination: Path) 
         raise BackupError(f"redis-check-rdb rejected the snapshot {path}: {check_line}")
     info = restore_test(path, client, source_keys)
     info.path, info.size_bytes, info.sha256, info.check_passed = str(path), size, sha256, True
-    if info.restored_keys != source_keys or info.sample_keys_equal != info.sample_keys_compared:
+    if not info.restore_matches(facts.keys_with_ttl):
         raise BackupError(
             f"the restore test of {path} does not match the source: {info.restored_keys} keys restored, "
-            f"{source_keys} on the server; {info.sample_keys_equal}/{info.sample_keys_compared} sampled keys "
-            "equal (is the application still writing? stop it for the snapshot)"
+            f"{source_keys} on the server ({facts.keys_with_ttl} with a TTL); {info.sample_keys_equal}/"
+            f"{info.sample_keys_compared} sampled keys equal (is the application still writing? stop it for the "
+            "snapshot)"
         )
-    info.note = f"restore-tested: {info.restored_keys} keys, {info.sample_keys_equal} sampled keys equal"
+    expired = source_keys - (info.restored_keys or 0)
+    info.note = f"restore-tested: {info.restored_keys} keys, {info.sample_keys_equal} sampled keys equal" + (
+        f" ({expired} keys with a TTL expired before the restore test)" if expired else ""
+    )
     return info
 
 

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrations.backup_format import FieldChange, KeyBackup, decode_line, digest_other_fields, encode_line
+from migrations.backup_format import (
+    FieldChange,
+    KeyBackup,
+    SnapshotInfo,
+    decode_line,
+    digest_other_fields,
+    encode_line,
+)
 from migrations.error_budget import refusal_before_writes, remaining_budget
 from migrations.report import compute_kpis
 
@@ -45,3 +53,20 @@ def test_kpi_rates_count_every_value_the_run_handled():
         duration_seconds=0.0,
     )  # fmt: skip
     assert empty.error_rate == 0.0 and empty.success_rate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("source", "restored", "with_ttl", "equal", "matches"),
+    [
+        (526, 526, 0, 165, True),
+        (526, 506, 20, 165, True),  # 20 short-lived keys expired before the restore test loaded the snapshot
+        (526, 505, 20, 165, False),  # more missing than could have expired
+        (526, 527, 20, 165, False),  # more restored than the source had
+        (526, 526, 0, 164, False),  # a sampled key differs
+    ],
+)
+def test_a_restore_matches_the_source_but_for_keys_that_could_expire(source, restored, with_ttl, equal, matches):
+    info = SnapshotInfo(
+        taken=True, source_keys=source, restored_keys=restored, sample_keys_compared=165, sample_keys_equal=equal
+    )
+    assert info.restore_matches(with_ttl) is matches
