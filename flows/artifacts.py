@@ -6,6 +6,7 @@ import pandas as pd
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from migrations.backup_format import BackupManifest
+from migrations.progress_figures import human_duration
 from migrations.report import KpiCheck
 from tasks.assess import Assessment
 
@@ -47,7 +48,7 @@ def publish_assessment(assessment: Assessment) -> None:
         description=(
             f"Redis {server.redis_version} ({server.role}), {assessment.keys_scanned:,} keys scanned, "
             f"{assessment.fields_to_change:,} fields to convert, {assessment.unreadable_values:,} unreadable, "
-            f"estimated {assessment.estimated_seconds:.0f} s"
+            f"estimated duration {human_duration(assessment.estimated_seconds)}"
         ),
     )
 

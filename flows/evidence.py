@@ -22,7 +22,7 @@ def assessment_evidence(assessment: Assessment, baseline: LatencySummary) -> dic
     persistence = "RDB saves " + {True: "on", False: "off", None: "unknown (CONFIG refused)"}[server.rdb_enabled]
     return {
         "targets": ", ".join(f"{t.name} ({', '.join(t.fields)})" for t in assessment.targets),
-        "estimate": f"about {assessment.estimated_seconds:.0f} s, from {assessment.read_keys_per_second:,.0f} "
+        "estimate": f"{human_duration(assessment.estimated_seconds)}, from {assessment.read_keys_per_second:,.0f} "
         "keys/s measured while assessing",
         "resources": f"logical backup {_mb(assessment.logical_backup_bytes)}, RDB about "
         f"{_mb(assessment.rdb_snapshot_bytes_estimate)}, disk free {_mb(assessment.backup_disk_free_bytes)}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,9 +84,11 @@ class ResourceProbe:
 
 
 def probe_latency(url: str, seconds: float = 1.0) -> LatencySummary:
-    """PING latency for `seconds`, measured exactly as during the migration (the baseline and the after)."""
-    with ResourceProbe(url) as probe:
-        time.sleep(seconds)
+    """PING latency for `seconds` from the probe's first reading on, measured exactly as during the migration (the
+    baseline and the after). Timed from process start, a loaded machine got 0 samples: the probe was still starting."""
+    with tempfile.TemporaryDirectory(prefix="om-runbook-probe-") as directory:
+        with ResourceProbe(url, status=Path(directory) / "latency.json") as probe:
+            time.sleep(seconds)
     return probe.latency()
 
 

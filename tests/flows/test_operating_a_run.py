@@ -108,6 +108,7 @@ def test_status_of_a_run_whose_process_died_says_crashed_where_and_how_to_resume
     backup_dir = tmp_path / "b"
     report = migration_flow(settings_for(redis_server.url, backup_dir, resume_command="om-runbook run --x"))
     assert report.status == "succeeded"
+    assert report.system.baseline_latency is not None and report.system.baseline_latency.samples >= 10  # measured
     dead = subprocess.Popen(["true"])
     dead.wait()
     status = read_status(backup_dir)
