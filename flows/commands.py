@@ -248,13 +248,14 @@ def status(args: argparse.Namespace) -> int:
 
 def setup_notifications(args: argparse.Namespace) -> int:
     from flows.gate_notifications import AUTOMATION_NAME, WEBHOOK_BLOCK, set_up_gate_automation
+    from migrations.gate_notice import is_http_url
     from tasks.webhook import webhook_host
 
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigurationError(
             "setup-notifications configures the Prefect server your runs use: export PREFECT_API_URL"
         )
-    if not args.webhook_url or not args.webhook_url.startswith(("http://", "https://")):
+    if not args.webhook_url or not is_http_url(args.webhook_url):
         raise ConfigurationError("give --webhook-url (or $OM_RUNBOOK_NOTIFY_WEBHOOK): an http:// or https:// URL")
     automation_id = set_up_gate_automation(args.webhook_url)
     print(

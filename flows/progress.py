@@ -23,7 +23,7 @@ class ChunkProgress:
     def __init__(self, backup_dir: Path, chunks: list[ChunkBackup], direction: str, interval: float = 2.0) -> None:
         self.backup_dir, self.direction, self.interval = backup_dir, direction, interval
         self.chunks = [chunk for chunk in chunks if chunk.key_count]
-        self.total = sum(chunk.key_count for chunk in self.chunks) or 1
+        self.planned = sum(chunk.key_count for chunk in self.chunks)
         self._stop = threading.Event()
         # the flow's context goes along: artifact updates reach this run's API, not a server of their own
         context = contextvars.copy_context()
@@ -33,7 +33,7 @@ class ChunkProgress:
         )
 
     def __enter__(self) -> ChunkProgress:
-        METER.begin(f"{self.direction}: chunks", sum(chunk.key_count for chunk in self.chunks))
+        METER.begin(f"{self.direction}: chunks", self.planned)
         self._thread.start()
         return self
 
@@ -55,7 +55,7 @@ class ChunkProgress:
         return sum(state.done for state in states)
 
     def _update_artifact(self, done: int) -> None:
-        update_progress_artifact(self._artifact_id, round(100.0 * done / self.total, 1))
+        update_progress_artifact(self._artifact_id, round(100.0 * done / (self.planned or 1), 1))
 
     def _run(self) -> None:
         ticks_per_artifact = max(1, round(self.interval / 0.5))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from migrations.errors import ConfigurationError
+from migrations.gate_notice import is_http_url
 from migrations.signoff import GateRoles
 
 FailureMode = Literal["fail", "skip", "log_and_skip"]
@@ -86,7 +87,7 @@ class RunSettings(BaseModel):
     @field_validator("notify_webhook")
     @classmethod
     def _http_webhook(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+        if value is not None and not is_http_url(value.get_secret_value()):
             raise ValueError("the notification webhook must be an http:// or https:// URL")
         return value
 

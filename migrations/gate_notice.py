@@ -11,6 +11,11 @@ from migrations.redaction import redact_text
 _EMPHASIS = re.compile(r"\*\*|__|`")
 
 
+def is_http_url(url: str) -> bool:
+    """What a webhook must be (the only schemes a webhook POST goes to)."""
+    return url.startswith(("http://", "https://"))
+
+
 def approve_command(flow_run_id: str, role: str) -> str:
     """The terminal answer for one role (append `--reject` to reject)."""
     return f"om-runbook approve {flow_run_id} --role {shlex.quote(role)} --name NAME"

@@ -19,6 +19,7 @@ def _write_batch(nodes: RedisNodes, keys: list[bytes], batch: list[bytes]) -> No
         for reply in run_encoded(client, b"".join(batch[p] for p in positions), len(positions)):
             if isinstance(reply, Exception):
                 raise RedisAccessError(f"seeding failed: {reply}")
+    METER.advance(len(batch))
     keys.clear()
     batch.clear()
 
@@ -49,7 +50,6 @@ def write_legacy_records(nodes: RedisNodes, records: Iterable[LegacyRecord], bat
         summary.per_prefix[record.key.rsplit(b":", 1)[0].decode() + ":"] += 1
         if len(batch) >= batch_size:
             _write_batch(nodes, keys, batch)
-            METER.advance(batch_size)
     if batch:
         _write_batch(nodes, keys, batch)
     summary.seconds = time.perf_counter() - started

@@ -100,13 +100,15 @@ def test_a_webhook_that_is_not_http_is_refused_before_anything_runs(redis_server
         _gated(redis_server.url, tmp_path / "b", notify_webhook="ftp://example/hook")
 
 
-def test_status_of_a_run_whose_process_died_says_crashed_where_and_how_to_resume(redis_server, tmp_path, capsys):
+def test_status_of_a_run_whose_process_died_says_crashed_where_and_how_to_resume(any_redis_server, tmp_path, capsys):
     from flows.migration_flow import migration_flow
     from tests.flows.helpers import settings_for
 
-    seed(redis_server.client(), 30)
+    seed(any_redis_server.client(), 30)
     backup_dir = tmp_path / "b"
-    report = migration_flow(settings_for(redis_server.url, backup_dir, resume_command="om-runbook run --x"))
+    # no RDB snapshot: Debian's redis-check-rdb 7.0 cannot read Redis 8's RDB version 12 (issue 11)
+    settings = settings_for(any_redis_server.url, backup_dir, resume_command="om-runbook run --x", rdb_snapshot=False)
+    report = migration_flow(settings)
     assert report.status == "succeeded"
     assert report.system.baseline_latency is not None and report.system.baseline_latency.samples >= 10  # measured
     dead = subprocess.Popen(["true"])
@@ -124,3 +126,15 @@ def test_status_of_a_run_whose_process_died_says_crashed_where_and_how_to_resume
 def test_status_without_a_status_file_is_a_clear_error(tmp_path, capsys):
     assert main(["status", "--backup-dir", str(tmp_path)]) == 2
     assert f"no run has written {status_path(tmp_path)}" in capsys.readouterr().err
+
+
+def test_setup_notifications_refuses_without_a_prefect_server_or_an_http_webhook(monkeypatch, capsys):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("OM_RUNBOOK_NOTIFY_WEBHOOK", raising=False)
+    assert main(["setup-notifications", "--webhook-url", "https://hooks.example/x"]) == 2
+    assert "export PREFECT_API_URL" in capsys.readouterr().err
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached: refused before
+    assert main(["setup-notifications", "--webhook-url", "ftp://hooks.example/x"]) == 2
+    assert "an http:// or https:// URL" in capsys.readouterr().err
+    assert main(["setup-notifications"]) == 2
+    assert "give --webhook-url" in capsys.readouterr().err

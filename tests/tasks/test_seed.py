@@ -55,3 +55,15 @@ def test_seed_reports_an_unreachable_server(capsys):
 
     assert main(["seed", "--redis-url", f"redis://127.0.0.1:{free_port()}", "--count", "1"]) == 2
     assert "cannot connect to Redis at redis://127.0.0.1" in capsys.readouterr().err
+
+
+def test_the_progress_meter_counts_every_seeded_record_the_last_partial_batch_too(redis_server):
+    from migrations.sample_data import generate_legacy_records
+    from tasks.progress_meter import METER
+    from tasks.redis_nodes import single_server
+    from tasks.seed import write_legacy_records
+
+    METER.begin("seed legacy records", 2500)
+    write_legacy_records(single_server(redis_server.client()), generate_legacy_records(2500, 0.0, 0), batch_size=1000)
+    progress = METER.progress()
+    assert progress is not None and (progress.done, progress.total) == (2500, 2500)
