@@ -177,14 +177,20 @@ def _load_failure(
     stored = raw_reader.hgetall(key.encode("utf-8"))
     if not stored:
         return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
+    classes = {
+        datetime_field.name: classify_value(
+            stored.get(datetime_field.name.encode()), datetime_field.kind, zone
+        ).value_class
+        for datetime_field in target.fields
+    }
     refused = _refused_fields(exc, stored)
+    if not refused and not isinstance(exc, ValidationError):
+        # redis-om's own converter raised outside pydantic (OverflowError on a value like '2' * 1,000,000): the
+        # failure names no field, so it is put on the values the migration reported unconvertible and left alone;
+        # never on the sampled field, which the migration wrote
+        refused = {name for name, value_class in classes.items() if value_class is ValueClass.UNPARSEABLE} - {field}
     if refused:
-        converted = {
-            datetime_field.name
-            for datetime_field in target.fields
-            if classify_value(stored.get(datetime_field.name.encode()), datetime_field.kind, zone).value_class
-            is ValueClass.CONVERTED
-        }
+        converted = {name for name, value_class in classes.items() if value_class is ValueClass.CONVERTED}
         if not refused & converted:
             return Problem(
                 kind="model_load_refused_unchanged_data",
