@@ -2,7 +2,8 @@
 
 A line is `[key, digest, field, original, target, field, original, target, ...]`; bytes travel as
 latin-1 strings, so any byte sequence (binary keys, non-UTF-8 values) round-trips exactly and ASCII
-stays readable. `digest` covers every field of the hash that the migration does not change.
+stays readable. A `null` target means "remove the field" (redis-om 1.x writes None by omitting it).
+`digest` covers every field of the hash that the migration does not change.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ MANIFEST_NAME = "manifest.json"
 class FieldChange:
     field: bytes
     original: bytes
-    target: bytes
+    target: bytes | None  # None: the field is removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +42,24 @@ def _raw(value: str) -> bytes:
     return value.encode("latin-1")
 
 
+def _optional_text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _optional_raw(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("latin-1")
+
+
 def encode_line(entry: KeyBackup) -> str:
     items = [_text(entry.key), entry.digest]
     for change in entry.changes:
-        items += [_text(change.field), _text(change.original), _text(change.target)]
+        items += [_text(change.field), _text(change.original), _optional_text(change.target)]
     return json.dumps(items, separators=(",", ":")) + "\n"
 
 
-def parse_line(line: str) -> list[str]:
-    """A line's items as latin-1 strings: [key, digest, field, original, target, ...] (the hot path's form)."""
+def parse_line(line: str) -> list[str | None]:
+    """A line's items as latin-1 strings: [key, digest, field, original, target, ...] (the hot path's form); a
+    target is None where the field is removed."""
     items = json.loads(line)
     if not isinstance(items, list) or len(items) < 2 or (len(items) - 2) % 3:
         raise ValueError("corrupt backup line: field triplets are incomplete")
@@ -59,7 +69,9 @@ def parse_line(line: str) -> list[str]:
 def decode_line(line: str) -> KeyBackup:
     items = parse_line(line)
     key, digest, rest = items[0], items[1], items[2:]
-    changes = tuple(FieldChange(_raw(rest[i]), _raw(rest[i + 1]), _raw(rest[i + 2])) for i in range(0, len(rest), 3))
+    changes = tuple(
+        FieldChange(_raw(rest[i]), _raw(rest[i + 1]), _optional_raw(rest[i + 2])) for i in range(0, len(rest), 3)
+    )
     return KeyBackup(_raw(key), digest, changes)
 
 

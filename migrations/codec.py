@@ -43,6 +43,7 @@ class ValueClass(str, Enum):
     LEGACY_DATE = "legacy_date"
     CONVERTED = "already_converted"
     EMPTY = "empty"
+    EMPTY_FOR_NONE = "legacy_empty_for_none"  # '' in an Optional hash field: what redis-om 0.2.x wrote for None
     MISSING = "missing"
     UNPARSEABLE = "unparseable"
 

@@ -25,6 +25,7 @@ class DatetimeField:
 
     path: tuple[str, ...]
     kind: FieldKind
+    optional: bool = False  # the annotation admits None: redis-om 0.2.x wrote '' for it in a hash
 
     @property
     def name(self) -> str:
@@ -53,6 +54,16 @@ def unwrap_annotation(annotation: Any) -> Any:
             annotation = members[0]
             continue
         return annotation
+
+
+def admits_none(annotation: Any) -> bool:
+    """Optional[...] / Union[..., None] / `... | None`, also under Annotated."""
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return type(None) in typing.get_args(annotation)
+    return False
 
 
 def datetime_kind(annotation: Any) -> FieldKind | None:
@@ -98,7 +109,7 @@ def hash_datetime_fields(model: type) -> list[DatetimeField]:
     for name, info in model.model_fields.items():
         kind = datetime_kind(info.annotation)
         if kind is not None:
-            found.append(DatetimeField((name,), kind))
+            found.append(DatetimeField((name,), kind, admits_none(info.annotation)))
     return found
 
 

@@ -24,12 +24,13 @@ class KeyPlan:
     problems: tuple[Problem, ...]
 
 
-FieldSpecs = tuple[tuple[str, bytes, FieldKind], ...]
+FieldSpecs = tuple[tuple[str, bytes, FieldKind, bool], ...]
+_EMPTY_FOR_NONE = Classification(ValueClass.EMPTY_FOR_NONE)
 
 
 def field_specs(fields: tuple[DatetimeField, ...]) -> FieldSpecs:
-    """(name, encoded name, kind) per hash field, computed once per model."""
-    return tuple((field.name, field.name.encode(), field.kind) for field in fields)
+    """(name, encoded name, kind, optional) per hash field, computed once per model."""
+    return tuple((field.name, field.name.encode(), field.kind, field.optional) for field in fields)
 
 
 def _problem(key: bytes, name: str, raw: bytes, result: Classification) -> Problem | None:
@@ -43,7 +44,11 @@ def _problem(key: bytes, name: str, raw: bytes, result: Classification) -> Probl
         )
     if result.value_class is ValueClass.EMPTY:
         return Problem(
-            kind="empty", key=describe_raw(key), field=name, value="", message="empty string; left unchanged"
+            kind="empty",
+            key=describe_raw(key),
+            field=name,
+            value="",
+            message="empty string in a field that is not Optional (redis-om 1.x cannot read it); left unchanged",
         )
     return None
 
@@ -54,13 +59,18 @@ def plan_hash(
     specs: FieldSpecs,
     zone: tzinfo,
 ) -> KeyPlan:
-    """Classify every datetime field of one hash and list the fields to convert, with their targets."""
+    """Classify every datetime field of one hash and list the fields to change, with their targets: a timestamp, or
+    None (remove the field) for the '' that redis-om 0.2.x wrote for None in an Optional field, which redis-om 1.x
+    writes by omitting the field (a NUMERIC index refuses a hash holding '' in such a field)."""
     changes: list[FieldChange] = []
     classes: list[tuple[str, ValueClass]] = []
     problems: list[Problem] = []
-    for name, encoded, kind in specs:
+    for name, encoded, kind, optional in specs:
         raw = stored.get(encoded)
         result = classify_value(raw, kind, zone)
+        if optional and result.value_class is ValueClass.EMPTY:
+            result = _EMPTY_FOR_NONE
+            changes.append(FieldChange(encoded, b"", None))
         classes.append((name, result.value_class))
         if result.timestamp is not None:
             changes.append(FieldChange(encoded, raw, encode_timestamp(result.timestamp)))

@@ -42,6 +42,7 @@ def needed_commands(
             NeededCommand(("EVALSHA", "0" * 40, "1", key), f"compare-and-set under {prefix}", pattern),
             NeededCommand(("HGET", key, "f"), f"compare-and-set reads under {prefix}", pattern),
             NeededCommand(("HSET", key, "f", "v"), f"compare-and-set writes under {prefix}", pattern),
+            NeededCommand(("HDEL", key, "f"), f"removing the '' redis-om 0.2.x wrote for None under {prefix}", pattern),
         ]
         if field_ttl:
             commands += [

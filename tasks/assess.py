@@ -137,7 +137,7 @@ def assess_keyspace(
                 backup_bytes += (
                     len(planned.key)
                     + _LINE_OVERHEAD
-                    + sum(len(c.field) + len(c.original) + len(c.target) + 9 for c in planned.plan.changes)
+                    + sum(len(c.field) + len(c.original) + len(c.target or b"") + 9 for c in planned.plan.changes)
                 )
     seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TypeAlias
 
 import redis
 from redis.exceptions import NoScriptError, ResponseError
@@ -24,14 +25,21 @@ from tasks.redis_connection import is_permission_error
 from tasks.redis_nodes import RedisNodes
 from tasks.resp import run_encoded
 
+# ARGV in fours: field, expected, new, absence ('e': expected is "no field", 'n': new is "no field", '': neither)
 _CAS_TEMPLATE = """
 local out = {}
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
-  if current == ARGV[i + 1] then
+  local absence = ARGV[i + 3]
+  local expected
+  if absence == 'e' then expected = current == false else expected = current == ARGV[i + 1] end
+  if expected and absence == 'n' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    out[#out + 1] = 1
+  elseif expected then
     WRITE
     out[#out + 1] = 1
-  elseif current == ARGV[i + 2] then
+  elseif (absence == 'n' and current == false) or (absence ~= 'n' and current == ARGV[i + 2]) then
     out[#out + 1] = 2
   elseif current == false then
     out[#out + 1] = 3
@@ -49,6 +57,7 @@ CAS_SCRIPT_KEEPING_FIELD_TTL = _CAS_TEMPLATE.replace(
     if expires > 0 then redis.call('HPEXPIREAT', KEYS[1], expires, 'FIELDS', 1, ARGV[i]) end""",
 ).encode()
 FIELD_TTL_SINCE = (7, 4)
+Line: TypeAlias = Sequence[str | None]  # a backup line's items, as `parse_line` gives them
 
 
 @dataclass(frozen=True)
@@ -90,23 +99,32 @@ def load_cas_script(nodes: RedisNodes) -> CasScript:
     return CasScript(text, sha.decode() if isinstance(sha, bytes) else sha)
 
 
-def cas_command_text(sha: str, items: Sequence[str], forward: bool) -> str:
-    """EVALSHA for one backup line's items ([key, digest, field, original, target, ...], latin-1 strings),
-    as RESP text: latin-1 maps each character to one byte, so lengths in characters are lengths in bytes."""
+def cas_command_text(sha: str, items: Line, forward: bool) -> str:
+    """EVALSHA for one backup line's items ([key, digest, field, original, target, ...], latin-1 strings; a None
+    target removes the field), as RESP text: latin-1 maps each character to one byte, so lengths in characters are
+    lengths in bytes."""
     key = items[0]
-    parts = [f"*{2 + len(items)}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}\r\n$1\r\n1\r\n${len(key)}\r\n{key}\r\n"]
+    arguments = 4 + (len(items) - 2) // 3 * 4
+    parts = [f"*{arguments}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}\r\n$1\r\n1\r\n${len(key)}\r\n{key}\r\n"]
     for i in range(2, len(items), 3):
         name, expected, new = items[i], items[i + 1], items[i + 2]
         if not forward:
             expected, new = new, expected
-        parts.append(f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n")
+        if new is None:
+            parts.append(f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n$0\r\n\r\n$1\r\nn\r\n")
+        elif expected is None:
+            parts.append(f"${len(name)}\r\n{name}\r\n$0\r\n\r\n${len(new)}\r\n{new}\r\n$1\r\ne\r\n")
+        else:
+            parts.append(
+                f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n$0\r\n\r\n"
+            )
     return "".join(parts)
 
 
 _OUTCOME_NAMES = {outcome.value: outcome.name.lower() for outcome in Outcome}
 
 
-def apply_batch_on(nodes: RedisNodes, script: CasScript, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+def apply_batch_on(nodes: RedisNodes, script: CasScript, lines: Sequence[Line], forward: bool) -> BatchResult:
     """`apply_batch` with the lines grouped by the master owning their key: one round trip per master."""
     if not nodes.is_cluster:
         return apply_batch(nodes.nodes[0].client, script, lines, forward)
@@ -119,7 +137,7 @@ def apply_batch_on(nodes: RedisNodes, script: CasScript, lines: Sequence[Sequenc
     return result
 
 
-def apply_batch(client: redis.Redis, script: CasScript, lines: Sequence[Sequence[str]], forward: bool) -> BatchResult:
+def apply_batch(client: redis.Redis, script: CasScript, lines: Sequence[Line], forward: bool) -> BatchResult:
     """Run the CAS for every backup line in one round trip; reloads the script once if the server lost it."""
     payload = "".join([cas_command_text(script.sha, items, forward) for items in lines]).encode("latin-1")
     replies = run_encoded(client, payload, len(lines))

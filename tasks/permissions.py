@@ -52,7 +52,7 @@ def _probe_denials(client: redis.Redis, key_prefixes: list[str]) -> list[tuple[N
             (NeededCommand(("HGETALL", key), f"reading hashes under {prefix}", pattern), ("HGETALL", key)),
             (
                 NeededCommand(("EVALSHA", key), f"compare-and-set reads under {prefix}", pattern),
-                ("EVALSHA", hashlib.sha1(CAS_SCRIPT).hexdigest(), 1, key, "om-runbook-probe", token, token),
+                ("EVALSHA", hashlib.sha1(CAS_SCRIPT).hexdigest(), 1, key, "om-runbook-probe", token, token, ""),
             ),
         ]
     denials = []

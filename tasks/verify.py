@@ -20,7 +20,7 @@ from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from redis.exceptions import ResponseError
 
-from migrations.backup_format import ChunkBackup, KeyBackup, Problem, digest_other_fields
+from migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
 from migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
 from migrations.config import RunSettings
 from migrations.report import PROBLEM_LIST_LIMIT
@@ -92,8 +92,8 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
                         message="fields outside the migration differ from the backup",
                     ),
                 )
-            if len(result.sample) < SAMPLE_PER_CHUNK and entry.changes and states[0] == "as_expected":
-                if not _add_to_sample(result, entry):
+            if len(result.sample) < SAMPLE_PER_CHUNK and "as_expected" in states:
+                if not _add_to_sample(result, entry, entry.changes[states.index("as_expected")]):
                     counts["sample_skipped_not_utf8"] += 1
         METER.advance(len(batch))
         batch.clear()
@@ -108,15 +108,14 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
     return result
 
 
-def _add_to_sample(result: ChunkCheck, entry: KeyBackup) -> bool:
+def _add_to_sample(result: ChunkCheck, entry: KeyBackup, change: FieldChange) -> bool:
     """Only fields holding our value are sampled (one the application rewrote has another expected value), and only
     keys redis-om can address: it encodes a pk as UTF-8, so a key that is not UTF-8 text is out of its reach."""
-    first = entry.changes[0]
     try:
-        key, field = entry.key.decode("utf-8"), first.field.decode("utf-8")
+        key, field = entry.key.decode("utf-8"), change.field.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    result.sample.append((key, field, first.original.decode("latin-1")))
+    result.sample.append((key, field, change.original.decode("latin-1")))
     return True
 
 
@@ -231,8 +230,9 @@ def check_sample_with_models(
                     problems.append(_load_failure(raw_reader, key, field, target, zone, exc))
                     continue
                 loaded += 1
-                expected = expected_value(original.encode("latin-1"), kinds[field], zone)
-                if same_instant(value, expected):
+                # an original '' (0.2.x's None) was removed: the model must read None
+                expected = expected_value(original.encode("latin-1"), kinds[field], zone) if original else None
+                if value is None if expected is None else same_instant(value, expected):
                     equal += 1
                 else:
                     problems.append(
@@ -241,7 +241,7 @@ def check_sample_with_models(
                             key=key,
                             field=field,
                             value=str(value),
-                            message=f"expected {expected.isoformat()}",
+                            message=f"expected {expected.isoformat() if expected else None}",
                         )
                     )
         finally:

@@ -52,7 +52,9 @@ RECORD_CASES = {
     "unparseable text": RecordCase(
         CUSTOMER + b"bad-text", _hash(signed_up=b"next tuesday"), "unparseable", "not an ISO 8601 date or datetime"
     ),
-    "empty string": RecordCase(CUSTOMER + b"bad-empty", _hash(signed_up=b""), "empty", "empty string; left unchanged"),
+    "empty string": RecordCase(
+        CUSTOMER + b"bad-empty", _hash(signed_up=b""), "empty", "empty string in a field that is not Optional"
+    ),
     "whitespace only": RecordCase(
         CUSTOMER + b"bad-blank", _hash(signed_up=b" \t "), "unparseable", "leading or trailing whitespace"
     ),

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from migrations.codec import FieldKind
 from migrations.fields import (
     DatetimeField,
+    admits_none,
     datetime_kind,
     hash_datetime_fields,
     json_datetime_fields,
@@ -36,10 +37,25 @@ def test_hash_fields_of_the_sample_models_include_optional_and_annotated():
 
     assert hash_datetime_fields(Customer) == [
         DatetimeField(("signed_up",), FieldKind.DATETIME),
-        DatetimeField(("birthday",), FieldKind.DATE),
-        DatetimeField(("last_login",), FieldKind.DATETIME),
+        DatetimeField(("birthday",), FieldKind.DATE, optional=True),
+        DatetimeField(("last_login",), FieldKind.DATETIME, optional=True),
     ]
-    assert [f.name for f in hash_datetime_fields(Order)] == ["placed_at", "shipped_on", "delivered_at"]
+    assert [(f.name, f.optional) for f in hash_datetime_fields(Order)] == [
+        ("placed_at", False),
+        ("shipped_on", True),
+        ("delivered_at", True),  # Annotated[Optional[datetime], ...]
+    ]
+
+
+def test_which_annotations_admit_none():
+    assert admits_none(Optional[datetime.date])  # noqa: UP045
+    assert admits_none(Union[None, datetime.datetime])  # noqa: UP007
+    assert admits_none(datetime.datetime | None)
+    assert admits_none(Annotated[Optional[datetime.datetime], "x"])  # noqa: UP045
+    assert admits_none(Optional[Annotated[datetime.datetime, "x"]])  # noqa: UP045
+    assert not admits_none(datetime.datetime)
+    assert not admits_none(Annotated[datetime.datetime, "x"])
+    assert not admits_none(Union[datetime.datetime, str])  # noqa: UP007
 
 
 class Line(BaseModel):

@@ -9,7 +9,7 @@ def test_every_model_prefix_gets_reads_and_compare_and_set_with_its_key_pattern(
     commands = needed_commands(PREFIXES, "om-runbook:lease")
     for prefix in PREFIXES:
         mine = [c for c in commands if c.key_pattern == prefix + "*"]
-        assert [c.label for c in mine] == ["TYPE", "HGETALL", "EVALSHA", "HGET", "HSET"]
+        assert [c.label for c in mine] == ["TYPE", "HGETALL", "EVALSHA", "HGET", "HSET", "HDEL"]
         assert all(prefix + "om-runbook-permission-check" in c.args for c in mine)
     lease = [c.label for c in commands if c.key_pattern == "om-runbook:lease"]
     assert lease == ["SET", "EVAL"]

@@ -1,0 +1,49 @@
+"""The compare-and-set script on both servers: convert, remove the '' that meant None, and back, idempotently."""
+
+from __future__ import annotations
+
+from migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
+from tasks.cas import apply_batch, load_cas_script
+from tasks.redis_nodes import single_server
+
+KEY = b":app.Session:1"
+
+
+def _line(*changes: FieldChange) -> list[str | None]:
+    return parse_line(encode_line(KeyBackup(KEY, "d" * 32, changes)))
+
+
+def test_cas_removes_an_empty_none_and_the_rollback_puts_it_back_byte_for_byte(any_redis_server):
+    client = any_redis_server.client()
+    client.hset(KEY, mapping={b"pk": b"1", b"started_at": b"2023-12-01T14:30:22", b"ended_at": b""})
+    script = load_cas_script(single_server(client))
+    line = _line(
+        FieldChange(b"started_at", b"2023-12-01T14:30:22", b"1701441022.0"),
+        FieldChange(b"ended_at", b"", None),
+    )
+
+    first = apply_batch(client, script, [line], forward=True)
+    assert first.outcomes == {"written": 2}
+    assert client.hgetall(KEY) == {b"pk": b"1", b"started_at": b"1701441022.0"}
+    assert apply_batch(client, script, [line], forward=True).outcomes == {"already": 2}  # a replayed batch
+
+    back = apply_batch(client, script, [line], forward=False)
+    assert back.outcomes == {"written": 2}
+    assert client.hgetall(KEY) == {b"pk": b"1", b"started_at": b"2023-12-01T14:30:22", b"ended_at": b""}
+    assert apply_batch(client, script, [line], forward=False).outcomes == {"already": 2}
+
+
+def test_cas_never_removes_or_overwrites_a_value_the_application_wrote(any_redis_server):
+    client = any_redis_server.client()
+    client.hset(KEY, mapping={b"pk": b"1", b"ended_at": b"1701441022.5"})  # the application set it since the backup
+    script = load_cas_script(single_server(client))
+    line = _line(FieldChange(b"ended_at", b"", None))
+
+    result = apply_batch(client, script, [line], forward=True)
+    assert result.outcomes == {"conflict": 1} and result.conflicts == [(KEY, b"ended_at", "conflict")]
+    assert client.hget(KEY, b"ended_at") == b"1701441022.5"
+
+    client.hdel(KEY, b"ended_at")
+    client.hset(KEY, b"ended_at", b"1701441099.0")  # after our removal, the application wrote a value
+    assert apply_batch(client, script, [line], forward=False).outcomes == {"conflict": 1}  # rollback leaves it
+    assert client.hget(KEY, b"ended_at") == b"1701441099.0"
