@@ -77,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept running without a full RDB snapshot (managed Redis that refuses SYNC)",
     )
     run.add_argument(
+        "--rdb-tools-dir",
+        metavar="DIR",
+        default=None,
+        help="a directory with a redis-server (and redis-check-rdb) of the server's release, searched after PATH, to "
+        "check and restore-test the snapshot (default: $OM_RUNBOOK_RDB_TOOLS_DIR)",
+    )
+    run.add_argument(
+        "--module-dir",
+        metavar="DIR",
+        default=None,
+        help="a directory with the server's modules (redisearch.so, rejson.so) for the restore test, when they are "
+        "not at the paths MODULE LIST reports (default: $OM_RUNBOOK_MODULE_DIR)",
+    )
+    run.add_argument(
         "--auto-approve", action="store_true", help='sign every gate as "automatic (rehearsal)" (no pauses)'
     )
     run.add_argument(

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         failure_mode=args.failure_mode,
         max_errors=args.max_errors,
         rdb_snapshot=not args.no_rdb_snapshot,
+        rdb_tools_dir=Path(args.rdb_tools_dir) if args.rdb_tools_dir else None,
+        module_dir=Path(args.module_dir) if args.module_dir else None,
         auto_approve=args.auto_approve,
         signoff_roles=parse_gate_roles(args.roles),
         gate_timeout_seconds=args.gate_timeout,

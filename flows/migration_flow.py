@@ -42,7 +42,7 @@ from migrations.targets import ModelTarget, discover_targets, hash_models
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
 from tasks.assess import Assessment, assess_task, migratable_targets
-from tasks.backup import backup_task, catch_up_task, clear_progress_task
+from tasks.backup import backup_task, catch_up_task, clear_progress_task, snapshot_tools_task
 from tasks.backup_files import require_complete_manifest
 from tasks.chunk_runner import ChunkResult
 from tasks.latency_probe import ResourceProbe, latency_task
@@ -146,6 +146,8 @@ class ChecklistRun:
         if refusals:
             raise MigrationAborted("; ".join(refusals))
         self.evidence["resources_available"] = "disk and memory headroom checked"
+        if settings.rdb_snapshot:
+            self.report.messages.append(snapshot_tools_task(settings))
         self.lease = self.resources.enter_context(RunLease(settings.redis_url.get_secret_value(), "migration"))
         refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
         if refusal:

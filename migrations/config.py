@@ -32,6 +32,16 @@ class RunSettings(BaseModel):
     failure_mode: FailureMode = Field("log_and_skip", description="fail | skip | log_and_skip")
     max_errors: int | None = Field(None, ge=0, description="stop when more values than this fail")
     rdb_snapshot: bool = Field(True, description="take and restore-test a full RDB snapshot first")
+    rdb_tools_dir: Path | None = Field(
+        None,
+        description="directory with a redis-server (and redis-check-rdb) that reads the server's RDB version, searched "
+        "after PATH; default $OM_RUNBOOK_RDB_TOOLS_DIR",
+    )
+    module_dir: Path | None = Field(
+        None,
+        description="directory with the server's modules (redisearch.so, rejson.so) for the snapshot's restore test, "
+        "when they are not at the paths MODULE LIST reports; default $OM_RUNBOOK_MODULE_DIR",
+    )
     report_json: Path | None = Field(None, description="where to write the run's report as JSON")
     auto_approve: bool = Field(False, description="sign every gate automatically (rehearsals only)")
     signoff_roles: GateRoles = Field(default_factory=GateRoles, description="roles that must approve each gate")

@@ -45,6 +45,7 @@ from tasks.backup_files import (
 from tasks.inventory import planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
+from tasks.rdb_tools import resolve_restore_tools
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import no_snapshot, snapshot_nodes
@@ -200,7 +201,7 @@ def backup_task(
     url = settings.redis_url.get_secret_value()
     nodes = open_nodes(url)
     if settings.rdb_snapshot:
-        snapshot = snapshot_nodes(nodes, settings.backup_dir / "rdb")
+        snapshot = snapshot_nodes(nodes, settings.backup_dir / "rdb", settings.rdb_tools_dir, settings.module_dir)
     else:
         snapshot = no_snapshot("skipped at the user's request")
     logger.info("RDB snapshot: %s", snapshot.note)
@@ -214,6 +215,18 @@ def backup_task(
         len(manifest.chunks),
     )
     return manifest
+
+
+@task(name="find-snapshot-tools", cache_policy=NONE, **IO_TASK_OPTIONS)
+def snapshot_tools_task(settings: RunSettings) -> str:
+    """Before any write: the local tools and modules that will check and restore-test each master's snapshot
+    (ConfigurationError naming what is missing, and the remedy)."""
+    nodes = open_nodes(settings.redis_url.get_secret_value())
+    found = [
+        resolve_restore_tools(node.client, node.name, settings.rdb_tools_dir, settings.module_dir)
+        for node in nodes.nodes
+    ]
+    return "snapshot tools: " + "; ".join(dict.fromkeys(tools.describe() for tools in found))
 
 
 @task(name="clear-progress-state", cache_policy=NONE)

@@ -1,7 +1,8 @@
 """Checklist phase "Backup and recovery", part (a): a full RDB snapshot, checked and restore-tested.
 
 The snapshot comes through the replication stream (`redis-cli --rdb`); `redis-check-rdb` checks it;
-a throwaway local redis-server loads it and is compared with the source (key count, sample of keys).
+a throwaway local redis-server loads it and is compared with the source (key count, sample of keys). Both tools must
+read the file's RDB version, and the throwaway server loads the source's modules (tasks/rdb_tools.py finds them).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import redis
 
 from migrations.backup_format import SnapshotInfo, combine_snapshots
 from migrations.errors import BackupError, ConfigurationError
+from migrations.rdb_tools import rdb_version_of_header
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
-from tasks.local_redis import start_redis_server
+from tasks.local_redis import RedisServer, start_redis_server
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes
+from tasks.rdb_tools import RestoreTools, check_rdb_command, resolve_restore_tools
+from tasks.redis_nodes import RedisNode, RedisNodes
 from tasks.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200
@@ -110,8 +113,9 @@ def take_snapshot(url: str, destination: Path) -> tuple[Path, int, str]:
     return destination, destination.stat().st_size, file_sha256(destination)
 
 
-def check_snapshot(path: Path) -> tuple[bool, str]:
-    completed = _run(["redis-check-rdb", str(path)], None)
+def check_snapshot(path: Path, tools: RestoreTools) -> tuple[bool, str]:
+    with check_rdb_command(tools, path) as command:
+        completed = _run(command, None)
     output = (completed.stdout + completed.stderr).strip()
     return completed.returncode == 0 and "RDB looks OK" in output, output.splitlines()[-1] if output else ""
 
@@ -127,11 +131,15 @@ def _same_value(source: redis.Redis, restored: redis.Redis, key: bytes) -> bool:
     return source.dump(key) == restored.dump(key)
 
 
-def restore_test(path: Path, source: redis.Redis, source_keys: int) -> SnapshotInfo:
+def _restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
+    shutil.copyfile(path, directory / "restore.rdb")
+    return start_redis_server(directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary)
+
+
+def restore_test(path: Path, source: redis.Redis, source_keys: int, tools: RestoreTools) -> SnapshotInfo:
     """Load the snapshot into a throwaway local redis-server and compare it with the source."""
     with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
-        shutil.copyfile(path, Path(directory) / "restore.rdb")
-        server = start_redis_server(Path(directory), "--dbfilename", "restore.rdb")
+        server = _restore_server(Path(directory), path, tools)
         try:
             restored = server.client()
             restored_keys = read_server_facts(restored).total_keys
@@ -150,18 +158,31 @@ def restore_test(path: Path, source: redis.Redis, source_keys: int) -> SnapshotI
     )
 
 
-def snapshot_and_restore_test(url: str, client: redis.Redis, destination: Path) -> SnapshotInfo:
-    """The whole part (a): snapshot, check, restore test. Raises BackupError when any check fails."""
+def snapshot_and_restore_test(
+    node: RedisNode, destination: Path, tools_dir: Path | None = None, module_dir: Path | None = None
+) -> SnapshotInfo:
+    """The whole part (a): snapshot, check, restore test. Raises BackupError when any check fails, and
+    ConfigurationError before the snapshot when no local tool can read what this server writes."""
+    client = node.client
+    tools = resolve_restore_tools(client, node.name, tools_dir, module_dir)
     facts = read_server_facts(client)
     source_keys = facts.total_keys
     METER.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
-    path, size, sha256 = take_snapshot(url, destination)
+    path, size, sha256 = take_snapshot(node.url, destination)
     METER.finish_at(size)  # used_memory was the estimate; the file's size is the truth
+    with open(path, "rb") as snapshot_file:
+        rdb_version = rdb_version_of_header(snapshot_file.read(9))
+    if rdb_version is None:
+        raise BackupError(f"the snapshot {path} does not start with an RDB header (REDIS00NN)")
+    tools = resolve_restore_tools(client, node.name, tools_dir, module_dir, rdb_version)  # the file's own version
     METER.enter("backup: redis-check-rdb and restore test")
-    check_passed, check_line = check_snapshot(path)
+    check_passed, check_line = check_snapshot(path, tools)
     if not check_passed:
-        raise BackupError(f"redis-check-rdb rejected the snapshot {path}: {check_line}")
-    info = restore_test(path, client, source_keys)
+        raise BackupError(
+            f"redis-check-rdb rejected the snapshot {path} (RDB version {rdb_version}, checked with "
+            f"{tools.describe()}): {check_line}"
+        )
+    info = restore_test(path, client, source_keys, tools)
     info.path, info.size_bytes, info.sha256, info.check_passed = str(path), size, sha256, True
     if not info.restore_matches(facts.keys_with_ttl):
         raise BackupError(
@@ -171,21 +192,25 @@ def snapshot_and_restore_test(url: str, client: redis.Redis, destination: Path) 
             "snapshot)"
         )
     expired = source_keys - (info.restored_keys or 0)
-    info.note = f"restore-tested: {info.restored_keys} keys, {info.sample_keys_equal} sampled keys equal" + (
-        f" ({expired} keys with a TTL expired before the restore test)" if expired else ""
+    info.note = (
+        f"RDB version {rdb_version}, restore-tested: {info.restored_keys} keys, {info.sample_keys_equal} sampled keys "
+        f"equal"
+        + (f" ({expired} keys with a TTL expired before the restore test)" if expired else "")
+        + f"; {tools.describe()}"
     )
     return info
 
 
-def snapshot_nodes(nodes: RedisNodes, directory: Path) -> SnapshotInfo:
+def snapshot_nodes(
+    nodes: RedisNodes, directory: Path, tools_dir: Path | None = None, module_dir: Path | None = None
+) -> SnapshotInfo:
     """Part (a) on every master: `dump.rdb` for a single server, `dump-HOST-PORT.rdb` per cluster master."""
     if not nodes.is_cluster:
-        node = nodes.nodes[0]
-        return snapshot_and_restore_test(node.url, node.client, directory / "dump.rdb")
+        return snapshot_and_restore_test(nodes.nodes[0], directory / "dump.rdb", tools_dir, module_dir)
     parts = []
     for node in nodes.nodes:
         destination = directory / f"dump-{re.sub(r'[^A-Za-z0-9.]+', '-', node.name)}.rdb"
-        part = snapshot_and_restore_test(node.url, node.client, destination)
+        part = snapshot_and_restore_test(node, destination, tools_dir, module_dir)
         part.node = node.name
         parts.append(part)
     return combine_snapshots(parts, str(directory))
@@ -195,15 +220,21 @@ def no_snapshot(reason: str) -> SnapshotInfo:
     return SnapshotInfo(taken=False, note=f"no RDB snapshot: {reason} (accepted with --no-rdb-snapshot)")
 
 
-def restore_snapshot_into(path: Path, target: RedisNodes, replace: bool = True) -> int:
+def restore_snapshot_into(
+    path: Path, target: RedisNodes, replace: bool = True, tools_dir: Path | None = None, module_dir: Path | None = None
+) -> int:
     """Copy every key of an RDB snapshot into `target`, each to the master owning it (DUMP/RESTORE, with TTLs);
-    the manual rollback path.
+    the manual rollback path. The snapshot is loaded by a local redis-server that reads its RDB version, with the
+    target's modules.
 
     Meant for a throwaway or staging server; returns the number of keys restored.
     """
+    with open(path, "rb") as snapshot_file:
+        rdb_version = rdb_version_of_header(snapshot_file.read(9))
+    node = target.nodes[0]
+    tools = resolve_restore_tools(node.client, node.name, tools_dir, module_dir, rdb_version)
     with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
-        shutil.copyfile(path, Path(directory) / "restore.rdb")
-        server = start_redis_server(Path(directory), "--dbfilename", "restore.rdb")
+        server = _restore_server(Path(directory), path, tools)
         try:
             source = server.client()
             restored = 0
