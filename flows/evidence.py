@@ -65,6 +65,8 @@ def verification_evidence(verification: Verification, kpis_error_rate: float) ->
             f"fields unchanged (digest), {verification.legacy_left or 0} legacy values left (all reported)"
         )
         evidence["sample"] = f"{verification.sample_equal}/{verification.sample_loaded} keys equal via Model.get()"
+    if verification.index_checks and not verification.index_shortfall:
+        evidence["index_visibility"] = "; ".join(verification.index_checks)
     if verification.search_checks.startswith("passed"):
         evidence["range_queries"] = verification.search_checks
     return evidence
@@ -111,6 +113,7 @@ def acceptance_summary(report: RunReport) -> str:
             f"legacy values left: {details.get('legacy_left')}; Model.get sample: "
             f"{details.get('sample_equal')}/{details.get('sample_loaded')}",
             f"- search checks: {details.get('search_checks') or 'n/a'}",
+            *[f"- queries see: {line}" for line in details.get("index_checks") or []],
             "",
             "KPIs against their targets:",
             *kpi_lines(report.kpi_checks),

@@ -24,5 +24,14 @@ def verify_migration(
     ]
     checks = [future.result() for future in futures]
     sample = [item for check in checks for item in check.sample]
-    left, model_sample, search = verify_leftovers_task(settings, targets, sample, has_search)
-    return summarize(checks, "target", started, left, model_sample, search, tolerate_other_fields=settings.live_traffic)
+    left, model_sample, search, indexes = verify_leftovers_task(settings, targets, sample, has_search)
+    return summarize(
+        checks,
+        "target",
+        started,
+        left,
+        model_sample,
+        search,
+        tolerate_other_fields=settings.live_traffic,
+        indexes=indexes,
+    )

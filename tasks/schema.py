@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 from prefect import task
 from prefect.cache_policies import NONE
+from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
 from migrations.config import RunSettings
@@ -21,6 +22,7 @@ from migrations.index_plan import (
     create_args_from_info,
     index_name_of,
     index_plan,
+    indexing_done,
     ready_to_switch,
 )
 from migrations.targets import ModelTarget
@@ -77,6 +79,14 @@ def save_previous_indexes(client: redis.Redis, plans: list[IndexPlan], backup_di
         )
     write_atomically(previous_path(backup_dir), json.dumps([p.model_dump() for p in previous], indent=2))
     return previous
+
+
+def visible_documents(client: redis.Redis, name: str, timeout_seconds: float, poll_seconds: float = 0.2) -> int:
+    """How many documents queries of index (or alias) `name` see, once its background indexing is done."""
+    deadline = time.monotonic() + timeout_seconds
+    while not indexing_done(_info(client, name) or {}) and time.monotonic() < deadline:
+        time.sleep(poll_seconds)
+    return int(client.ft(name).search(Query("*").paging(0, 0)).total)
 
 
 def _record_hash(client: redis.Redis, plan: IndexPlan) -> None:

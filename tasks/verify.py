@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +23,14 @@ from redis.exceptions import ResponseError
 from migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
 from migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
 from migrations.config import RunSettings
+from migrations.index_visibility import (
+    IndexTally,
+    IndexVerdict,
+    RangeTally,
+    numeric_fields,
+    range_cuts,
+    sortable_fields,
+)
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
@@ -32,6 +40,7 @@ from tasks.keyspace import keys_in_database, read_hashes_on
 from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.schema import index_plans, visible_documents
 
 Expect = Literal["target", "original"]
 SAMPLE_PER_CHUNK = 8
@@ -125,14 +134,22 @@ def _note(result: ChunkCheck, problem: Problem) -> None:
 
 
 def count_legacy_left(
-    nodes: RedisNodes, targets: list[ModelTarget], zone: tzinfo, batch_size: int
+    nodes: RedisNodes,
+    targets: list[ModelTarget],
+    zone: tzinfo,
+    batch_size: int,
+    indexes: dict[str, IndexTally] | None = None,
 ) -> tuple[int, list[Problem]]:
-    """Rescan every target: how many legacy (still convertible) values remain, with examples."""
+    """Rescan every target: how many legacy (still convertible) values remain, with examples; each target's search
+    index (in `indexes`, by target name) counts the documents it should hold and the ones it cannot."""
     tally = Tally()
     METER.begin("verify: rescan for legacy values", keys_in_database(nodes))
     left, examples = 0, []
     for target in targets:
+        index = (indexes or {}).get(target.name)
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
+            if index is not None:
+                index.add(planned.key, planned.stored, PROBLEM_LIST_LIMIT)
             for change in planned.plan.changes:
                 left += 1
                 if len(examples) < PROBLEM_LIST_LIMIT:
@@ -259,6 +276,8 @@ class Verification(BaseModel):
     sample_equal: int = 0
     sample_failed: int = 0  # Model.get() raised: the application could not read the record
     search_checks: str = ""
+    index_checks: list[str] = Field(default_factory=list)  # per index: documents visible to queries, and why not
+    index_shortfall: int = 0  # documents missing from queries with no reason found
     problems: list[Problem] = Field(default_factory=list)
     problem_counts: dict[str, int] = Field(default_factory=dict)
     duration_seconds: float = 0.0
@@ -272,6 +291,7 @@ def summarize(
     sample: tuple[int, int, list[Problem]] | None = None,
     search_checks: str = "",
     tolerate_other_fields: bool = False,
+    indexes: tuple[list[IndexVerdict], list[Problem]] | None = None,
 ) -> Verification:
     """Combine chunk checks (and the rescan and model sample, after a migration) into one verdict."""
     counts: Counter[str] = Counter()
@@ -281,8 +301,9 @@ def summarize(
         problems.extend(check.problems)
     left, left_examples = legacy_left or (None, [])
     loaded, equal, sample_problems = sample or (0, 0, [])
+    verdicts, invisible = indexes or ([], [])
     load_failures = sum(1 for p in sample_problems if p.kind == "model_load_failed")
-    problems += left_examples + sample_problems
+    problems += left_examples + sample_problems + invisible
     problem_counts = Counter(p.kind for p in problems)
     # Fields someone else changed or deleted were reported as conflicts; they are not our failures,
     # but a field still holding the value from before our write is. Other fields changed since the backup
@@ -297,6 +318,8 @@ def summarize(
         and (left is None or left <= conflicts_left)
         and equal == loaded
         and load_failures == 0
+        and (tolerate_other_fields or not any(v.unexplained_shortfall for v in verdicts))
+        and (tolerate_other_fields or not search_checks.startswith("FAILED"))
     )
     return Verification(
         passed=passed,
@@ -308,6 +331,8 @@ def summarize(
         sample_equal=equal,
         sample_failed=load_failures,
         search_checks=search_checks,
+        index_checks=[verdict.line() for verdict in verdicts],
+        index_shortfall=sum(verdict.unexplained_shortfall for verdict in verdicts),
         problems=problems[:PROBLEM_LIST_LIMIT],
         problem_counts=dict(problem_counts),
         duration_seconds=time.perf_counter() - started,
@@ -322,18 +347,116 @@ def verify_chunk_task(
     return check_chunk(open_nodes(redis_url.get_secret_value()), backup_dir, chunk, expect, batch_size)
 
 
+def _index_tallies(
+    settings: RunSettings, targets: list[ModelTarget], has_search: bool, sample: list[tuple[str, str, str]]
+) -> dict[str, IndexTally]:
+    """The 1.x index of each target, when the schema step applied them (search module, database 0), with range
+    tallies for its indexed datetime fields, cut at sampled values."""
+    if not has_search or settings.schema_mode == "skip":
+        return {}
+    plans = {plan.model: plan for plan in index_plans(targets)}
+    tallies = {}
+    for target in targets:
+        plan = plans.get(target.name)
+        if plan is None:
+            continue
+        numeric, sortable = numeric_fields(plan.schema), sortable_fields(plan.schema)
+        ranges = [
+            RangeTally(
+                field.name,
+                range_cuts(
+                    [
+                        raw.encode("latin-1")
+                        for key, name, raw in sample
+                        if name == field.name and key.startswith(target.key_prefix)
+                    ],
+                    field.kind,
+                    settings.zone,
+                ),
+                sortable=field.name in sortable,
+            )
+            for field in target.fields
+            if field.name in numeric
+        ]
+        tallies[target.name] = IndexTally(plan.index_name, tuple(name.encode() for name in numeric), ranges=ranges)
+    return tallies
+
+
+def check_range_queries(
+    url: str, targets: list[ModelTarget], tallies: dict[str, IndexTally]
+) -> tuple[str, list[Problem]]:
+    """redis-om 1.x range queries (`find(field >= t).count()`) and sorts (`sort_by(field).first()`) through the
+    application's models, against the counts and the smallest value read from the keys."""
+    connection = redis.Redis.from_url(url, decode_responses=True)
+    asked, problems = 0, []
+    for target in targets:
+        tally = tallies.get(target.name)
+        if tally is None or not tally.ranges:
+            continue
+        model = target.load_class()
+        previous = model._meta.database
+        model._meta.database = connection
+        try:
+            for ranges in tally.ranges:
+                column = getattr(model, ranges.field)
+                for cut, expected in zip(ranges.cuts, ranges.at_or_after, strict=True):
+                    asked += 1
+                    answer = model.find(column >= datetime.fromtimestamp(cut, timezone.utc)).count()
+                    if answer != expected:
+                        problems.append(_range_problem(target, ranges.field, f">= {cut!r}", answer, expected))
+                if ranges.sortable and ranges.smallest is not None:
+                    asked += 1
+                    first = getattr(model.find().sort_by(ranges.field).first(), ranges.field)
+                    if not same_instant(first, datetime.fromtimestamp(ranges.smallest, timezone.utc)):
+                        problems.append(_range_problem(target, ranges.field, "sort_by first", first, ranges.smallest))
+        except Exception as exc:  # a query the application's models cannot run is exactly the finding
+            problems.append(_range_problem(target, "-", "query", f"{type(exc).__name__}: {exc}"[:300], "an answer"))
+        finally:
+            model._meta.database = previous
+    if not asked:
+        return "no indexed datetime field with sampled values: range queries not run", problems
+    if problems:
+        return f"FAILED: {len(problems)} of {asked} range queries and sorts differ from the stored values", problems
+    return f"passed: {asked} range queries and sorts through the models match the stored values", problems
+
+
+def _range_problem(target: ModelTarget, field: str, query: str, answer: object, expected: object) -> Problem:
+    return Problem(
+        kind="range_query_differs",
+        key=target.name,
+        field=field,
+        value=str(answer),
+        message=f"{target.name}.find() {field} {query}: answered {answer}, the stored values say {expected}",
+    )
+
+
+def _index_verdicts(
+    client: redis.Redis, tallies: dict[str, IndexTally], timeout_seconds: float
+) -> tuple[list[IndexVerdict], list[Problem]]:
+    verdicts, problems = [], []
+    for tally in tallies.values():
+        visible = visible_documents(client, tally.index_name, timeout_seconds)
+        verdicts.append(IndexVerdict(tally.index_name, tally.documents, tally.invisible, visible))
+        problems += tally.examples
+    return verdicts, problems
+
+
 @task(name="verify-leftovers-and-models", cache_policy=NONE, **IO_TASK_OPTIONS)
 def verify_leftovers_task(
     settings: RunSettings, targets: list[ModelTarget], sample: list[tuple[str, str, str]], has_search: bool
-) -> tuple[tuple[int, list[Problem]], tuple[int, int, list[Problem]], str]:
-    """Read-only: rescan for legacy values left, load a sample through the application's models."""
+) -> tuple[tuple[int, list[Problem]], tuple[int, int, list[Problem]], str, tuple[list[IndexVerdict], list[Problem]]]:
+    """Read-only: rescan for legacy values left (counting what each index should hold), count what queries see, load
+    a sample through the application's models."""
     url = settings.redis_url.get_secret_value()
     nodes = open_nodes(url)
-    left = count_legacy_left(nodes, targets, settings.zone, settings.batch_size)
+    tallies = _index_tallies(settings, targets, has_search, sample)
+    left = count_legacy_left(nodes, targets, settings.zone, settings.batch_size, tallies)
+    verdicts, invisible = _index_verdicts(nodes.nodes[0].client, tallies, settings.schema_timeout_seconds)
     sample_result = check_sample_with_models(url, targets, sample, settings.zone, nodes.is_cluster)
-    search = (
-        "search module present: the range-query and sort checks are not implemented in this version"
-        if has_search
-        else "search module absent on this server: range-query and sort checks skipped"
-    )
-    return left, sample_result, search
+    if not has_search:
+        search, range_problems = "search module absent on this server: range-query and sort checks skipped", []
+    elif not tallies:
+        search, range_problems = "schema step skipped: range-query and sort checks not run", []
+    else:
+        search, range_problems = check_range_queries(url, targets, tallies)
+    return left, sample_result, search, (verdicts, invisible + range_problems)

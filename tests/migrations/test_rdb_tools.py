@@ -60,7 +60,12 @@ def test_the_refusal_names_the_rdb_version_the_tools_found_and_every_remedy():
     assert "Redis 8.2.3 writes RDB version 12" in message
     assert "redis-check-rdb /usr/bin/redis-check-rdb (7.0.15)" in message
     assert "redis-server /usr/bin/redis-server (7.0.15)" in message
-    for remedy in ("of Redis 8.2.3 or newer on PATH", "--rdb-tools-dir", "OM_RUNBOOK_RDB_TOOLS_DIR", "--no-rdb-snapshot"):
+    for remedy in (
+        "of Redis 8.2.3 or newer on PATH",
+        "--rdb-tools-dir",
+        "OM_RUNBOOK_RDB_TOOLS_DIR",
+        "--no-rdb-snapshot",
+    ):
         assert remedy in message
     assert message.endswith("nothing was written")
     assert "found: none" in missing_tools_message("h:1", 12, None, [])
