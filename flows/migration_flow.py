@@ -50,6 +50,7 @@ from tasks.lease import RunLease
 from tasks.pacing import PaceController, latency_status_path
 from tasks.permissions import permissions_task
 from tasks.progress_meter import METER
+from tasks.redis_connection import database_number
 from tasks.report_file import archive_run, write_report
 from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
 from tasks.schema import schema_task
@@ -130,6 +131,13 @@ class ChecklistRun:
         hash_targets, _skipped = migratable_targets(targets, assessment.server)
         self.report.messages += assessment.notes
         require_writable_primary(assessment.server, self.report.redis)
+        database = database_number(settings.redis_url.get_secret_value())
+        if assessment.server.has_search and settings.schema_mode != "skip" and database != 0:
+            raise ConfigurationError(
+                f"this run targets database {database}, and RediSearch indexes exist only in database 0: redis-om "
+                "queries (find()) cannot work on these keys and the schema step cannot create the 1.x indexes. Run "
+                "with --schema-mode skip to migrate the data without indexes; nothing was written"
+            )
         if assessment.server.cluster_enabled and assessment.server.has_search and settings.schema_mode != "skip":
             raise ConfigurationError(
                 "the schema step on a Redis Cluster with the search module is not supported by this version: run "

@@ -60,6 +60,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Migration completed without critical errors", "no_critical_errors"),
             ("Data integrity checks passed", "integrity"),
             ("Sample data verification completed (redis-om 1.x Model.get)", "sample"),
+            ("Every convertible document visible to queries (search index counts)", "index_visibility"),
             ("Range queries and sorting working", "range_queries"),
             ("Application started and tested with migrated data", HUMAN),
             ("Acceptance sign-off", "signoff_acceptance"),

@@ -33,3 +33,8 @@ def is_permission_error(exc: Exception) -> bool:
     """NOPERM, or an ACL refusal of a command inside a script."""
     text = str(exc)
     return isinstance(exc, NoPermissionError) or "no permissions" in text or "can't run this command" in text
+
+
+def database_number(url: str) -> int:
+    """The database a URL selects (`/N` or `?db=N`; 0 when it names none)."""
+    return int(redis.connection.parse_url(url).get("db", 0) or 0)

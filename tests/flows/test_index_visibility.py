@@ -84,6 +84,12 @@ def test_every_convertible_session_is_visible_to_redis_om_1_queries(mode, redis_
     assert session.find(session.started_at >= cut).count() == sum(s.started_at >= cut for s in stored)
     assert sum(s.ended_at is None for s in stored) == SESSIONS // 2 - 1  # the odd ones but S0003: None, readable
 
+    from redis_om import Migrator
+
+    migrator = Migrator(conn=redis.Redis.from_url(redis_stack_server.url, decode_responses=True))
+    migrator.detect_migrations()  # the application's next start: nothing to do for this index
+    assert [m for m in migrator.migrations if m.index_name == INDEX] == []
+
     rolled_back = rollback_flow(settings.redis_url, settings.backup_dir)
     assert rolled_back.status == "rolled_back", rolled_back.messages
     assert keyspace(client) == before
@@ -106,3 +112,18 @@ def test_a_shortfall_the_verification_cannot_explain_fails_it_and_rolls_back(red
     assert verify["passed"] is False and verify["index_shortfall"] == 1
     assert verify["index_checks"][0].endswith("1 MISSING WITHOUT A REASON")
     assert keyspace(client) == before
+
+
+def test_a_run_against_another_database_than_0_is_refused_before_any_write(redis_stack_server, tmp_path):
+    from migrations.errors import ConfigurationError
+    from tests.flows.helpers import seed
+
+    url = redis_stack_server.url.rsplit("/", 1)[0] + "/1"
+    client = redis.Redis.from_url(url)
+    seed(client, 20)
+    before = keyspace(client)
+    with pytest.raises(ConfigurationError, match="RediSearch indexes exist only in database 0.*--schema-mode skip"):
+        migration_flow(settings_for(url, tmp_path / "b", rdb_snapshot=False))
+    assert keyspace(client) == before
+    report = migration_flow(settings_for(url, tmp_path / "c", rdb_snapshot=False, schema_mode="skip"))
+    assert report.status == "succeeded", report.messages
