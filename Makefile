@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COUNT ?= 100000
 
-.PHONY: setup rehearse test bench clean
+.PHONY: setup rehearse test bench outage clean
 
 $(VENV)/.installed: pyproject.toml
 	@bash deployments/setup.sh "$(VENV)"
@@ -23,6 +23,9 @@ test: setup
 
 bench: setup
 	$(PY) tests/benchmarks/migrate_benchmark.py
+
+outage: setup
+	$(PY) tests/benchmarks/query_outage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -38,7 +38,7 @@ from migrations.report import PhaseClock, RunReport, merge_problems, migration_k
 from migrations.run_status import default_resume_command
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, discover_targets, hash_models
+from migrations.targets import ModelTarget, discover_targets
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
 from tasks.assess import Assessment, assess_task, migratable_targets
@@ -119,8 +119,8 @@ class ChecklistRun:
         targets = discover_targets(settings.models)
         self.earlier_run = self.check_unfinished_run()
         with self.clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in hash_models(targets)]
-            self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), hash_prefixes))
+            key_prefixes = [t.key_prefix for t in targets]
+            self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), key_prefixes))
             assessment = assess_task(settings, targets)
             baseline = latency_task(settings.redis_url)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
@@ -128,7 +128,7 @@ class ChecklistRun:
         self.report.problems, self.report.problem_counts = assessment.problems, assessment.problem_counts
         self.evidence.update(assessment_evidence(assessment, baseline))
         publish_assessment(assessment)
-        hash_targets, _skipped = migratable_targets(targets, assessment.server)
+        migratable, _skipped = migratable_targets(targets, assessment.server)
         self.report.messages += assessment.notes
         require_writable_primary(assessment.server, self.report.redis)
         database = database_number(settings.redis_url.get_secret_value())
@@ -163,13 +163,13 @@ class ChecklistRun:
         with self.clock.phase("backup") as details:
             chunk_count = settings.chunks or auto_chunk_count(assessment.keys_scanned)
             earlier = self.earlier_run.backup_dir if self.earlier_run else None
-            manifest = backup_task(settings, hash_targets, chunk_count, earlier)
+            manifest = backup_task(settings, migratable, chunk_count, earlier)
             details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
         self.evidence.update(backup_evidence(manifest, settings))
         publish_backup(manifest)
         if self.earlier_run is not None:
             self.report.messages.append(earlier_backup_note(self.earlier_run, _already_converted(manifest)))
-        return assessment, manifest, hash_targets
+        return assessment, manifest, migratable
 
     def check_unfinished_run(self) -> UnfinishedRun | None:
         """Refuse (before any write) when an unfinished run with another backup directory changed this Redis, unless
@@ -186,7 +186,7 @@ class ChecklistRun:
         return self.lease.token_text if self.lease is not None else None
 
     def migrate(
-        self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool
+        self, manifest: BackupManifest, migratable: list[ModelTarget], has_search: bool
     ) -> tuple[list[ChunkResult], BackupManifest]:
         settings = self.settings
         mark_unfinished_run(settings.redis_url.get_secret_value(), settings.backup_dir)
@@ -198,7 +198,7 @@ class ChecklistRun:
                 details["step"] = "schema step skipped: --schema-mode skip (indexes left as they are)"
             else:
                 details["step"] = f"schema step: {settings.schema_mode}"
-                details["applied"] = schema_task(settings, hash_targets, "prepare")
+                details["applied"] = schema_task(settings, migratable, "prepare")
             self.evidence["schema"] = details["step"]
         budget = remaining_budget(_unreadable(manifest), settings.max_errors)
         with self.clock.phase("migrate") as details:
@@ -214,12 +214,12 @@ class ChecklistRun:
                 with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate"):
                     results = migrate_key_ranges(settings, manifest.chunks, budget, self.lease_token)
                     if settings.live_traffic or any(_chunk_problem_counts(r) for r in results):
-                        results, manifest = self.catch_up(manifest, hash_targets, results, budget)
+                        results, manifest = self.catch_up(manifest, migratable, results, budget)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
             details["probe_error"] = probe.error
         if has_search and settings.schema_mode == "alias":
             with self.clock.phase("schema_switch") as details:
-                details["applied"] = schema_task(settings, hash_targets, "switch")
+                details["applied"] = schema_task(settings, migratable, "switch")
         system.pace_events = pacer.events
         system.throttled_seconds = throttled_seconds(pacer.events, pacer.elapsed())
         self.report.messages += pace_summary(system.latency_limit_ms, pacer.events, system.throttled_seconds)
@@ -236,20 +236,20 @@ class ChecklistRun:
         return results, manifest
 
     def catch_up(
-        self, manifest: BackupManifest, hash_targets: list[ModelTarget], results: list[ChunkResult], budget: int | None
+        self, manifest: BackupManifest, migratable: list[ModelTarget], results: list[ChunkResult], budget: int | None
     ) -> tuple[list[ChunkResult], BackupManifest]:
         """Legacy values written meanwhile (or re-written after a conflict): backed up, then converted."""
         for _round in range(MAX_CATCH_UP_ROUNDS):
-            chunk = catch_up_task(self.settings, hash_targets, manifest)
+            chunk = catch_up_task(self.settings, migratable, manifest)
             manifest = require_complete_manifest(self.settings.backup_dir)  # the catch-up chunk is recorded there
             if chunk is None:
                 break
             results = results + migrate_key_ranges(self.settings, [chunk], budget, self.lease_token)
         return results, manifest
 
-    def verify(self, manifest: BackupManifest, hash_targets: list[ModelTarget], has_search: bool) -> Verification:
+    def verify(self, manifest: BackupManifest, migratable: list[ModelTarget], has_search: bool) -> Verification:
         with self.clock.phase("verify") as details:
-            verification = verify_migration(self.settings, manifest, hash_targets, has_search)
+            verification = verify_migration(self.settings, manifest, migratable, has_search)
             details.update(verification.model_dump(mode="json", exclude={"problems"}))
         return verification
 
@@ -361,14 +361,14 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
     report = run.report
     writes_started = False
     try:
-        assessment, manifest, hash_targets = run.pre_migration()
+        assessment, manifest, migratable = run.pre_migration()
         if not run.gate("go-no-go", go_no_go_summary(assessment, manifest, settings)):
             report.status = "not_approved"
             return report
         go_at = time.perf_counter()
         writes_started = True
-        results, manifest = run.migrate(manifest, hash_targets, assessment.server.has_search)
-        verification = run.verify(manifest, hash_targets, assessment.server.has_search)
+        results, manifest = run.migrate(manifest, migratable, assessment.server.has_search)
+        verification = run.verify(manifest, migratable, assessment.server.has_search)
         run.score(manifest, results, verification)
         reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)
         if reasons:
@@ -420,8 +420,8 @@ def assessment_flow(settings: RunSettings) -> RunReport:
     try:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in hash_models(targets)]
-            permissions = permissions_task(settings.redis_url.get_secret_value(), hash_prefixes, refuse=False)
+            key_prefixes = [t.key_prefix for t in targets]
+            permissions = permissions_task(settings.redis_url.get_secret_value(), key_prefixes, refuse=False)
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts

@@ -20,7 +20,7 @@ from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
 from migrations.run_status import default_resume_command
-from migrations.targets import discover_targets, hash_models
+from migrations.targets import discover_targets
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
@@ -133,7 +133,7 @@ def _rollback(
         report.problem_counts = verification.problem_counts
         if verification.passed:
             if facts.has_search and previous_path(backup_dir).exists():
-                targets = hash_models(discover_targets(manifest.models))
+                targets = discover_targets(manifest.models)
                 report.messages += schema_rollback_task(url, backup_dir, targets)
             manifest.status = "rolled_back"
             save_manifest(backup_dir, manifest)

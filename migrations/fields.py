@@ -119,3 +119,23 @@ def json_datetime_fields(model: type) -> list[DatetimeField]:
     for name, info in model.model_fields.items():
         found.extend(_walk(info.annotation, (name,), frozenset({model})))
     return found
+
+
+def embedded_models(model: type) -> list[type]:
+    """The model classes embedded in a model's fields, at any depth (redis-om's EmbeddedJsonModel classes, which
+    hold their own database connection)."""
+    found: list[type] = []
+
+    def walk(annotation: Any) -> None:
+        inner = unwrap_annotation(annotation)
+        item = _list_item(inner)
+        if item is not None:
+            walk(item)
+        elif _is_model(inner) and inner not in found and inner is not model:
+            found.append(inner)
+            for info in inner.model_fields.values():
+                walk(info.annotation)
+
+    for info in model.model_fields.values():
+        walk(info.annotation)
+    return found

@@ -75,14 +75,16 @@ class RangeTally:
     """For one indexed datetime field: how many visible documents hold a value at or after each cut point, and the
     smallest value, counted from the stored values; the model's range queries and sort must answer the same."""
 
-    field: str
+    field: str  # the model's attribute, for its queries
     cuts: tuple[float, ...]
     sortable: bool = False
+    stored_as: bytes = b""  # where the stored value is (the hash field, or the JSON path); default: the field name
     at_or_after: list[int] = field(default_factory=list)
     smallest: float | None = None
 
     def __post_init__(self) -> None:
         self.at_or_after = [0] * len(self.cuts)
+        self.stored_as = self.stored_as or self.field.encode()
 
     def add(self, raw: bytes | None) -> None:
         if raw is None:
@@ -110,7 +112,7 @@ class IndexTally:
         reason = invisibility_reason(stored, self.numeric)
         if reason is None:
             for tally in self.ranges:
-                tally.add(stored.get(tally.field.encode()))
+                tally.add(stored.get(tally.stored_as))
             return
         self.invisible += 1
         if len(self.examples) < limit:

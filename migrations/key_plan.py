@@ -95,9 +95,9 @@ def converted_by_earlier_run(key: bytes, plan: KeyPlan, earlier_backup: str) -> 
     ]
 
 
-def wrong_type_problem(key: bytes, actual_type: str) -> Problem:
+def wrong_type_problem(key: bytes, actual_type: str, expected: str = "a hash") -> Problem:
     return Problem(
         kind="wrong_type",
         key=describe_raw(key),
-        message=f"key holds a {actual_type}, not a hash, under a model's key prefix; left unchanged",
+        message=f"key holds a {actual_type}, not {expected}, under a model's key prefix; left unchanged",
     )

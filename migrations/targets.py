@@ -97,11 +97,6 @@ def import_models_module(module_name: str) -> ModuleType:
         raise ConfigurationError(f"cannot import models module {module_name!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def hash_models(targets: list[ModelTarget]) -> list[ModelTarget]:
-    """The targets stored as hashes (the ones the data path converts)."""
-    return [target for target in targets if target.storage is Storage.HASH]
-
-
 def discover_targets(module_name: str) -> list[ModelTarget]:
     """Every model in `module_name` (or re-exported by it) with datetime/date fields, sorted by name."""
     module = import_models_module(module_name)

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from migrations.backup_format import Problem, TargetInfo
 from migrations.config import RunSettings
-from migrations.errors import ConfigurationError
 from migrations.index_schema import attribute_types, datetime_index_mismatches
 from migrations.redaction import redact_url
 from migrations.tally import Tally
@@ -83,15 +82,10 @@ def migratable_targets(targets: list[ModelTarget], facts: ServerFacts) -> tuple[
     """Hash targets always; JSON targets need RedisJSON (without it no JSON document can exist)."""
     keep, notes = [], []
     for target in targets:
-        if target.storage is Storage.HASH:
-            keep.append(target)
-        elif not facts.has_json:
+        if target.storage is Storage.JSON and not facts.has_json:
             notes.append(f"{target.name}: JsonModel skipped, no RedisJSON module on this server (no documents)")
         else:
-            raise ConfigurationError(
-                f"{target.name} is a JsonModel on a server with RedisJSON: JSON migration is not supported "
-                "by this version of om-runbook; nothing was written"
-            )
+            keep.append(target)
     return keep, notes
 
 
@@ -125,11 +119,11 @@ def assess_keyspace(
 ) -> Assessment:
     """Scan every target's keys and classify every datetime value; writes nothing."""
     started = time.perf_counter()
-    hash_targets, notes = migratable_targets(targets, facts)
+    migratable, notes = migratable_targets(targets, facts)
     tally = Tally()
     backup_bytes = 0
     METER.begin("assess: scan", keys_in_database(nodes))
-    for target in hash_targets:
+    for target in migratable:
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
             if planned.plan.changes:
                 tally.keys_with_changes += 1
@@ -147,7 +141,7 @@ def assess_keyspace(
             "model prefixes: not records, left to the schema step"
         )
     if facts.has_search:
-        notes += index_findings(nodes.clients[0], hash_targets)
+        notes += index_findings(nodes.clients[0], migratable)
     else:
         notes.append("search module absent: no index to check (redis-om 1.x NUMERIC indexes need RediSearch)")
     return Assessment(

@@ -22,7 +22,6 @@ from migrations.backup_format import (
     BackupManifest,
     ChunkBackup,
     KeyBackup,
-    digest_other_fields,
     encode_line,
 )
 from migrations.cluster_map import owner_changes
@@ -163,8 +162,7 @@ def write_logical_backup(
             for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
                 changes = planned.plan.changes
                 if changes:
-                    digest = digest_other_fields(planned.stored, (c.field for c in changes))
-                    writers[table[key_slot(planned.key)]].write(KeyBackup(planned.key, digest, changes))
+                    writers[table[key_slot(planned.key)]].write(KeyBackup(planned.key, planned.backup_digest, changes))
                 if earlier_backup:
                     for problem in converted_by_earlier_run(planned.key, planned.plan, earlier_backup):
                         tally.add_problem(problem)
@@ -252,8 +250,7 @@ def write_catch_up_chunk(
             for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
                 changes = planned.plan.changes
                 if changes:
-                    digest = digest_other_fields(planned.stored, (c.field for c in changes))
-                    writer.write(KeyBackup(planned.key, digest, changes))
+                    writer.write(KeyBackup(planned.key, planned.backup_digest, changes))
         if not writer.key_count:
             writer.discard()
             return None

@@ -11,6 +11,7 @@ rollback changes when a field expires.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from migrations.errors import RedisAccessError
+from migrations.json_plan import is_json_digest, split_digest
 from tasks.redis_connection import is_permission_error
 from tasks.redis_nodes import RedisNodes
 from tasks.resp import run_encoded
@@ -56,6 +58,41 @@ CAS_SCRIPT_KEEPING_FIELD_TTL = _CAS_TEMPLATE.replace(
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
     if expires > 0 then redis.call('HPEXPIREAT', KEYS[1], expires, 'FIELDS', 1, ARGV[i]) end""",
 ).encode()
+# A JSON document (RedisJSON) is written whole or not at all. ARGV[1]: the sha1 the document must still have (migrate),
+# or '' (rollback: every value must still hold what the migration wrote); then ARGV in threes: a concrete JSONPath,
+# its expected JSON, its new JSON. Values compare as text, or as numbers (RedisJSON prints a float its own way).
+JSON_CAS_SCRIPT = b"""
+local out = {}
+local count = (#ARGV - 1) / 3
+local function reply(code)
+  for i = 1, count do out[i] = code end
+  return out
+end
+local function holds(path, want)
+  local current = redis.call('JSON.GET', KEYS[1], path)
+  if not current then return false end
+  local inner = string.sub(current, 2, -2)
+  if inner == want then return true end
+  local a, b = tonumber(inner), tonumber(want)
+  return a ~= nil and b ~= nil and a == b
+end
+local function all_hold(offset)
+  for i = 2, #ARGV, 3 do
+    if not holds(ARGV[i], ARGV[i + offset]) then return false end
+  end
+  return true
+end
+local document = redis.call('JSON.GET', KEYS[1])
+if not document then return reply(3) end
+local expected
+if ARGV[1] ~= '' then expected = redis.sha1hex(document) == ARGV[1] else expected = all_hold(1) end
+if expected then
+  for i = 2, #ARGV, 3 do redis.call('JSON.SET', KEYS[1], ARGV[i], ARGV[i + 2]) end
+  return reply(1)
+end
+if all_hold(2) then return reply(2) end
+return reply(0)
+"""
 FIELD_TTL_SINCE = (7, 4)
 Line: TypeAlias = Sequence[str | None]  # a backup line's items, as `parse_line` gives them
 
@@ -64,6 +101,7 @@ Line: TypeAlias = Sequence[str | None]  # a backup line's items, as `parse_line`
 class CasScript:
     text: bytes
     sha: str
+    json_sha: str = ""  # the JSON document script's
 
 
 class Outcome(IntEnum):
@@ -92,11 +130,28 @@ def cas_script_for(nodes: RedisNodes) -> bytes:
 
 
 def load_cas_script(nodes: RedisNodes) -> CasScript:
-    """SCRIPT LOAD the CAS script fitting the server on every master (the sha1 is its digest, the same everywhere)."""
+    """SCRIPT LOAD the CAS scripts (the one for hashes fitting the server, and the JSON one) on every master (a sha1 is
+    the script's digest, the same everywhere)."""
     text = cas_script_for(nodes)
     for client in nodes.clients:
-        sha = client.script_load(text)
-    return CasScript(text, sha.decode() if isinstance(sha, bytes) else sha)
+        client.script_load(text)
+        client.script_load(JSON_CAS_SCRIPT)
+    return CasScript(text, hashlib.sha1(text).hexdigest(), hashlib.sha1(JSON_CAS_SCRIPT).hexdigest())
+
+
+def json_cas_command_text(sha: str, items: Line, forward: bool) -> str:
+    """EVALSHA of the JSON script for one backup line of a JSON document (see JSON_CAS_SCRIPT)."""
+    key, digest = items[0], split_digest(items[1])[0] if forward else ""
+    parts = [
+        f"*{5 + len(items) - 2}\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}\r\n$1\r\n1\r\n${len(key)}\r\n{key}\r\n"
+        f"${len(digest)}\r\n{digest}\r\n"
+    ]
+    for i in range(2, len(items), 3):
+        path, expected, new = items[i], items[i + 1], items[i + 2]
+        if not forward:
+            expected, new = new, expected
+        parts.append(f"${len(path)}\r\n{path}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n")
+    return "".join(parts)
 
 
 def cas_command_text(sha: str, items: Line, forward: bool) -> str:
@@ -139,10 +194,18 @@ def apply_batch_on(nodes: RedisNodes, script: CasScript, lines: Sequence[Line], 
 
 def apply_batch(client: redis.Redis, script: CasScript, lines: Sequence[Line], forward: bool) -> BatchResult:
     """Run the CAS for every backup line in one round trip; reloads the script once if the server lost it."""
-    payload = "".join([cas_command_text(script.sha, items, forward) for items in lines]).encode("latin-1")
+    payload = "".join(
+        [
+            json_cas_command_text(script.json_sha, items, forward)
+            if is_json_digest(items[1])
+            else cas_command_text(script.sha, items, forward)
+            for items in lines
+        ]
+    ).encode("latin-1")
     replies = run_encoded(client, payload, len(lines))
     if any(isinstance(reply, NoScriptError) for reply in replies):
         client.script_load(script.text)  # server restarted or SCRIPT FLUSH: replaying is safe
+        client.script_load(JSON_CAS_SCRIPT)
         replies = run_encoded(client, payload, len(lines))
     result = BatchResult()
     outcomes = result.outcomes

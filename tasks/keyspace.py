@@ -1,4 +1,5 @@
-"""Reading the user's keys: SCAN by model prefix and pipelined HGETALL (read-only helpers)."""
+"""Reading the user's keys: SCAN by model prefix, pipelined HGETALL for hashes and JSON.GET for JSON documents
+(read-only helpers)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tasks.resp import encode_command, run_encoded
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
 
 HashReply = dict[bytes, bytes] | ResponseError
+DocumentReply = bytes | None | ResponseError  # the document's JSON text; None when the key is gone
 
 
 def glob_escape(prefix: bytes) -> bytes:
@@ -53,6 +55,23 @@ def read_hashes_on(nodes: RedisNodes, keys: list[bytes]) -> list[HashReply]:
     replies: list[HashReply] = [{}] * len(keys)
     for client, positions in nodes.split(keys):
         for position, reply in zip(positions, read_hashes(client, [keys[p] for p in positions]), strict=True):
+            replies[position] = reply
+    return replies
+
+
+def read_documents(client: redis.Redis, keys: list[bytes]) -> list[DocumentReply]:
+    """JSON.GET (the whole document, compact) for each key in one round trip."""
+    payload = b"".join(encode_command((b"JSON.GET", key)) for key in keys)
+    return run_encoded(client, payload, len(keys))
+
+
+def read_documents_on(nodes: RedisNodes, keys: list[bytes]) -> list[DocumentReply]:
+    """`read_documents` with each key read from the master owning it: one round trip per master."""
+    if not nodes.is_cluster:
+        return read_documents(nodes.nodes[0].client, keys)
+    replies: list[DocumentReply] = [None] * len(keys)
+    for client, positions in nodes.split(keys):
+        for position, reply in zip(positions, read_documents(client, [keys[p] for p in positions]), strict=True):
             replies[position] = reply
     return replies
 

@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Literal
@@ -23,6 +26,7 @@ from redis.exceptions import ResponseError
 from migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
 from migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
 from migrations.config import RunSettings
+from migrations.fields import embedded_models
 from migrations.index_visibility import (
     IndexTally,
     IndexVerdict,
@@ -31,12 +35,24 @@ from migrations.index_visibility import (
     range_cuts,
     sortable_fields,
 )
+from migrations.json_plan import (
+    document_sha1,
+    is_json_digest,
+    json_path_of,
+    model_path,
+    model_value_at,
+    numeric_view,
+    others_digest,
+    plan_document,
+    split_digest,
+)
+from migrations.json_plan import field_state as json_field_state
 from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.tally import Tally
-from migrations.targets import ModelTarget
+from migrations.targets import ModelTarget, Storage
 from tasks.backup_files import read_chunk
 from tasks.inventory import planned_keys
-from tasks.keyspace import keys_in_database, read_hashes_on
+from tasks.keyspace import keys_in_database, read_documents_on, read_hashes_on
 from tasks.progress_meter import METER
 from tasks.redis_nodes import RedisNodes, open_nodes
 from tasks.retry_policy import IO_TASK_OPTIONS
@@ -63,23 +79,50 @@ def _field_state(current: bytes | None, change, expect: Expect) -> str:
     return "missing" if current is None else "changed_by_others"
 
 
+def _read_back(nodes: RedisNodes, batch: list[KeyBackup]) -> list[object]:
+    """Each entry's record as stored now: a hash's fields, or a JSON document's text (by the line's kind)."""
+    replies: list[object] = [None] * len(batch)
+    documents = [position for position, entry in enumerate(batch) if is_json_digest(entry.digest)]
+    hashes = [position for position, entry in enumerate(batch) if not is_json_digest(entry.digest)]
+    for positions, read in ((documents, read_documents_on), (hashes, read_hashes_on)):
+        if positions:
+            for position, reply in zip(positions, read(nodes, [batch[p].key for p in positions]), strict=True):
+                replies[position] = reply
+    return replies
+
+
+def _states_and_rest(entry: KeyBackup, stored: object, expect: Expect) -> tuple[list[str], bool]:
+    """Each changed value's state, and whether the rest of the record is as backed up (hash: digest of the other
+    fields; JSON: digest of the document without the changed values, or after a rollback its exact sha1)."""
+    if isinstance(stored, bytes | type(None)) and is_json_digest(entry.digest):
+        if stored is None:
+            return ["missing"] * len(entry.changes), True
+        document = json.loads(stored)
+        states = [json_field_state(document, change, expect) for change in entry.changes]
+        sha1, others = split_digest(entry.digest)
+        if expect == "original":
+            return states, document_sha1(stored) == sha1
+        return states, others_digest(document, [change.field.decode() for change in entry.changes]) == others
+    states = [_field_state(stored.get(change.field), change, expect) for change in entry.changes]
+    rest = not stored or digest_other_fields(stored, (c.field for c in entry.changes)) == entry.digest
+    return states, rest
+
+
 def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int) -> ChunkCheck:
-    """Compare every backed-up key of a chunk with the backup (fields and digest of the rest)."""
+    """Compare every backed-up key of a chunk with the backup (changed values, and a digest of the rest)."""
     result = ChunkCheck(index=chunk.index)
     counts: Counter[str] = Counter()
     batch: list[KeyBackup] = []
 
     def flush() -> None:
-        for entry, stored in zip(batch, read_hashes_on(nodes, [e.key for e in batch]), strict=True):
+        for entry, stored in zip(batch, _read_back(nodes, batch), strict=True):
             result.key_count += 1
             if isinstance(stored, ResponseError):
                 counts["wrong_type"] += 1
                 _note(result, Problem(kind="wrong_type", key=describe_raw(entry.key), message=str(stored)))
                 continue
-            states = []
-            for change in entry.changes:
-                state = _field_state(stored.get(change.field), change, expect)
-                states.append(state)
+            states, rest_unchanged = _states_and_rest(entry, stored, expect)
+            for change, state in zip(entry.changes, states, strict=True):
                 counts[state] += 1
                 if state != "as_expected":
                     _note(
@@ -91,7 +134,7 @@ def check_chunk(nodes: RedisNodes, backup_dir: Path, chunk: ChunkBackup, expect:
                             message=f"field is {state.replace('_', ' ')} (expected the {expect})",
                         ),
                     )
-            if stored and digest_other_fields(stored, (c.field for c in entry.changes)) != entry.digest:
+            if not rest_unchanged:
                 counts["other_fields_changed"] += 1
                 _note(
                     result,
@@ -149,7 +192,9 @@ def count_legacy_left(
         index = (indexes or {}).get(target.name)
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
             if index is not None:
-                index.add(planned.key, planned.stored, PROBLEM_LIST_LIMIT)
+                stored = planned.stored
+                view = numeric_view(stored, index.numeric) if isinstance(stored, bytes) else stored
+                index.add(planned.key, view, PROBLEM_LIST_LIMIT)
             for change in planned.plan.changes:
                 left += 1
                 if len(examples) < PROBLEM_LIST_LIMIT:
@@ -183,6 +228,27 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
+def _json_load_failure(
+    raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception, reason: str
+) -> Problem:
+    """A JSON document: refused data the migration did not change when every location pydantic names holds a value
+    the migration reported unconvertible and left alone."""
+    raw = raw_reader.execute_command("JSON.GET", key.encode("utf-8"))
+    if raw is None:
+        return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
+    left_alone = {problem.field for problem in plan_document(key.encode("utf-8"), raw, target.fields, zone).problems}
+    if isinstance(exc, ValidationError):
+        refused = {json_path_of(error.get("loc") or ()) for error in exc.errors()}
+        if refused and refused <= left_alone and field not in refused:
+            return Problem(
+                kind="model_load_refused_unchanged_data",
+                key=key,
+                field=field,
+                message=f"{reason}; refused values the migration did not change ({', '.join(sorted(refused))})",
+            )
+    return Problem(kind="model_load_failed", key=key, field=field, message=reason)
+
+
 def _load_failure(
     raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception
 ) -> Problem:
@@ -190,6 +256,8 @@ def _load_failure(
     timestamp (a required field missing, a value reported unconvertible, binary data), is reported as such: the model
     refuses data the migration did not change. Anything else fails the verification."""
     reason = f"{target.name}.get() failed: {type(exc).__name__}: {exc}"[:500]
+    if target.storage is Storage.JSON:
+        return _json_load_failure(raw_reader, key, field, target, zone, exc, reason)
     stored = raw_reader.hgetall(key.encode("utf-8"))
     if not stored:
         return Problem(kind="sample_key_gone", key=key, field=field, message="deleted or expired since its check")
@@ -217,6 +285,21 @@ def _load_failure(
     return Problem(kind="model_load_failed", key=key, field=field, message=reason)
 
 
+@contextmanager
+def _models_reading_from(model: type, connection: redis.Redis) -> Iterator[None]:
+    """The model and every model embedded in it use `connection` for the time of the check (an embedded JsonModel
+    checks its own connection for RedisJSON when it is built)."""
+    classes = [model, *(m for m in embedded_models(model) if hasattr(m, "_meta"))]
+    previous = [m._meta.database for m in classes]
+    for each in classes:
+        each._meta.database = connection
+    try:
+        yield
+    finally:
+        for each, database in zip(classes, previous, strict=True):
+            each._meta.database = database
+
+
 def check_sample_with_models(
     redis_url: str,
     targets: list[ModelTarget],
@@ -235,20 +318,23 @@ def check_sample_with_models(
     for target in targets:
         model = target.load_class()
         kinds = {datetime_field.name: datetime_field.kind for datetime_field in target.fields}
-        previous = model._meta.database
-        model._meta.database = connection
-        try:
+        kinds |= {datetime_field.json_path: datetime_field.kind for datetime_field in target.fields}
+        is_json = target.storage is Storage.JSON
+        with _models_reading_from(model, connection):
             for key, field, original in sample:
                 if not key.startswith(target.key_prefix):
                     continue
                 try:
-                    value = getattr(model.get(key[len(target.key_prefix) :]), field)
+                    record = model.get(key[len(target.key_prefix) :])
+                    value = model_value_at(record, field) if is_json else getattr(record, field)
                 except Exception as exc:  # the application's model refusing the data is exactly the finding
                     problems.append(_load_failure(raw_reader, key, field, target, zone, exc))
                     continue
                 loaded += 1
+                legacy = _sampled_text(original, target.storage)
+                kind = kinds[model_path(field)] if is_json else kinds[field]
                 # an original '' (0.2.x's None) was removed: the model must read None
-                expected = expected_value(original.encode("latin-1"), kinds[field], zone) if original else None
+                expected = expected_value(legacy, kind, zone) if legacy else None
                 if value is None if expected is None else same_instant(value, expected):
                     equal += 1
                 else:
@@ -261,8 +347,6 @@ def check_sample_with_models(
                             message=f"expected {expected.isoformat() if expected else None}",
                         )
                     )
-        finally:
-            model._meta.database = previous
     return loaded, equal, problems
 
 
@@ -361,25 +445,28 @@ def _index_tallies(
         if plan is None:
             continue
         numeric, sortable = numeric_fields(plan.schema), sortable_fields(plan.schema)
-        ranges = [
-            RangeTally(
-                field.name,
-                range_cuts(
-                    [
-                        raw.encode("latin-1")
-                        for key, name, raw in sample
-                        if name == field.name and key.startswith(target.key_prefix)
-                    ],
-                    field.kind,
-                    settings.zone,
-                ),
-                sortable=field.name in sortable,
-            )
-            for field in target.fields
-            if field.name in numeric
-        ]
+        ranges = []
+        for field in target.fields:
+            stored_as = field.json_path if target.storage is Storage.JSON else field.name
+            if len(field.path) != 1 or stored_as not in numeric:
+                continue  # range queries on top-level indexed fields
+            originals = [
+                _sampled_text(raw, target.storage)
+                for key, name, raw in sample
+                if name == stored_as and key.startswith(target.key_prefix)
+            ]
+            cuts = range_cuts(originals, field.kind, settings.zone)
+            ranges.append(RangeTally(field.name, cuts, stored_as in sortable, stored_as.encode()))
         tallies[target.name] = IndexTally(plan.index_name, tuple(name.encode() for name in numeric), ranges=ranges)
     return tallies
+
+
+def _sampled_text(original: str, storage: Storage) -> bytes:
+    """A sampled original as the legacy text: hash values are the bytes, JSON values their JSON text."""
+    if storage is Storage.JSON:
+        value = json.loads(original.encode("latin-1"))
+        return value.encode("utf-8") if isinstance(value, str) else b""
+    return original.encode("latin-1")
 
 
 def check_range_queries(
@@ -394,30 +481,36 @@ def check_range_queries(
         if tally is None or not tally.ranges:
             continue
         model = target.load_class()
-        previous = model._meta.database
-        model._meta.database = connection
         try:
-            for ranges in tally.ranges:
-                column = getattr(model, ranges.field)
-                for cut, expected in zip(ranges.cuts, ranges.at_or_after, strict=True):
-                    asked += 1
-                    answer = model.find(column >= datetime.fromtimestamp(cut, timezone.utc)).count()
-                    if answer != expected:
-                        problems.append(_range_problem(target, ranges.field, f">= {cut!r}", answer, expected))
-                if ranges.sortable and ranges.smallest is not None:
-                    asked += 1
-                    first = getattr(model.find().sort_by(ranges.field).first(), ranges.field)
-                    if not same_instant(first, datetime.fromtimestamp(ranges.smallest, timezone.utc)):
-                        problems.append(_range_problem(target, ranges.field, "sort_by first", first, ranges.smallest))
+            with _models_reading_from(model, connection):
+                asked += _ask_range_queries(target, model, tally.ranges, problems)
         except Exception as exc:  # a query the application's models cannot run is exactly the finding
+            asked += 1
             problems.append(_range_problem(target, "-", "query", f"{type(exc).__name__}: {exc}"[:300], "an answer"))
-        finally:
-            model._meta.database = previous
     if not asked:
         return "no indexed datetime field with sampled values: range queries not run", problems
     if problems:
         return f"FAILED: {len(problems)} of {asked} range queries and sorts differ from the stored values", problems
     return f"passed: {asked} range queries and sorts through the models match the stored values", problems
+
+
+def _ask_range_queries(
+    target: ModelTarget, model: type, ranges_of_fields: list[RangeTally], problems: list[Problem]
+) -> int:
+    asked = 0
+    for ranges in ranges_of_fields:
+        column = getattr(model, ranges.field)
+        for cut, expected in zip(ranges.cuts, ranges.at_or_after, strict=True):
+            asked += 1
+            answer = model.find(column >= datetime.fromtimestamp(cut, timezone.utc)).count()
+            if answer != expected:
+                problems.append(_range_problem(target, ranges.field, f">= {cut!r}", answer, expected))
+        if ranges.sortable and ranges.smallest is not None:
+            asked += 1
+            first = getattr(model.find().sort_by(ranges.field).first(), ranges.field)
+            if not same_instant(first, datetime.fromtimestamp(ranges.smallest, timezone.utc)):
+                problems.append(_range_problem(target, ranges.field, "sort_by first", first, ranges.smallest))
+    return asked
 
 
 def _range_problem(target: ModelTarget, field: str, query: str, answer: object, expected: object) -> Problem:
