@@ -47,3 +47,35 @@ def test_cas_never_removes_or_overwrites_a_value_the_application_wrote(any_redis
     client.hset(KEY, b"ended_at", b"1701441099.0")  # after our removal, the application wrote a value
     assert apply_batch(client, script, [line], forward=False).outcomes == {"conflict": 1}  # rollback leaves it
     assert client.hget(KEY, b"ended_at") == b"1701441099.0"
+
+
+def test_a_json_document_is_written_whole_only_while_unchanged_since_its_backup(redis_stack_server):
+    from migrations.json_plan import document_digest
+
+    client = redis_stack_server.client()
+    text = '{"pk":"1","at":"2023-12-01T14:30:22Z","history":["2023-12-01"],"note":"x"}'
+    client.execute_command("JSON.SET", KEY, "$", text)
+    raw = client.execute_command("JSON.GET", KEY)
+    changes = (
+        FieldChange(b"$.at", b'"2023-12-01T14:30:22Z"', b"1701441022.0"),
+        FieldChange(b"$.history[0]", b'"2023-12-01"', b"1701388800.0"),
+    )
+    line = parse_line(encode_line(KeyBackup(KEY, document_digest(raw, changes), changes)))
+    script = load_cas_script(single_server(client))
+
+    client.execute_command("JSON.SET", KEY, "$.note", '"changed by the application"')
+    refused = apply_batch(client, script, [line], forward=True)
+    assert refused.outcomes == {"conflict": 2}  # the document changed since its backup: nothing written
+    assert client.execute_command("JSON.GET", KEY, "$.at") == b'["2023-12-01T14:30:22Z"]'
+
+    client.execute_command("JSON.SET", KEY, "$.note", '"x"')  # back as backed up
+    assert apply_batch(client, script, [line], forward=True).outcomes == {"written": 2}
+    assert client.execute_command("JSON.GET", KEY, "$.at") == b"[1701441022.0]"
+    assert apply_batch(client, script, [line], forward=True).outcomes == {"already": 2}  # a replayed batch
+
+    assert apply_batch(client, script, [line], forward=False).outcomes == {"written": 2}
+    assert client.execute_command("JSON.GET", KEY) == raw  # the exact document text
+    assert apply_batch(client, script, [line], forward=False).outcomes == {"already": 2}
+
+    client.delete(KEY)
+    assert apply_batch(client, script, [line], forward=True).outcomes == {"missing": 2}
