@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, migrate_lines_done, seed
-from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
+from tests.flows.test_migration_flow import DATETIME_FIELDS, OPTIONAL_FIELDS, expected_bytes
 
 OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -101,9 +101,11 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
     for key, (_kind, fields, _ttl) in before.items():
         model = "Customer" if b"Customer" in key else "Order"
         for name, value in fields.items():
-            new = after[key][1][name]
+            new = after[key][1].get(name)
             if name.decode() in DATETIME_FIELDS[model] and _convertible(value):
                 assert new == expected_bytes(value), (killed, key, name, value, new)
+            elif value == b"" and name in OPTIONAL_FIELDS:
+                assert new is None, (killed, key, name)  # 0.2.x's None, removed as redis-om 1.x writes None
             else:
                 assert new == value, (killed, key, name)
 

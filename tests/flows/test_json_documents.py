@@ -144,3 +144,59 @@ def test_json_documents_convert_at_every_depth_query_and_roll_back_byte_for_byte
     assert rolled_back.status == "rolled_back", rolled_back.messages
     assert {key: client.execute_command("JSON.GET", key) for key in client.scan_iter(PREFIX + "*")} == texts_before
     assert keyspace(client) == before
+
+
+def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice(
+    redis_stack_server, tmp_path, monkeypatch
+):
+    import logging
+
+    import tasks.chunk_runner
+    from migrations.targets import discover_targets
+    from tasks.backup import write_logical_backup
+    from tasks.backup_files import save_checkpoint, save_manifest
+    from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.redis_nodes import open_nodes
+
+    client = redis_stack_server.client()
+    for model in (Account, Address, Line):
+        model._meta.database = redis.Redis.from_url(redis_stack_server.url, decode_responses=True)
+    for i in range(300):
+        client.execute_command("JSON.SET", PREFIX + f"A{i:04d}", "$", json.dumps(_legacy_document(i)))
+    settings = settings_for(
+        redis_stack_server.url, tmp_path / "b", models="tests.flows.account_models", rdb_snapshot=False, batch_size=20
+    )
+    nodes = open_nodes(redis_stack_server.url)
+    manifest, _ = write_logical_backup(nodes, discover_targets(settings.models), settings, "redis://test", 1)
+    save_manifest(settings.backup_dir, manifest)
+
+    class Crash(Exception):
+        pass
+
+    def crash_before_the_third_checkpoint(backup_dir, direction, chunk_backup, checkpoint):
+        if checkpoint.lines_done >= 60:
+            raise Crash  # the third batch is written, its checkpoint never is
+        save_checkpoint(backup_dir, direction, chunk_backup, checkpoint)
+
+    monkeypatch.setattr(tasks.chunk_runner, "save_checkpoint", crash_before_the_third_checkpoint)
+    with pytest.raises(Crash):
+        run_chunk(
+            nodes,
+            settings.backup_dir,
+            manifest.chunks[0],
+            "migrate",
+            20,
+            ErrorPolicy("fail", None),
+            logging.getLogger(),
+        )
+    monkeypatch.undo()
+
+    report = migration_flow(settings.model_copy(update={"chunks": 1}))
+
+    assert report.status == "succeeded", report.messages
+    chunk = report.phases["migrate"].details["chunks"][0]
+    assert chunk["resumed_from_line"] == 40 and chunk["counts"]["already"] > 0  # batch 3 replayed, found done
+    assert report.kpis.fields_converted == manifest.fields_changed
+    for i in range(300):
+        loaded = Account.get(f"A{i:04d}")
+        assert loaded.created_at == _values(i)["created_at"].replace(tzinfo=UTC)
