@@ -25,7 +25,7 @@ console = Console(stderr=False)
 
 def seed(args: argparse.Namespace) -> int:
     from migrations.sample_data import generate_legacy_records
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
     from tasks.seed import write_legacy_records
 
     if args.count < 0:
@@ -145,7 +145,7 @@ def rollback(args: argparse.Namespace) -> int:
 def rehearse(args: argparse.Namespace) -> int:
     from flows.embedded_server import prefect_api
     from flows.rehearsal_flow import rehearsal_flow
-    from tasks.local_redis import start_redis_server
+    from tasks.redis_io.local_redis import start_redis_server
 
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")

@@ -38,7 +38,7 @@ from migrations.report import PhaseClock, RunReport, merge_problems, migration_k
 from migrations.run_status import default_resume_command
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, discover_targets
+from migrations.targets import ModelTarget, Storage, discover_targets
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
 from tasks.assess import Assessment, assess_task, migratable_targets
@@ -50,7 +50,7 @@ from tasks.lease import RunLease
 from tasks.pacing import PaceController, latency_status_path
 from tasks.permissions import permissions_task
 from tasks.progress_meter import METER
-from tasks.redis_connection import database_number
+from tasks.redis_io.redis_connection import database_number
 from tasks.report_file import archive_run, write_report
 from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
 from tasks.schema import schema_task
@@ -119,8 +119,10 @@ class ChecklistRun:
         targets = discover_targets(settings.models)
         self.earlier_run = self.check_unfinished_run()
         with self.clock.phase("assess") as details:
-            key_prefixes = [t.key_prefix for t in targets]
-            self.report.messages.append(permissions_task(settings.redis_url.get_secret_value(), key_prefixes))
+            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            json_prefixes = [t.key_prefix for t in targets if t.storage is Storage.JSON]
+            url = settings.redis_url.get_secret_value()
+            self.report.messages.append(permissions_task(url, hash_prefixes, json_prefixes=json_prefixes))
             assessment = assess_task(settings, targets)
             baseline = latency_task(settings.redis_url)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
@@ -420,8 +422,10 @@ def assessment_flow(settings: RunSettings) -> RunReport:
     try:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
-            key_prefixes = [t.key_prefix for t in targets]
-            permissions = permissions_task(settings.redis_url.get_secret_value(), key_prefixes, refuse=False)
+            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
+            json_prefixes = [t.key_prefix for t in targets if t.storage is Storage.JSON]
+            url = settings.redis_url.get_secret_value()
+            permissions = permissions_task(url, hash_prefixes, refuse=False, json_prefixes=json_prefixes)
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts

@@ -19,8 +19,8 @@ from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
 from tasks.fingerprint import fingerprint_task
 from tasks.progress_meter import METER
-from tasks.redis_nodes import open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.seed import write_legacy_records
 
 

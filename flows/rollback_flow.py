@@ -25,7 +25,7 @@ from tasks.backup_files import check_chunk_files, clear_checkpoints, require_com
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
 from tasks.progress_meter import METER
-from tasks.redis_nodes import open_nodes
+from tasks.redis_io.redis_nodes import open_nodes
 from tasks.report_file import write_report
 from tasks.rollback import rollback_chunk_task
 from tasks.run_marker import clear_unfinished_run
@@ -81,7 +81,9 @@ def _rollback(
         check_chunk_files(backup_dir, manifest)
         facts = read_nodes_facts(open_nodes(url))
         require_writable_primary(facts, report.redis)
-        report.messages.append(permissions_task(url, [t.key_prefix for t in manifest.targets]))
+        hash_prefixes = [t.key_prefix for t in manifest.targets if t.storage == "hash"]
+        json_prefixes = [t.key_prefix for t in manifest.targets if t.storage == "json"]
+        report.messages.append(permissions_task(url, hash_prefixes, json_prefixes=json_prefixes))
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
         # Every rollback replays every chunk from its first line: what an earlier rollback did may have been undone
         # since (a migrate resumed), and the compare-and-set skips what is already back.

@@ -20,10 +20,15 @@ class NeededCommand:
 
 
 def needed_commands(
-    key_prefixes: Sequence[str], lease_key: str, marker_key: str = "om-runbook:unfinished-run", field_ttl: bool = False
+    key_prefixes: Sequence[str],
+    lease_key: str,
+    marker_key: str = "om-runbook:unfinished-run",
+    field_ttl: bool = False,
+    json_prefixes: Sequence[str] = (),
 ) -> list[NeededCommand]:
     """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run; with
-    `field_ttl` (Redis 7.4+), the commands that keep a hash field's own TTL across the compare-and-set."""
+    `field_ttl` (Redis 7.4+), the commands that keep a hash field's own TTL across the compare-and-set; for the
+    JsonModel prefixes (`json_prefixes`, on a server with RedisJSON), JSON.GET and JSON.SET."""
     commands = [
         NeededCommand(("PING",), "connection check"),
         NeededCommand(("INFO", "memory"), "server facts and resource probe"),
@@ -51,6 +56,14 @@ def needed_commands(
                     ("HPEXPIREAT", key, "1", "FIELDS", "1", "f"), f"keeping field TTLs under {prefix}", pattern
                 ),
             ]
+    for prefix in json_prefixes:
+        key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
+        commands += [
+            NeededCommand(("TYPE", key), f"reading keys under {prefix}", pattern),
+            NeededCommand(("EVALSHA", "0" * 40, "1", key), f"compare-and-set under {prefix}", pattern),
+            NeededCommand(("JSON.GET", key), f"reading JSON documents under {prefix}", pattern),
+            NeededCommand(("JSON.SET", key, "$.f", "1"), f"compare-and-set of JSON documents under {prefix}", pattern),
+        ]
     return commands
 
 

@@ -21,8 +21,8 @@ from migrations.targets import ModelTarget, Storage
 from tasks.inventory import planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes, open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.server_facts import ServerFacts, read_nodes_facts
 
 # Passes over the keys after assessment, each at about the measured read rate:

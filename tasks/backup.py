@@ -45,8 +45,8 @@ from tasks.inventory import planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
 from tasks.rdb_tools import resolve_restore_tools
-from tasks.redis_nodes import RedisNodes, open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import no_snapshot, snapshot_nodes
 
 

@@ -25,7 +25,7 @@ from migrations.report import PROBLEM_LIST_LIMIT
 from migrations.throttle import Pace
 from tasks.backup_files import Checkpoint, clear_checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
 from tasks.cas import BatchResult, apply_batch_on, load_cas_script
-from tasks.redis_nodes import RedisNodes
+from tasks.redis_io.redis_nodes import RedisNodes
 
 Direction = Literal["migrate", "rollback"]
 

@@ -18,7 +18,7 @@ from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
 from tasks.keyspace import key_type, read_documents, read_hashes, scan_key_batches
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes
+from tasks.redis_io.redis_nodes import RedisNodes
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import redis
 from redis.exceptions import ResponseError
 
-from tasks.redis_nodes import RedisNodes
-from tasks.resp import encode_command, run_encoded
+from tasks.redis_io.redis_nodes import RedisNodes
+from tasks.redis_io.resp import encode_command, run_encoded
 
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
 

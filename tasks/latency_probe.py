@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from migrations.kpi_targets import summarize_latencies
 from migrations.redaction import redact_text, url_password
 from migrations.report import LatencySummary
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 class ResourceProbe:

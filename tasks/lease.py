@@ -15,7 +15,7 @@ import redis
 from migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
 from tasks.local_process import process_alive
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes, open_nodes
+from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
 RENEW_SCRIPT = b"""

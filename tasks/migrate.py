@@ -13,8 +13,8 @@ from migrations.config import RunSettings
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
 from tasks.lease import lease_check_on
 from tasks.pacing import PaceReader
-from tasks.redis_nodes import open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 @task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)

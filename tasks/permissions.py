@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 
 import redis
 from prefect import task
@@ -15,8 +16,9 @@ from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_messa
 from migrations.unfinished_run import MARKER_KEY
 from tasks.cas import CAS_SCRIPT, supports_field_ttl
 from tasks.lease import LEASE_KEY
-from tasks.redis_connection import is_permission_error
-from tasks.redis_nodes import RedisNode, RedisNodes, open_nodes
+from tasks.rdb_tools import server_modules
+from tasks.redis_io.redis_connection import is_permission_error
+from tasks.redis_io.redis_nodes import RedisNode, RedisNodes, open_nodes
 
 
 def _user(client: redis.Redis) -> str:
@@ -68,12 +70,19 @@ def _probe_denials(client: redis.Redis, key_prefixes: list[str]) -> list[tuple[N
     return denials
 
 
-def require_permissions(client: redis.Redis, key_prefixes: list[str]) -> str:
-    """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked."""
+def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefixes: Sequence[str] = ()) -> str:
+    """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked. The
+    JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists)."""
     user = _user(client)
+    if json_prefixes and "ReJSON" not in {module.name for module in server_modules(client)}:
+        json_prefixes = ()
     try:
         needed = needed_commands(
-            key_prefixes, LEASE_KEY.decode(), MARKER_KEY.decode(), field_ttl=supports_field_ttl(client)
+            key_prefixes,
+            LEASE_KEY.decode(),
+            MARKER_KEY.decode(),
+            field_ttl=supports_field_ttl(client),
+            json_prefixes=json_prefixes,
         )
         denials = _dryrun_denials(client, user, needed)
         note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
@@ -91,13 +100,15 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str]) -> str:
 
 
 @task(name="check-permissions", cache_policy=NONE)
-def permissions_task(url: str, key_prefixes: list[str], refuse: bool = True) -> str:
+def permissions_task(
+    url: str, key_prefixes: list[str], refuse: bool = True, json_prefixes: list[str] | None = None
+) -> str:
     """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
     The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
     (the read-only assessment) a denial is returned as a finding instead."""
     nodes = open_nodes(url)
     try:
-        notes = [_require_on(nodes, node, key_prefixes) for node in nodes.nodes]
+        notes = [_require_on(nodes, node, key_prefixes, json_prefixes or []) for node in nodes.nodes]
     except RedisAccessError as exc:
         if refuse:
             raise
@@ -105,10 +116,10 @@ def permissions_task(url: str, key_prefixes: list[str], refuse: bool = True) -> 
     return notes[0] + (f" (on each of the {len(notes)} masters)" if nodes.is_cluster else "")
 
 
-def _require_on(nodes: RedisNodes, node: RedisNode, key_prefixes: list[str]) -> str:
+def _require_on(nodes: RedisNodes, node: RedisNode, key_prefixes: list[str], json_prefixes: list[str]) -> str:
     """ACLs are per node in a cluster: a refusal names the master that refused."""
     try:
-        return require_permissions(node.client, key_prefixes)
+        return require_permissions(node.client, key_prefixes, json_prefixes)
     except RedisAccessError as exc:
         if nodes.is_cluster:
             raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None

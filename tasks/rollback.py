@@ -12,8 +12,8 @@ from migrations.backup_format import ChunkBackup
 from migrations.redaction import redact_url
 from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
 from tasks.lease import lease_check_on
-from tasks.redis_nodes import open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.snapshot import restore_snapshot_into
 
 

@@ -27,8 +27,8 @@ from migrations.index_plan import (
 )
 from migrations.targets import ModelTarget
 from tasks.backup_files import write_atomically
-from tasks.redis_connection import open_client
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_connection import open_client
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 def previous_path(backup_dir: Path) -> Path:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from migrations.errors import RedisAccessError
 from migrations.sample_data import LegacyRecord
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes
-from tasks.resp import encode_command, run_encoded
+from tasks.redis_io.redis_nodes import RedisNodes
+from tasks.redis_io.resp import encode_command, run_encoded
 
 
 def _write_batch(nodes: RedisNodes, keys: list[bytes], batch: list[bytes]) -> None:

@@ -6,7 +6,7 @@ import redis
 from pydantic import BaseModel
 
 from migrations.errors import RedisAccessError
-from tasks.redis_nodes import RedisNodes
+from tasks.redis_io.redis_nodes import RedisNodes
 
 
 class ServerFacts(BaseModel):

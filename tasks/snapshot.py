@@ -25,10 +25,10 @@ from migrations.errors import BackupError, ConfigurationError
 from migrations.rdb_tools import rdb_version_of_header
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
-from tasks.local_redis import RedisServer, start_redis_server
 from tasks.progress_meter import METER
 from tasks.rdb_tools import RestoreTools, check_rdb_command, resolve_restore_tools
-from tasks.redis_nodes import RedisNode, RedisNodes
+from tasks.redis_io.local_redis import RedisServer, start_redis_server
+from tasks.redis_io.redis_nodes import RedisNode, RedisNodes
 from tasks.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200

@@ -54,8 +54,8 @@ from tasks.backup_files import read_chunk
 from tasks.inventory import planned_keys
 from tasks.keyspace import keys_in_database, read_documents_on, read_hashes_on
 from tasks.progress_meter import METER
-from tasks.redis_nodes import RedisNodes, open_nodes
-from tasks.retry_policy import IO_TASK_OPTIONS
+from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.schema import index_plans, visible_documents
 
 Expect = Literal["target", "original"]

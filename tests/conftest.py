@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.local_redis import RedisServer, reap_all, start_redis_server
+from tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
 from tests.redis_stack import stack_binary, stack_module_args
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -114,7 +114,7 @@ def run_migrate(url: str, work: Path) -> dict:
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
 
     settings = _settings(url, work)
     client = open_nodes(url)
@@ -132,7 +132,7 @@ def run_read_migrate(url: str, work: Path) -> dict:
     from migrations.targets import discover_targets
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
 
     settings = _settings(url, work)
     started = time.perf_counter()
@@ -152,7 +152,7 @@ def run_plain(url: str, work: Path) -> dict:
     from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.latency_probe import ResourceProbe, probe_latency
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
     from tasks.server_facts import read_nodes_facts
     from tasks.snapshot import snapshot_nodes
     from tasks.verify import check_chunk, check_sample_with_models, count_legacy_left, summarize
@@ -229,7 +229,7 @@ def child(mode: str, url: str) -> None:
 
 def seed_fresh(url: str, count: int) -> None:
     from migrations.sample_data import generate_legacy_records
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
     from tasks.seed import write_legacy_records
 
     nodes = open_nodes(url)
@@ -263,7 +263,7 @@ def main() -> None:
         child(args.child, args.url)
         return
 
-    from tasks.local_redis import start_redis_server
+    from tasks.redis_io.local_redis import start_redis_server
 
     with tempfile.TemporaryDirectory(prefix="om-bench-redis-") as directory:
         server = start_redis_server(Path(directory))

@@ -24,7 +24,7 @@ from flows.rollback_flow import rollback_flow
 from migrations.codec import describe_raw
 from migrations.errors import BackupError, RedisAccessError
 from migrations.report import RunReport
-from tasks.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 

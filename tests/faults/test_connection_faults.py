@@ -11,7 +11,7 @@ import pytest
 
 from flows.migration_flow import migration_flow
 from migrations.config import RunSettings
-from tasks.local_redis import RedisServer, reap_all, start_redis_server
+from tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
 from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from flows.cli import main
-from tasks.local_redis import free_port, reap_all, start_redis_server
+from tasks.redis_io.local_redis import free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

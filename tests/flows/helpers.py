@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from migrations.config import RunSettings, build_settings
 from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
-from tasks.redis_nodes import single_server
+from tasks.redis_io.redis_nodes import single_server
 from tasks.seed import write_legacy_records
 
 

@@ -156,7 +156,7 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
     from tasks.backup import write_logical_backup
     from tasks.backup_files import save_checkpoint, save_manifest
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_stack_server.client()
     for model in (Account, Address, Line):

@@ -139,7 +139,7 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     from tasks.backup import write_logical_backup
     from tasks.backup_files import read_chunk_items, save_checkpoint, save_manifest
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 2000)
@@ -190,7 +190,7 @@ def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, t
     from tasks.backup import write_logical_backup
     from tasks.backup_files import read_chunk
     from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_nodes import open_nodes
+    from tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 200)

@@ -14,9 +14,9 @@ from flows.cli import main
 from migrations.errors import ClusterTopologyChanged
 from migrations.sample_data import generate_legacy_records
 from tasks.fingerprint import keyspace_fingerprint
-from tasks.local_redis import RedisServer, free_port, reap_all, start_redis_server
-from tasks.redis_nodes import RedisNodes, open_nodes
-from tasks.resp import encode_command, run_encoded
+from tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from tasks.redis_io.resp import encode_command, run_encoded
 from tasks.seed import write_legacy_records
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -55,3 +55,9 @@ def test_field_ttl_commands_are_needed_only_where_fields_have_ttls():
     assert sorted((c.label, c.key_pattern) for c in with_ttl) == sorted(
         (label, prefix + "*") for prefix in PREFIXES for label in ("HPEXPIRETIME", "HPEXPIREAT")
     )
+
+
+def test_json_model_prefixes_need_the_json_commands():
+    commands = needed_commands([], "om-runbook:lease", json_prefixes=[":app.Doc:"])
+    mine = [c.label for c in commands if c.key_pattern == ":app.Doc:*"]
+    assert mine == ["TYPE", "EVALSHA", "JSON.GET", "JSON.SET"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
 from tasks.cas import apply_batch, load_cas_script
-from tasks.redis_nodes import single_server
+from tasks.redis_io.redis_nodes import single_server
 
 KEY = b":app.Session:1"
 
@@ -79,3 +79,18 @@ def test_a_json_document_is_written_whole_only_while_unchanged_since_its_backup(
 
     client.delete(KEY)
     assert apply_batch(client, script, [line], forward=True).outcomes == {"missing": 2}
+
+
+def test_a_user_who_may_not_write_json_documents_is_refused_before_any_write(redis_stack_server):
+    import pytest
+    import redis
+
+    from migrations.errors import RedisAccessError
+    from tasks.permissions import require_permissions
+
+    admin = redis_stack_server.client()
+    admin.acl_setuser("reader", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-json.set"])
+    user = redis.Redis(host="127.0.0.1", port=redis_stack_server.port, username="reader", password="pw")
+    with pytest.raises(RedisAccessError, match=r"JSON\.SET \(compare-and-set of JSON documents under :app\.Doc:\)"):
+        require_permissions(user, [], [":app.Doc:"])
+    assert "every needed command allowed" in require_permissions(admin, [], [":app.Doc:"])

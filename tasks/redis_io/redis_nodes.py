@@ -16,7 +16,7 @@ from migrations.cluster_map import master_slot_ranges, node_url, slot_owner_tabl
 from migrations.errors import RedisAccessError
 from migrations.redaction import redact_url
 from migrations.slots import key_slot
-from tasks.redis_connection import open_client
+from tasks.redis_io.redis_connection import open_client
 
 
 @dataclass(frozen=True)
