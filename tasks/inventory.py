@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import ResponseError
@@ -13,7 +14,7 @@ from redis.exceptions import ResponseError
 from migrations.backup_format import Problem, digest_other_fields
 from migrations.codec import describe_raw
 from migrations.json_plan import document_digest, plan_document
-from migrations.key_plan import FieldSpecs, KeyPlan, field_specs, plan_hash, wrong_type_problem
+from migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
 from tasks.keyspace import key_type, read_documents, read_hashes, scan_key_batches
@@ -38,61 +39,48 @@ class PlannedKey:
 def planned_keys(
     nodes: RedisNodes, target: ModelTarget, zone: tzinfo, batch_size: int, tally: Tally
 ) -> Iterator[PlannedKey]:
-    """Every hash under the target's prefix (on every master) with its plan; wrong types and vanished keys go to
-    `tally`."""
-    specs = field_specs(target.fields)
+    """Every record (a hash, or a JsonModel's JSON document) under the target's prefix, on every master, with its plan;
+    wrong types and vanished keys go to `tally`."""
+    if target.storage is Storage.JSON:
+        kind = RecordKind(
+            "a JSON document", read_documents, lambda key, raw: plan_document(key, raw, target.fields, zone)
+        )
+    else:
+        specs = field_specs(target.fields)
+        kind = RecordKind("a hash", read_hashes, lambda key, stored: plan_hash(key, stored, specs, zone))
     for client in nodes.clients:
-        if target.storage is Storage.JSON:
-            yield from _planned_documents_on(client, target, batch_size, tally, zone)
-        else:
-            yield from _planned_keys_on(client, target, specs, batch_size, tally, zone)
+        yield from _planned_records_on(client, target, kind, batch_size, tally)
 
 
-def _planned_keys_on(
-    client: Redis, target: ModelTarget, specs: FieldSpecs, batch_size: int, tally: Tally, zone: tzinfo
+@dataclass(frozen=True)
+class RecordKind:
+    """How one kind of record store is read and planned: hashes (HGETALL) or JSON documents (JSON.GET)."""
+
+    name: str
+    read: Callable[[Redis, list[bytes]], list]
+    plan: Callable[[bytes, Any], KeyPlan]
+
+
+def _planned_records_on(
+    client: Redis, target: ModelTarget, kind: RecordKind, batch_size: int, tally: Tally
 ) -> Iterator[PlannedKey]:
     bookkeeping = target.bookkeeping_keys
     for found in scan_key_batches(client, target.key_prefix, batch_size):
         METER.advance(len(found))
         keys = [key for key in found if key not in bookkeeping]
         tally.bookkeeping_keys += len(found) - len(keys)
-        for key, stored in zip(keys, read_hashes(client, keys), strict=True):
+        for key, stored in zip(keys, kind.read(client, keys), strict=True):
             tally.keys_scanned += 1
             if isinstance(stored, ResponseError):
-                tally.add_problem(wrong_type_problem(key, key_type(client, key)))
+                tally.add_problem(wrong_type_problem(key, key_type(client, key), kind.name))
                 continue
-            if not stored:
+            if not stored:  # {} from HGETALL, None from JSON.GET
                 tally.add_problem(
                     Problem(kind="vanished", key=describe_raw(key), message="key deleted during the scan")
                 )
                 continue
-            plan = plan_hash(key, stored, specs, zone)
+            plan = kind.plan(key, stored)
             tally.add_classes(target.name, plan.classes)
             for problem in plan.problems:
                 tally.add_problem(problem)
             yield PlannedKey(key, stored, plan)
-
-
-def _planned_documents_on(
-    client: Redis, target: ModelTarget, batch_size: int, tally: Tally, zone: tzinfo
-) -> Iterator[PlannedKey]:
-    bookkeeping = target.bookkeeping_keys
-    for found in scan_key_batches(client, target.key_prefix, batch_size):
-        METER.advance(len(found))
-        keys = [key for key in found if key not in bookkeeping]
-        tally.bookkeeping_keys += len(found) - len(keys)
-        for key, document in zip(keys, read_documents(client, keys), strict=True):
-            tally.keys_scanned += 1
-            if isinstance(document, ResponseError):
-                tally.add_problem(wrong_type_problem(key, key_type(client, key), "a JSON document"))
-                continue
-            if document is None:
-                tally.add_problem(
-                    Problem(kind="vanished", key=describe_raw(key), message="key deleted during the scan")
-                )
-                continue
-            plan = plan_document(key, document, target.fields, zone)
-            tally.add_classes(target.name, plan.classes)
-            for problem in plan.problems:
-                tally.add_problem(problem)
-            yield PlannedKey(key, document, plan)

@@ -228,6 +228,15 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
+def _refused_unchanged(key: str, field: str, reason: str, refused: set[str]) -> Problem:
+    return Problem(
+        kind="model_load_refused_unchanged_data",
+        key=key,
+        field=field,
+        message=f"{reason}; refused values the migration did not change ({', '.join(sorted(refused))})",
+    )
+
+
 def _json_load_failure(
     raw_reader: redis.Redis, key: str, field: str, target: ModelTarget, zone: tzinfo, exc: Exception, reason: str
 ) -> Problem:
@@ -240,12 +249,7 @@ def _json_load_failure(
     if isinstance(exc, ValidationError):
         refused = {json_path_of(error.get("loc") or ()) for error in exc.errors()}
         if refused and refused <= left_alone and field not in refused:
-            return Problem(
-                kind="model_load_refused_unchanged_data",
-                key=key,
-                field=field,
-                message=f"{reason}; refused values the migration did not change ({', '.join(sorted(refused))})",
-            )
+            return _refused_unchanged(key, field, reason, refused)
     return Problem(kind="model_load_failed", key=key, field=field, message=reason)
 
 
@@ -276,12 +280,7 @@ def _load_failure(
     if refused:
         converted = {name for name, value_class in classes.items() if value_class is ValueClass.CONVERTED}
         if not refused & converted:
-            return Problem(
-                kind="model_load_refused_unchanged_data",
-                key=key,
-                field=field,
-                message=f"{reason}; refused fields the migration did not change ({', '.join(sorted(refused))})",
-            )
+            return _refused_unchanged(key, field, reason, refused)
     return Problem(kind="model_load_failed", key=key, field=field, message=reason)
 
 
