@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 
 import pytest
 import redis
 
 from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
+from flows.rollback_flow import rollback_flow, verification_flow
 from tests.flows.account_models import Account, Address, Line
 from tests.flows.helpers import keyspace, settings_for
 from tests.process_timezone import process_timezone
@@ -81,6 +82,13 @@ def _as_written_by_redis_om_1_2(client: redis.Redis, i: int) -> dict:
 
 
 COUNT = 40
+REAL_0_2_2 = Path(__file__).parents[1] / "fixtures" / "redis_om_0_2_2_accounts.json"
+
+
+def _written_by_redis_om_0_2_2() -> dict[str, str]:
+    """The first 12 accounts exactly as redis-om 0.2.2 saved them (tests/fixtures/write_redis_om_0_2_2_accounts.py):
+    the same values as `_values(i)`; the others are built here (0.3 style with `Z` for every fourth)."""
+    return dict(json.loads(REAL_0_2_2.read_text())["documents"])
 
 
 def test_json_documents_convert_at_every_depth_query_and_roll_back_byte_for_byte(redis_stack_server, tmp_path):
@@ -88,8 +96,10 @@ def test_json_documents_convert_at_every_depth_query_and_roll_back_byte_for_byte
     for model in (Account, Address, Line):
         model._meta.database = redis.Redis.from_url(redis_stack_server.url, decode_responses=True)
     expected = {i: _as_written_by_redis_om_1_2(client, i) for i in range(COUNT)}
+    real = _written_by_redis_om_0_2_2()
     for i in range(COUNT):
-        client.execute_command("JSON.SET", PREFIX + f"A{i:04d}", "$", json.dumps(_legacy_document(i)))
+        text = real.get(PREFIX + f"A{i:04d}") or json.dumps(_legacy_document(i))
+        client.execute_command("JSON.SET", PREFIX + f"A{i:04d}", "$", text)
     dirty = _legacy_document(COUNT)
     dirty["logins"] = ["2023-12-01T14:30:22Z", "next tuesday"]
     client.execute_command("JSON.SET", PREFIX + "dirty", "$", json.dumps(dirty))
@@ -109,7 +119,8 @@ def test_json_documents_convert_at_every_depth_query_and_roll_back_byte_for_byte
     assert report.status == "succeeded", (report.messages, report.problems[:5])
     for i in range(COUNT):
         migrated = json.loads(client.execute_command("JSON.GET", PREFIX + f"A{i:04d}"))
-        assert migrated["address"]["pk"] == f"01HADDR{i:05d}"  # embedded pks kept
+        legacy = json.loads(texts_before[(PREFIX + f"A{i:04d}").encode()])
+        assert migrated["address"]["pk"] == legacy["address"]["pk"]  # embedded pks kept
         assert _without_embedded_pk(migrated) == expected[i], i
         assert isinstance(migrated["created_at"], float) and isinstance(migrated["birthday"], float)
     assert json.loads(client.execute_command("JSON.GET", PREFIX + "converted")) == expected[1]  # left alone
@@ -139,6 +150,9 @@ def test_json_documents_convert_at_every_depth_query_and_roll_back_byte_for_byte
         expected[1]["created_at"] >= cut.timestamp()
     )
     assert Account.find(Account.closed_at > datetime.datetime(2024, 1, 1, tzinfo=UTC)).count() == COUNT // 2 + 1
+
+    verified = verification_flow(settings.redis_url, settings.backup_dir)  # what `om-runbook verify` runs
+    assert verified.status == "verified", (verified.messages, verified.problems[:5])
 
     rolled_back = rollback_flow(settings.redis_url, settings.backup_dir)
     assert rolled_back.status == "rolled_back", rolled_back.messages
