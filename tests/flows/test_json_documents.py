@@ -214,3 +214,32 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
     for i in range(300):
         loaded = Account.get(f"A{i:04d}")
         assert loaded.created_at == _values(i)["created_at"].replace(tzinfo=UTC)
+
+
+def test_json_documents_on_a_redis_cluster_migrate_and_roll_back_per_key(tmp_path):
+    """RedisJSON is per key: on 3 masters (Redis 8.2 with RedisJSON), every document is read, written and rolled back
+    on the master that owns it."""
+    from tasks.redis_io.redis_nodes import open_nodes
+    from tests.local_cluster import local_cluster
+    from tests.redis_stack import stack_binary, stack_module_args
+
+    rejson = [arg for arg in stack_module_args() if arg.endswith("rejson.so")]
+    with local_cluster(tmp_path / "cluster", 3, "--loadmodule", *rejson, binary=stack_binary()) as servers:
+        url = f"redis://127.0.0.1:{servers[0].port}/0"
+        nodes = open_nodes(url)
+        for i in range(300):
+            key = f"{PREFIX}A{i:04d}".encode()
+            nodes.node_for(key).client.execute_command("JSON.SET", key, "$", json.dumps(_legacy_document(i)))
+        assert all(client.dbsize() > 50 for client in nodes.clients)
+        texts = {key: client.execute_command("JSON.GET", key) for client in nodes.clients for key in client.scan_iter()}
+        settings = settings_for(url, tmp_path / "b", models="tests.flows.account_models", rdb_snapshot=False)
+
+        report = migration_flow(settings)
+
+        assert report.status == "succeeded", (report.messages, report.problems[:5])
+        assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"] > 900
+        for key in texts:
+            migrated = json.loads(nodes.node_for(key).client.execute_command("JSON.GET", key))
+            assert isinstance(migrated["created_at"], float) and isinstance(migrated["address"]["moved_in"], float)
+        assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
+        assert {key: nodes.node_for(key).client.execute_command("JSON.GET", key) for key in texts} == texts

@@ -4,8 +4,6 @@ chunk plan cut at the masters' slot ranges, one RDB snapshot per master and ever
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,47 +12,19 @@ from flows.cli import main
 from migrations.errors import ClusterTopologyChanged
 from migrations.sample_data import generate_legacy_records
 from tasks.fingerprint import keyspace_fingerprint
-from tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from tasks.redis_io.local_redis import RedisServer
 from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 from tasks.redis_io.resp import encode_command, run_encoded
 from tasks.seed import write_legacy_records
+from tests.local_cluster import local_cluster, wait_until_ok
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def _wait_until_ok(servers: list[RedisServer], masters: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        infos = [server.client().execute_command("CLUSTER", "INFO").decode() for server in servers]
-        slots = [len(server.client().execute_command("CLUSTER", "SLOTS")) for server in servers]
-        if all("cluster_state:ok" in info for info in infos) and slots == [masters] * len(servers):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the cluster did not converge: {infos}")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
-    directory = tmp_path_factory.mktemp("cluster")
-    servers = [
-        start_redis_server(
-            directory / f"node-{n}",
-            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(free_port())),
-        )
-        for n in range(3)
-    ]
-    try:
-        addresses = [f"127.0.0.1:{server.port}" for server in servers]
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        _wait_until_ok(servers, 3)
+    with local_cluster(tmp_path_factory.mktemp("cluster")) as servers:
         yield servers
-    finally:
-        reap_all(servers)
 
 
 def _seed(nodes: RedisNodes) -> None:
@@ -132,4 +102,4 @@ def test_a_cluster_with_an_unserved_slot_is_refused_before_any_write(cluster, tm
         assert not (tmp_path / "b" / "manifest.json").exists()
     finally:
         victim.execute_command("CLUSTER", "ADDSLOTS", mine[0])
-        _wait_until_ok(cluster, 3)
+        wait_until_ok(cluster, 3)
