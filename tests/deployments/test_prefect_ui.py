@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from migrations.run_status import RunStatus
 from tasks.status_file import status_path
-from tests.deployments.prefect_processes import ROOT, run_script, start_worker, stop
+from tests.deployments.prefect_processes import ROOT, prefect_cli, run_script, start_worker, stop
 from tests.flows.helpers import keyspace, seed
 from tests.webhook_server import Webhook
 
@@ -295,14 +295,15 @@ def test_the_deployment_run_form_starts_a_run_that_pauses_at_go_no_go(prefect_se
             )
         _shot(browser, tmp_path, "deployment-run-form.png")
         browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 360  # a loaded 2-core machine: worker poll, flow-run process start, the backup
         status = None
         while time.monotonic() < deadline:
             status = _run_status(backup_dir)
             if status is not None and status.gate is not None:
                 break
             time.sleep(0.5)
-        assert status is not None and status.gate is not None, (tmp_path / "worker.log").read_text()[-3000:]
+        runs = prefect_cli(env, "flow-run", "ls", "--limit", "5")
+        assert status is not None and status.gate is not None, (runs, (tmp_path / "worker.log").read_text()[-3000:])
         assert status.gate.gate == "go-no-go" and status.gate.waiting_for == [
             "Technical Lead",
             "Database Administrator",
