@@ -38,7 +38,7 @@ from migrations.report import PhaseClock, RunReport, merge_problems, migration_k
 from migrations.run_status import default_resume_command
 from migrations.signoff import Gate
 from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, Storage, discover_targets
+from migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
 from tasks.assess import Assessment, assess_task, migratable_targets
@@ -119,10 +119,10 @@ class ChecklistRun:
         targets = discover_targets(settings.models)
         self.earlier_run = self.check_unfinished_run()
         with self.clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
-            json_prefixes = [t.key_prefix for t in targets if t.storage is Storage.JSON]
-            url = settings.redis_url.get_secret_value()
-            self.report.messages.append(permissions_task(url, hash_prefixes, json_prefixes=json_prefixes))
+            url, json_prefixes = settings.redis_url.get_secret_value(), key_prefixes(targets, Storage.JSON)
+            self.report.messages.append(
+                permissions_task(url, key_prefixes(targets, Storage.HASH), json_prefixes=json_prefixes)
+            )
             assessment = assess_task(settings, targets)
             baseline = latency_task(settings.redis_url)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
@@ -422,10 +422,10 @@ def assessment_flow(settings: RunSettings) -> RunReport:
     try:
         targets = discover_targets(settings.models)
         with clock.phase("assess") as details:
-            hash_prefixes = [t.key_prefix for t in targets if t.storage is Storage.HASH]
-            json_prefixes = [t.key_prefix for t in targets if t.storage is Storage.JSON]
-            url = settings.redis_url.get_secret_value()
-            permissions = permissions_task(url, hash_prefixes, refuse=False, json_prefixes=json_prefixes)
+            url, json_prefixes = settings.redis_url.get_secret_value(), key_prefixes(targets, Storage.JSON)
+            permissions = permissions_task(
+                url, key_prefixes(targets, Storage.HASH), refuse=False, json_prefixes=json_prefixes
+            )
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = assessment.problems, assessment.problem_counts

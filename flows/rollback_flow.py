@@ -20,7 +20,7 @@ from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
 from migrations.run_status import default_resume_command
-from migrations.targets import discover_targets
+from migrations.targets import Storage, discover_targets, key_prefixes
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
@@ -81,9 +81,10 @@ def _rollback(
         check_chunk_files(backup_dir, manifest)
         facts = read_nodes_facts(open_nodes(url))
         require_writable_primary(facts, report.redis)
-        hash_prefixes = [t.key_prefix for t in manifest.targets if t.storage == "hash"]
-        json_prefixes = [t.key_prefix for t in manifest.targets if t.storage == "json"]
-        report.messages.append(permissions_task(url, hash_prefixes, json_prefixes=json_prefixes))
+        json_prefixes = key_prefixes(manifest.targets, Storage.JSON)
+        report.messages.append(
+            permissions_task(url, key_prefixes(manifest.targets, Storage.HASH), json_prefixes=json_prefixes)
+        )
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
         # Every rollback replays every chunk from its first line: what an earlier rollback did may have been undone
         # since (a migrate resumed), and the compare-and-set skips what is already back.

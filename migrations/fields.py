@@ -60,10 +60,8 @@ def admits_none(annotation: Any) -> bool:
     """Optional[...] / Union[..., None] / `... | None`, also under Annotated."""
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
-    origin = typing.get_origin(annotation)
-    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return type(None) in typing.get_args(annotation)
-    return False
+    members = _union_members(annotation)  # the union's members without None
+    return members is not None and len(members) < len(typing.get_args(annotation))
 
 
 def datetime_kind(annotation: Any) -> FieldKind | None:

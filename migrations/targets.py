@@ -9,12 +9,17 @@ from __future__ import annotations
 import abc
 import importlib
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from migrations.errors import ConfigurationError
 from migrations.fields import DatetimeField, hash_datetime_fields, json_datetime_fields
+
+if TYPE_CHECKING:
+    from migrations.backup_format import TargetInfo
 
 
 class Storage(str, Enum):
@@ -95,6 +100,11 @@ def import_models_module(module_name: str) -> ModuleType:
         return importlib.import_module(module_name)
     except Exception as exc:  # any error in the user's module is a configuration error for us
         raise ConfigurationError(f"cannot import models module {module_name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def key_prefixes(targets: Sequence[ModelTarget | TargetInfo], storage: Storage) -> list[str]:
+    """The key prefixes of the targets stored as `storage` (from the models, or as a backup manifest records them)."""
+    return [target.key_prefix for target in targets if Storage(target.storage) is storage]
 
 
 def discover_targets(module_name: str) -> list[ModelTarget]:

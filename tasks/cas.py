@@ -165,14 +165,12 @@ def cas_command_text(sha: str, items: Line, forward: bool) -> str:
         name, expected, new = items[i], items[i + 1], items[i + 2]
         if not forward:
             expected, new = new, expected
-        if new is None:
-            parts.append(f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n$0\r\n\r\n$1\r\nn\r\n")
-        elif expected is None:
-            parts.append(f"${len(name)}\r\n{name}\r\n$0\r\n\r\n${len(new)}\r\n{new}\r\n$1\r\ne\r\n")
-        else:
-            parts.append(
-                f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n$0\r\n\r\n"
-            )
+        absence = "n" if new is None else "e" if expected is None else ""
+        expected, new = expected or "", new or ""
+        parts.append(
+            f"${len(name)}\r\n{name}\r\n${len(expected)}\r\n{expected}\r\n${len(new)}\r\n{new}\r\n"
+            f"${len(absence)}\r\n{absence}\r\n"
+        )
     return "".join(parts)
 
 

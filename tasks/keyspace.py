@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import redis
 from redis.exceptions import ResponseError
@@ -16,6 +17,7 @@ _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
 
 HashReply = dict[bytes, bytes] | ResponseError
 DocumentReply = bytes | None | ResponseError  # the document's JSON text; None when the key is gone
+Reply = TypeVar("Reply")
 
 
 def glob_escape(prefix: bytes) -> bytes:
@@ -50,13 +52,7 @@ def read_hashes(client: redis.Redis, keys: list[bytes]) -> list[HashReply]:
 
 def read_hashes_on(nodes: RedisNodes, keys: list[bytes]) -> list[HashReply]:
     """`read_hashes` with each key read from the master owning it: one round trip per master."""
-    if not nodes.is_cluster:
-        return read_hashes(nodes.nodes[0].client, keys)
-    replies: list[HashReply] = [{}] * len(keys)
-    for client, positions in nodes.split(keys):
-        for position, reply in zip(positions, read_hashes(client, [keys[p] for p in positions]), strict=True):
-            replies[position] = reply
-    return replies
+    return _read_on(nodes, keys, read_hashes)
 
 
 def read_documents(client: redis.Redis, keys: list[bytes]) -> list[DocumentReply]:
@@ -67,11 +63,17 @@ def read_documents(client: redis.Redis, keys: list[bytes]) -> list[DocumentReply
 
 def read_documents_on(nodes: RedisNodes, keys: list[bytes]) -> list[DocumentReply]:
     """`read_documents` with each key read from the master owning it: one round trip per master."""
+    return _read_on(nodes, keys, read_documents)
+
+
+def _read_on(
+    nodes: RedisNodes, keys: list[bytes], read: Callable[[redis.Redis, list[bytes]], list[Reply]]
+) -> list[Reply]:
     if not nodes.is_cluster:
-        return read_documents(nodes.nodes[0].client, keys)
-    replies: list[DocumentReply] = [None] * len(keys)
+        return read(nodes.nodes[0].client, keys)
+    replies: list[Reply] = [None] * len(keys)  # every position is filled below
     for client, positions in nodes.split(keys):
-        for position, reply in zip(positions, read_documents(client, [keys[p] for p in positions]), strict=True):
+        for position, reply in zip(positions, read(client, [keys[p] for p in positions]), strict=True):
             replies[position] = reply
     return replies
 

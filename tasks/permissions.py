@@ -16,9 +16,9 @@ from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_messa
 from migrations.unfinished_run import MARKER_KEY
 from tasks.cas import CAS_SCRIPT, supports_field_ttl
 from tasks.lease import LEASE_KEY
-from tasks.rdb_tools import server_modules
 from tasks.redis_io.redis_connection import is_permission_error
 from tasks.redis_io.redis_nodes import RedisNode, RedisNodes, open_nodes
+from tasks.server_facts import server_modules
 
 
 def _user(client: redis.Redis) -> str:
@@ -74,7 +74,7 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefi
     """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked. The
     JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists)."""
     user = _user(client)
-    if json_prefixes and "ReJSON" not in {module.name for module in server_modules(client)}:
+    if json_prefixes and "ReJSON" not in {module.name for module in server_modules(client) or []}:
         json_prefixes = ()
     try:
         needed = needed_commands(

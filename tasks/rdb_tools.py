@@ -20,15 +20,16 @@ from migrations.rdb_tools import (
     RDB_TOOLS_ENV,
     LocalTool,
     RdbToolChoice,
-    ServerModule,
     choose_rdb_tools,
     missing_modules_message,
     missing_tools_message,
     module_load_plan,
     parse_release,
     parse_tool_version,
+    rdb_version_of_header,
     rdb_version_written_by,
 )
+from tasks.server_facts import server_modules
 
 TOOL_NAMES = ("redis-server", "redis-check-rdb")
 
@@ -39,6 +40,7 @@ class RestoreTools:
 
     choice: RdbToolChoice
     module_args: tuple[str, ...]
+    rdb_version: int  # the RDB version the tools were chosen to read
 
     @property
     def server_binary(self) -> str:
@@ -83,24 +85,6 @@ def find_local_tools(tools_dir: Path | None) -> list[LocalTool]:
     return [tool for tool in map(_tool_release, dict.fromkeys(paths)) if tool is not None]
 
 
-def server_modules(client: redis.Redis) -> list[ServerModule]:
-    """MODULE LIST of the source (empty on a server without modules, or that refuses the command)."""
-    try:
-        entries = client.module_list()
-    except redis.ResponseError:
-        return []
-
-    def text(value: object) -> str:
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    modules = []
-    for entry in entries:
-        fields = {text(name): value for name, value in entry.items()}
-        args = tuple(text(arg) for arg in fields.get("args") or ())
-        modules.append(ServerModule(text(fields.get("name", "")), text(fields.get("path", "")), args))
-    return modules
-
-
 def _module_dir_files(module_dir: Path | None) -> dict[str, str]:
     if module_dir is None or not module_dir.is_dir():
         return {}
@@ -123,12 +107,18 @@ def resolve_restore_tools(
     if choice is None:
         raise ConfigurationError(missing_tools_message(node_name, wanted, release, found))
     directory = module_directory(module_dir)
-    modules = server_modules(client)
+    modules = server_modules(client) or []
     existing = frozenset(module.path for module in modules if module.path and Path(module.path).is_file())
     args, missing = module_load_plan(modules, existing, _module_dir_files(directory))
     if missing:
         raise ConfigurationError(missing_modules_message(node_name, missing, str(directory) if directory else None))
-    return RestoreTools(choice, args)
+    return RestoreTools(choice, args, wanted)
+
+
+def read_rdb_version(path: Path) -> int | None:
+    """The RDB version in a snapshot file's header, or None when it does not start with one."""
+    with open(path, "rb") as snapshot_file:
+        return rdb_version_of_header(snapshot_file.read(9))
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import redis
 from pydantic import BaseModel
 
 from migrations.errors import RedisAccessError
+from migrations.rdb_tools import ServerModule
 from tasks.redis_io.redis_nodes import RedisNodes
 
 
@@ -43,16 +44,22 @@ def _info(client: redis.Redis, section: str) -> dict:
         raise RedisAccessError(f"INFO {section} was refused ({exc}); the migration user needs INFO") from None
 
 
-def _modules(client: redis.Redis) -> list[str] | None:
+def server_modules(client: redis.Redis) -> list[ServerModule] | None:
+    """MODULE LIST: each loaded module's name, path (empty when built in) and arguments; None when refused."""
     try:
         entries = client.module_list()
     except redis.ResponseError:
         return None
-    names = []
+
+    def text(value: object) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    modules = []
     for entry in entries:
-        name = entry.get(b"name", entry.get("name", b""))
-        names.append(name.decode() if isinstance(name, bytes) else str(name))
-    return names
+        fields = {text(name): value for name, value in entry.items()}
+        args = tuple(text(arg) for arg in fields.get("args") or ())
+        modules.append(ServerModule(text(fields.get("name", "")), text(fields.get("path", "")), args))
+    return modules
 
 
 def _rdb_saves(client: redis.Redis) -> bool | None:
@@ -67,11 +74,12 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
     persistence, replication = _info(client, "persistence"), _info(client, "replication")
     keyspace = _info(client, "keyspace")
     cluster = _info(client, "cluster")
+    loaded = server_modules(client)
     return ServerFacts(
         redis_version=str(server.get("redis_version", "?")),
         role=str(replication.get("role", "?")),
         cluster_enabled=bool(cluster.get("cluster_enabled", 0)),
-        modules=_modules(client),
+        modules=None if loaded is None else [module.name for module in loaded],
         used_memory=int(memory.get("used_memory", 0)),
         maxmemory=int(memory.get("maxmemory", 0)),
         rdb_enabled=_rdb_saves(client),

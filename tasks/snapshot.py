@@ -22,11 +22,10 @@ import redis
 
 from migrations.backup_format import SnapshotInfo, combine_snapshots
 from migrations.errors import BackupError, ConfigurationError
-from migrations.rdb_tools import rdb_version_of_header
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
 from tasks.progress_meter import METER
-from tasks.rdb_tools import RestoreTools, check_rdb_command, resolve_restore_tools
+from tasks.rdb_tools import RestoreTools, check_rdb_command, read_rdb_version, resolve_restore_tools
 from tasks.redis_io.local_redis import RedisServer, start_redis_server
 from tasks.redis_io.redis_nodes import RedisNode, RedisNodes
 from tasks.server_facts import read_server_facts
@@ -170,11 +169,11 @@ def snapshot_and_restore_test(
     METER.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
     path, size, sha256 = take_snapshot(node.url, destination)
     METER.finish_at(size)  # used_memory was the estimate; the file's size is the truth
-    with open(path, "rb") as snapshot_file:
-        rdb_version = rdb_version_of_header(snapshot_file.read(9))
+    rdb_version = read_rdb_version(path)
     if rdb_version is None:
         raise BackupError(f"the snapshot {path} does not start with an RDB header (REDIS00NN)")
-    tools = resolve_restore_tools(client, node.name, tools_dir, module_dir, rdb_version)  # the file's own version
+    if rdb_version != tools.rdb_version:  # the file's own version is not the one its release was expected to write
+        tools = resolve_restore_tools(client, node.name, tools_dir, module_dir, rdb_version)
     METER.enter("backup: redis-check-rdb and restore test")
     check_passed, check_line = check_snapshot(path, tools)
     if not check_passed:
@@ -229,10 +228,8 @@ def restore_snapshot_into(
 
     Meant for a throwaway or staging server; returns the number of keys restored.
     """
-    with open(path, "rb") as snapshot_file:
-        rdb_version = rdb_version_of_header(snapshot_file.read(9))
     node = target.nodes[0]
-    tools = resolve_restore_tools(node.client, node.name, tools_dir, module_dir, rdb_version)
+    tools = resolve_restore_tools(node.client, node.name, tools_dir, module_dir, read_rdb_version(path))
     with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
         server = _restore_server(Path(directory), path, tools)
         try:

@@ -94,7 +94,7 @@ def _read_back(nodes: RedisNodes, batch: list[KeyBackup]) -> list[object]:
 def _states_and_rest(entry: KeyBackup, stored: object, expect: Expect) -> tuple[list[str], bool]:
     """Each changed value's state, and whether the rest of the record is as backed up (hash: digest of the other
     fields; JSON: digest of the document without the changed values, or after a rollback its exact sha1)."""
-    if isinstance(stored, bytes | type(None)) and is_json_digest(entry.digest):
+    if is_json_digest(entry.digest):
         if stored is None:
             return ["missing"] * len(entry.changes), True
         document = json.loads(stored)
