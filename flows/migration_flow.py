@@ -41,10 +41,11 @@ from migrations.slots import auto_chunk_count
 from migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
 from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
-from tasks.assess import Assessment, assess_task, migratable_targets
-from tasks.backup import backup_task, catch_up_task, clear_progress_task, snapshot_tools_task
-from tasks.backup_files import require_complete_manifest
+from tasks.assess import Assessment, assess_task, disk_free, migratable_targets, server_facts_task
+from tasks.backup import catch_up_task, clear_progress_task, reusable_backup, snapshot_tools_task
+from tasks.backup_files import BackupDirectoryLock, require_complete_manifest
 from tasks.chunk_runner import ChunkResult
+from tasks.first_scan import assess_and_back_up_task
 from tasks.latency_probe import ResourceProbe, latency_task
 from tasks.lease import RunLease
 from tasks.pacing import PaceController, latency_status_path
@@ -54,7 +55,7 @@ from tasks.redis_io.redis_connection import database_number
 from tasks.report_file import archive_run, write_report
 from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
 from tasks.schema import schema_task
-from tasks.server_facts import require_writable_primary
+from tasks.server_facts import ServerFacts, require_writable_primary
 from tasks.verify import Verification
 
 MAX_CATCH_UP_ROUNDS = 3
@@ -115,63 +116,85 @@ class ChecklistRun:
         return False
 
     def pre_migration(self) -> tuple[Assessment, BackupManifest, list[ModelTarget]]:
+        """Checks, then one scan for the assessment and the backup (the RDB snapshot beside it), then the refusals
+        that need the scan's counts; a refusal removes the backup it made. Nothing is written to Redis before the
+        lease, which comes after every refusal."""
         settings = self.settings
+        url = settings.redis_url.get_secret_value()
         targets = discover_targets(settings.models)
         self.earlier_run = self.check_unfinished_run()
-        with self.clock.phase("assess") as details:
-            url, json_prefixes = settings.redis_url.get_secret_value(), key_prefixes(targets, Storage.JSON)
+        with self.clock.phase("assess"):
             self.report.messages.append(
-                permissions_task(url, key_prefixes(targets, Storage.HASH), json_prefixes=json_prefixes)
+                permissions_task(
+                    url, key_prefixes(targets, Storage.HASH), json_prefixes=key_prefixes(targets, Storage.JSON)
+                )
             )
-            assessment = assess_task(settings, targets)
-            baseline = latency_task(settings.redis_url)
-            details.update(assessment.model_dump(mode="json", exclude={"problems"}))
-        self.report.system.baseline_latency = baseline
-        self.report.problems, self.report.problem_counts = assessment.problems, assessment.problem_counts
-        self.evidence.update(assessment_evidence(assessment, baseline))
-        publish_assessment(assessment)
+            facts, keys_in_database = server_facts_task(settings)
+            self.refuse_before_scan(facts)
+            lease = RunLease(url, "migration")
+            lease.refuse_if_held()
+            directory = self.resources.enter_context(BackupDirectoryLock(settings.backup_dir))
+            existing = reusable_backup(settings)
+            if settings.rdb_snapshot and existing is None:
+                self.report.messages.append(snapshot_tools_task(settings))
+            self.report.system.baseline_latency = latency_task(settings.redis_url)
+        try:
+            with self.clock.phase("backup") as details:
+                if existing is None:
+                    chunk_count = settings.chunks or auto_chunk_count(keys_in_database)
+                    earlier = self.earlier_run.backup_dir if self.earlier_run else None
+                    scan = assess_and_back_up_task(settings, targets, facts, chunk_count, earlier)
+                    assessment, manifest = scan.assessment, scan.manifest
+                else:
+                    self.logger.info("resuming: the backup in %s is complete and is reused", settings.backup_dir)
+                    assessment, manifest = assess_task(settings, targets), existing
+                details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
+            self.report.phases["assess"].details.update(assessment.model_dump(mode="json", exclude={"problems"}))
+            self.report.problems, self.report.problem_counts = assessment.problems, assessment.problem_counts
+            self.evidence.update(assessment_evidence(assessment, self.report.system.baseline_latency))
+            publish_assessment(assessment)
+            self.report.messages += assessment.notes
+            refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
+            if refusal:
+                raise MigrationAborted(refusal)
+            self.lease = self.resources.enter_context(lease)
+        except BaseException:
+            if existing is None:
+                directory.discard_new_backup()
+            raise
         migratable, _skipped = migratable_targets(targets, assessment.server)
-        self.report.messages += assessment.notes
-        require_writable_primary(assessment.server, self.report.redis)
-        database = database_number(settings.redis_url.get_secret_value())
-        if assessment.server.has_search and settings.schema_mode != "skip" and database != 0:
-            raise ConfigurationError(
-                f"this run targets database {database}, and RediSearch indexes exist only in database 0: redis-om "
-                "queries (find()) cannot work on these keys and the schema step cannot create the 1.x indexes. Run "
-                "with --schema-mode skip to migrate the data without indexes; nothing was written"
-            )
-        if assessment.server.cluster_enabled and assessment.server.has_search and settings.schema_mode != "skip":
-            raise ConfigurationError(
-                "the schema step on a Redis Cluster with the search module is not supported by this version: run "
-                "with --schema-mode skip and apply the 1.x indexes with redis-om's `om migrate`; nothing was written"
-            )
-        refusals, warnings = headroom_findings(
-            used_memory=assessment.server.used_memory,
-            maxmemory=assessment.server.maxmemory,
-            disk_free=assessment.backup_disk_free_bytes,
-            backup_bytes=assessment.logical_backup_bytes
-            + (assessment.rdb_snapshot_bytes_estimate if settings.rdb_snapshot else 0),
-        )
-        self.report.messages += warnings
-        if refusals:
-            raise MigrationAborted("; ".join(refusals))
-        self.evidence["resources_available"] = "disk and memory headroom checked"
-        if settings.rdb_snapshot:
-            self.report.messages.append(snapshot_tools_task(settings))
-        self.lease = self.resources.enter_context(RunLease(settings.redis_url.get_secret_value(), "migration"))
-        refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)
-        if refusal:
-            raise MigrationAborted(refusal)
-        with self.clock.phase("backup") as details:
-            chunk_count = settings.chunks or auto_chunk_count(assessment.keys_scanned)
-            earlier = self.earlier_run.backup_dir if self.earlier_run else None
-            manifest = backup_task(settings, migratable, chunk_count, earlier)
-            details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
         self.evidence.update(backup_evidence(manifest, settings))
         publish_backup(manifest)
         if self.earlier_run is not None:
             self.report.messages.append(earlier_backup_note(self.earlier_run, _already_converted(manifest)))
         return assessment, manifest, migratable
+
+    def refuse_before_scan(self, facts: ServerFacts) -> None:
+        """Refusals that need only the server's facts: before the scan, so none of it is wasted."""
+        settings = self.settings
+        require_writable_primary(facts, self.report.redis)
+        database = database_number(settings.redis_url.get_secret_value())
+        if facts.has_search and settings.schema_mode != "skip" and database != 0:
+            raise ConfigurationError(
+                f"this run targets database {database}, and RediSearch indexes exist only in database 0: redis-om "
+                "queries (find()) cannot work on these keys and the schema step cannot create the 1.x indexes. Run "
+                "with --schema-mode skip to migrate the data without indexes; nothing was written"
+            )
+        if facts.cluster_enabled and facts.has_search and settings.schema_mode != "skip":
+            raise ConfigurationError(
+                "the schema step on a Redis Cluster with the search module is not supported by this version: run "
+                "with --schema-mode skip and apply the 1.x indexes with redis-om's `om migrate`; nothing was written"
+            )
+        refusals, warnings = headroom_findings(
+            used_memory=facts.used_memory,
+            maxmemory=facts.maxmemory,
+            disk_free=disk_free(settings.backup_dir),
+            backup_bytes=(facts.used_memory_all_masters or facts.used_memory) if settings.rdb_snapshot else 0,
+        )
+        self.report.messages += warnings
+        if refusals:
+            raise MigrationAborted("; ".join(refusals))
+        self.evidence["resources_available"] = "disk and memory headroom checked"
 
     def check_unfinished_run(self) -> UnfinishedRun | None:
         """Refuse (before any write) when an unfinished run with another backup directory changed this Redis, unless

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
@@ -18,16 +19,16 @@ from migrations.index_schema import attribute_types, datetime_index_mismatches
 from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
-from tasks.inventory import planned_keys
+from tasks.inventory import PlannedKey, planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
 from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.server_facts import ServerFacts, read_nodes_facts
 
-# Passes over the keys after assessment, each at about the measured read rate:
-# backup (read + write file), migrate (CAS writes), verify (re-read changed keys, rescan for leftovers).
-PASSES_AFTER_ASSESSMENT = 4
+# Passes over the keys after the assessment (whose scan also writes the backup), each at about the measured read
+# rate: migrate (CAS writes), verify (read back the changed keys).
+PASSES_AFTER_ASSESSMENT = 2
 _LINE_OVERHEAD = 48  # JSON punctuation, digest and newline per backed-up key
 
 
@@ -98,7 +99,7 @@ def target_info(target: ModelTarget) -> TargetInfo:
     )
 
 
-def _disk_free(directory: Path) -> int | None:
+def disk_free(directory: Path) -> int | None:
     probe = directory
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -116,15 +117,20 @@ def assess_keyspace(
     batch_size: int,
     backup_dir: Path,
     safe_url: str,
+    tally: Tally | None = None,
+    on_planned: Callable[[PlannedKey, Tally], None] | None = None,
 ) -> Assessment:
-    """Scan every target's keys and classify every datetime value; writes nothing."""
+    """Scan every target's keys and classify every datetime value; writes nothing to Redis. Each planned record
+    also goes to `on_planned` (the logical backup, when the scan is fused with it), counted in `tally`."""
     started = time.perf_counter()
     migratable, notes = migratable_targets(targets, facts)
-    tally = Tally()
+    tally = Tally() if tally is None else tally
     backup_bytes = 0
-    METER.begin("assess: scan", keys_in_database(nodes))
+    METER.begin("assess + backup: scan" if on_planned else "assess: scan", keys_in_database(nodes))
     for target in migratable:
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
+            if on_planned is not None:
+                on_planned(planned, tally)
             if planned.plan.changes:
                 tally.keys_with_changes += 1
                 tally.fields_to_change += len(planned.plan.changes)
@@ -160,9 +166,16 @@ def assess_keyspace(
         estimated_seconds=PASSES_AFTER_ASSESSMENT * tally.keys_scanned / rate if rate else 0.0,
         logical_backup_bytes=backup_bytes,
         rdb_snapshot_bytes_estimate=facts.used_memory_all_masters or facts.used_memory,
-        backup_disk_free_bytes=_disk_free(backup_dir),
+        backup_disk_free_bytes=disk_free(backup_dir),
         duration_seconds=seconds,
     )
+
+
+@task(name="server-facts", cache_policy=NONE, **IO_TASK_OPTIONS)
+def server_facts_task(settings: RunSettings) -> tuple[ServerFacts, int]:
+    """Read-only: the server's facts, and the keys of the database (DBSIZE over every master: the scan's size)."""
+    nodes = open_nodes(settings.redis_url.get_secret_value())
+    return read_nodes_facts(nodes), keys_in_database(nodes)
 
 
 @task(name="assess", cache_policy=NONE, **IO_TASK_OPTIONS)

@@ -7,7 +7,6 @@ written to Redis. It is the source of exact rollback.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import time
@@ -22,18 +21,19 @@ from migrations.backup_format import (
     BackupManifest,
     ChunkBackup,
     KeyBackup,
+    SnapshotInfo,
     encode_line,
 )
 from migrations.cluster_map import owner_changes
 from migrations.config import RunSettings
 from migrations.errors import BackupError, ConfigurationError
 from migrations.key_plan import converted_by_earlier_run
-from migrations.redaction import redact_url
 from migrations.slots import key_slot, plan_slot_ranges, slot_to_chunk_table
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.assess import target_info
 from tasks.backup_files import (
+    backup_write_error,
     clear_checkpoints,
     fsync_directory,
     load_manifest,
@@ -41,13 +41,12 @@ from tasks.backup_files import (
     save_manifest,
     writes_may_have_begun,
 )
-from tasks.inventory import planned_keys
+from tasks.inventory import PlannedKey, planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
 from tasks.rdb_tools import resolve_restore_tools
 from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from tasks.snapshot import no_snapshot, snapshot_nodes
 
 
 def reusable_backup(settings: RunSettings) -> BackupManifest | None:
@@ -109,14 +108,103 @@ class _ChunkWriter:
         fsync_directory(self.path.parent)
 
     def discard(self) -> None:
-        self.handle.close()
-        self.partial.unlink()
+        if not self.handle.closed:
+            self.handle.close()
+        self.partial.unlink(missing_ok=True)
 
 
-def _disk_error(backup_dir: Path, exc: OSError) -> BackupError:
-    if exc.errno == errno.ENOSPC:
-        return BackupError(f"the backup directory {backup_dir} is full; free space or use another --backup-dir")
-    return BackupError(f"cannot write the backup in {backup_dir}: {exc.strerror or exc}")
+class LogicalBackup:
+    """The logical backup while it is written: one `.partial` file per chunk and a manifest "in_progress" until
+    `complete` renames the files and marks the manifest complete; `abandon` removes what it wrote."""
+
+    def __init__(
+        self,
+        nodes: RedisNodes,
+        targets: list[ModelTarget],
+        settings: RunSettings,
+        safe_url: str,
+        chunk_count: int,
+        earlier_backup: str | None = None,
+    ) -> None:
+        self.started = time.perf_counter()
+        ranges = plan_slot_ranges(chunk_count, owner_changes(nodes.owners) if nodes.owners else ())
+        self.table = slot_to_chunk_table(ranges)
+        self.backup_dir = settings.backup_dir
+        self.earlier_backup = earlier_backup
+        self.manifest = BackupManifest(
+            created_at=datetime.now(timezone.utc).isoformat(),
+            redis=safe_url,
+            models=settings.models,
+            naive_timezone=settings.naive_timezone,
+            targets=[target_info(t) for t in targets],
+            chunks=[
+                ChunkBackup(
+                    index=r.index,
+                    first_slot=r.first,
+                    last_slot=r.last,
+                    file=f"chunks/{r.label}.jsonl",
+                    node=nodes.node_of_slot(r.first).name if nodes.is_cluster else "",
+                )
+                for r in ranges
+            ],
+            chunks_requested=chunk_count,
+        )
+        self.writers: list[_ChunkWriter] = []
+        try:
+            make_directory(self.backup_dir / "chunks")
+            save_manifest(self.backup_dir, self.manifest)
+            self.writers = [_ChunkWriter(self.backup_dir / chunk.file) for chunk in self.manifest.chunks]
+        except OSError as exc:
+            self.abandon()
+            raise backup_write_error(self.backup_dir, exc) from None
+
+    def add(self, planned: PlannedKey, tally: Tally) -> None:
+        """One scanned record: its backup line when it has changes; with an earlier backup (an acknowledged
+        unfinished run), every value found already converted is listed as held only by that backup."""
+        changes = planned.plan.changes
+        try:
+            if changes:
+                self.writers[self.table[key_slot(planned.key)]].write(
+                    KeyBackup(planned.key, planned.backup_digest, changes)
+                )
+        except OSError as exc:
+            self.abandon()
+            raise backup_write_error(self.backup_dir, exc) from None
+        if self.earlier_backup:
+            for problem in converted_by_earlier_run(planned.key, planned.plan, self.earlier_backup):
+                tally.add_problem(problem)
+
+    def complete(self, tally: Tally, snapshot: SnapshotInfo | None = None) -> BackupManifest:
+        """Every file fsynced and renamed, then the manifest marked complete with its snapshot (the backup exists from
+        here on)."""
+        manifest = self.manifest
+        manifest.snapshot = snapshot
+        try:
+            for writer in self.writers:
+                writer.close()
+        except OSError as exc:
+            self.abandon()
+            raise backup_write_error(self.backup_dir, exc) from None
+        for chunk, writer in zip(manifest.chunks, self.writers, strict=True):
+            chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
+        manifest.keys_scanned = tally.keys_scanned
+        manifest.keys_changed = sum(w.key_count for w in self.writers)
+        manifest.fields_changed = sum(w.fields for w in self.writers)
+        manifest.value_counts = tally.plain_value_counts()
+        manifest.problems, manifest.problem_counts = tally.problems, dict(tally.problem_counts)
+        manifest.duration_seconds = time.perf_counter() - self.started
+        manifest.status = "complete"
+        try:
+            save_manifest(self.backup_dir, manifest)
+        except OSError as exc:
+            raise backup_write_error(self.backup_dir, exc) from None
+        return manifest
+
+    def abandon(self) -> None:
+        """The scan failed: no partial file is left behind (the manifest stays "in_progress": never reused)."""
+        for writer in self.writers:
+            writer.discard()
+        self.writers = []
 
 
 def write_logical_backup(
@@ -127,92 +215,19 @@ def write_logical_backup(
     chunk_count: int,
     earlier_backup: str | None = None,
 ) -> tuple[BackupManifest, Tally]:
-    """Scan every target on every master, write the per-chunk backup files and a complete manifest. With
-    `earlier_backup` (an acknowledged unfinished run), every value found already converted is listed as held only
-    by that backup."""
-    started = time.perf_counter()
-    ranges = plan_slot_ranges(chunk_count, owner_changes(nodes.owners) if nodes.owners else ())
-    table = slot_to_chunk_table(ranges)
-    backup_dir = settings.backup_dir
-    manifest = BackupManifest(
-        created_at=datetime.now(timezone.utc).isoformat(),
-        redis=safe_url,
-        models=settings.models,
-        naive_timezone=settings.naive_timezone,
-        targets=[target_info(t) for t in targets],
-        chunks=[
-            ChunkBackup(
-                index=r.index,
-                first_slot=r.first,
-                last_slot=r.last,
-                file=f"chunks/{r.label}.jsonl",
-                node=nodes.node_of_slot(r.first).name if nodes.is_cluster else "",
-            )
-            for r in ranges
-        ],
-        chunks_requested=chunk_count,
-    )
+    """Scan every target on every master, write the per-chunk backup files and a complete manifest (the backup on its
+    own: a run fuses it with the assessment's scan, see `assess_and_back_up`)."""
+    backup = LogicalBackup(nodes, targets, settings, safe_url, chunk_count, earlier_backup)
     tally = Tally()
     METER.begin("backup: logical scan", keys_in_database(nodes))
     try:
-        make_directory(backup_dir / "chunks")
-        save_manifest(backup_dir, manifest)
-        writers = [_ChunkWriter(backup_dir / chunk.file) for chunk in manifest.chunks]
         for target in targets:
             for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
-                changes = planned.plan.changes
-                if changes:
-                    writers[table[key_slot(planned.key)]].write(KeyBackup(planned.key, planned.backup_digest, changes))
-                if earlier_backup:
-                    for problem in converted_by_earlier_run(planned.key, planned.plan, earlier_backup):
-                        tally.add_problem(problem)
-        for writer in writers:
-            writer.close()
-    except OSError as exc:
-        raise _disk_error(backup_dir, exc) from None
-    for chunk, writer in zip(manifest.chunks, writers, strict=True):
-        chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
-    manifest.keys_scanned = tally.keys_scanned
-    manifest.keys_changed = sum(w.key_count for w in writers)
-    manifest.fields_changed = sum(w.fields for w in writers)
-    manifest.value_counts = tally.plain_value_counts()
-    manifest.problems, manifest.problem_counts = tally.problems, dict(tally.problem_counts)
-    manifest.duration_seconds = time.perf_counter() - started
-    manifest.status = "complete"
-    try:
-        save_manifest(backup_dir, manifest)
-    except OSError as exc:
-        raise _disk_error(backup_dir, exc) from None
-    return manifest, tally
-
-
-@task(name="backup", cache_policy=NONE, **IO_TASK_OPTIONS)
-def backup_task(
-    settings: RunSettings, targets: list[ModelTarget], chunk_count: int, earlier_backup: str | None = None
-) -> BackupManifest:
-    """Full RDB snapshot (checked, restore-tested) and the logical backup; reuses a complete one on resume."""
-    logger = get_run_logger()
-    existing = reusable_backup(settings)
-    if existing is not None:
-        logger.info("resuming: the backup in %s is complete and is reused", settings.backup_dir)
-        return existing
-    url = settings.redis_url.get_secret_value()
-    nodes = open_nodes(url)
-    if settings.rdb_snapshot:
-        snapshot = snapshot_nodes(nodes, settings.backup_dir / "rdb", settings.rdb_tools_dir, settings.module_dir)
-    else:
-        snapshot = no_snapshot("skipped at the user's request")
-    logger.info("RDB snapshot: %s", snapshot.note)
-    manifest, _tally = write_logical_backup(nodes, targets, settings, redact_url(url), chunk_count, earlier_backup)
-    manifest.snapshot = snapshot
-    save_manifest(settings.backup_dir, manifest)
-    logger.info(
-        "logical backup: %d fields of %d keys in %d chunk files",
-        manifest.fields_changed,
-        manifest.keys_changed,
-        len(manifest.chunks),
-    )
-    return manifest
+                backup.add(planned, tally)
+    except BaseException:
+        backup.abandon()
+        raise
+    return backup.complete(tally), tally
 
 
 @task(name="find-snapshot-tools", cache_policy=NONE, **IO_TASK_OPTIONS)
@@ -261,7 +276,7 @@ def write_catch_up_chunk(
         manifest.fields_changed += chunk.fields
         save_manifest(settings.backup_dir, manifest)
     except OSError as exc:
-        raise _disk_error(settings.backup_dir, exc) from None
+        raise backup_write_error(settings.backup_dir, exc) from None
     return chunk
 
 

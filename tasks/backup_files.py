@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from migrations.backup_format import MANIFEST_NAME, BackupManifest, ChunkBackup, KeyBackup, decode_line, parse_line
-from migrations.errors import BackupError
+from migrations.errors import BackupError, ConfigurationError
 
 
 def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
@@ -33,6 +36,50 @@ def make_directory(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for created in reversed(missing):
         fsync_directory(created.parent)
+
+
+def backup_write_error(backup_dir: Path, exc: OSError) -> BackupError:
+    if exc.errno == errno.ENOSPC:
+        return BackupError(f"the backup directory {backup_dir} is full; free space or use another --backup-dir")
+    return BackupError(f"cannot write the backup in {backup_dir}: {exc.strerror or exc}")
+
+
+class BackupDirectoryLock:
+    """`with BackupDirectoryLock(path):` one process at a time writes a backup directory (an flock on the directory,
+    released by the kernel when the process dies)."""
+
+    def __init__(self, backup_dir: Path) -> None:
+        self.backup_dir = backup_dir
+        self._descriptor: int | None = None
+
+    def __enter__(self) -> BackupDirectoryLock:
+        try:
+            make_directory(self.backup_dir)
+            descriptor = os.open(self.backup_dir, os.O_RDONLY)
+        except OSError as exc:
+            raise backup_write_error(self.backup_dir, exc) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise ConfigurationError(
+                f"another om-runbook process on this machine is using --backup-dir {self.backup_dir}; wait for it to "
+                "end (`om-runbook status`) or use another directory; nothing was written"
+            ) from None
+        self._descriptor = descriptor
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # closing releases the flock
+            self._descriptor = None
+
+    def discard_new_backup(self) -> None:
+        """A refusal before the first write: remove the backup this run wrote (manifest, chunk files, snapshots), so
+        no half backup is left for a later run to mistake for its own; the run's status and report stay."""
+        for name in ("chunks", "rdb"):
+            shutil.rmtree(self.backup_dir / name, ignore_errors=True)
+        (self.backup_dir / MANIFEST_NAME).unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -82,18 +82,22 @@ class RunLease:
         """The token as text, for the chunks' per-batch lease check (it travels as a flow parameter)."""
         return self.token.decode()
 
+    def refuse_if_held(self) -> None:
+        """Read-only, before the run's long reads: MigrationAborted when a live run holds the lease (taking it comes
+        later, after the refusals that must precede any write)."""
+        try:
+            holder = self.client.get(LEASE_KEY)
+        except redis.ResponseError as exc:
+            raise RedisAccessError(f"cannot read the run lease {LEASE_KEY.decode()}: {exc}") from None
+        if holder is not None and not _left_by_dead_run_here(holder):
+            raise MigrationAborted(self._holder_message())
+
     def _take_over_from_dead_holder(self) -> bool:
         """A lease left by a crashed run on this same machine, or by an earlier run of this process that could not
         release it (Redis was down), is taken over at once (no need to wait it out)."""
         holder = self.client.get(LEASE_KEY)
-        facts = _holder_facts(holder)
-        if facts.get("host") != socket.gethostname() or not isinstance(facts.get("pid"), int):
+        if holder is None or not _left_by_dead_run_here(holder):
             return False
-        if facts["pid"] == os.getpid():
-            if holder in _HELD_HERE:
-                return False  # a run in this process holds it
-        elif process_alive(facts["pid"]):
-            return False  # a real concurrent run
         return bool(self.client.eval(TAKEOVER_SCRIPT, 1, LEASE_KEY, holder, self.token, self.ttl_ms))
 
     def _holder_message(self) -> str:
@@ -138,6 +142,16 @@ class LeaseCheck:
                 "next write, and no rollback was attempted while another run may be writing. When no other run is "
                 "active, re-run the same command to resume, or run `om-runbook rollback` with this --backup-dir"
             )
+
+
+def _left_by_dead_run_here(holder: bytes) -> bool:
+    """A lease token of a process on this machine that is gone, or of this process with no run holding it."""
+    facts = _holder_facts(holder)
+    if facts.get("host") != socket.gethostname() or not isinstance(facts.get("pid"), int):
+        return False
+    if facts["pid"] == os.getpid():
+        return holder not in _HELD_HERE  # else a run in this process holds it
+    return not process_alive(facts["pid"])  # else a real concurrent run
 
 
 def _describe(holder: bytes) -> str:

@@ -24,7 +24,7 @@ from migrations.backup_format import SnapshotInfo, combine_snapshots
 from migrations.errors import BackupError, ConfigurationError
 from migrations.redaction import redact_text, url_password
 from tasks.backup_files import file_sha256
-from tasks.progress_meter import METER
+from tasks.progress_meter import METER, ProgressMeter
 from tasks.rdb_tools import RestoreTools, check_rdb_command, read_rdb_version, resolve_restore_tools
 from tasks.redis_io.local_redis import RedisServer, start_redis_server
 from tasks.redis_io.redis_nodes import RedisNode, RedisNodes
@@ -93,14 +93,14 @@ def _run(
                 on_tick()
 
 
-def take_snapshot(url: str, destination: Path) -> tuple[Path, int, str]:
+def take_snapshot(url: str, destination: Path, meter: ProgressMeter = METER) -> tuple[Path, int, str]:
     """`redis-cli --rdb` into `destination`; (path, size, sha256). BackupError when the server refuses."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     args, env = redis_cli_connection(url)
 
     def count_bytes() -> None:
         with contextlib.suppress(OSError):
-            METER.set_done(destination.stat().st_size)
+            meter.set_done(destination.stat().st_size)
 
     completed = _run(["redis-cli", *args, "--rdb", str(destination)], env, count_bytes)
     output = redact_text((completed.stdout + completed.stderr).strip(), (url_password(url),))
@@ -158,7 +158,11 @@ def restore_test(path: Path, source: redis.Redis, source_keys: int, tools: Resto
 
 
 def snapshot_and_restore_test(
-    node: RedisNode, destination: Path, tools_dir: Path | None = None, module_dir: Path | None = None
+    node: RedisNode,
+    destination: Path,
+    tools_dir: Path | None = None,
+    module_dir: Path | None = None,
+    meter: ProgressMeter = METER,
 ) -> SnapshotInfo:
     """The whole part (a): snapshot, check, restore test. Raises BackupError when any check fails, and
     ConfigurationError before the snapshot when no local tool can read what this server writes."""
@@ -166,15 +170,15 @@ def snapshot_and_restore_test(
     tools = resolve_restore_tools(client, node.name, tools_dir, module_dir)
     facts = read_server_facts(client)
     source_keys = facts.total_keys
-    METER.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
-    path, size, sha256 = take_snapshot(node.url, destination)
-    METER.finish_at(size)  # used_memory was the estimate; the file's size is the truth
+    meter.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
+    path, size, sha256 = take_snapshot(node.url, destination, meter)
+    meter.finish_at(size)  # used_memory was the estimate; the file's size is the truth
     rdb_version = read_rdb_version(path)
     if rdb_version is None:
         raise BackupError(f"the snapshot {path} does not start with an RDB header (REDIS00NN)")
     if rdb_version != tools.rdb_version:  # the file's own version is not the one its release was expected to write
         tools = resolve_restore_tools(client, node.name, tools_dir, module_dir, rdb_version)
-    METER.enter("backup: redis-check-rdb and restore test")
+    meter.enter("backup: redis-check-rdb and restore test")
     check_passed, check_line = check_snapshot(path, tools)
     if not check_passed:
         raise BackupError(
@@ -201,15 +205,20 @@ def snapshot_and_restore_test(
 
 
 def snapshot_nodes(
-    nodes: RedisNodes, directory: Path, tools_dir: Path | None = None, module_dir: Path | None = None
+    nodes: RedisNodes,
+    directory: Path,
+    tools_dir: Path | None = None,
+    module_dir: Path | None = None,
+    meter: ProgressMeter = METER,
 ) -> SnapshotInfo:
-    """Part (a) on every master: `dump.rdb` for a single server, `dump-HOST-PORT.rdb` per cluster master."""
+    """Part (a) on every master: `dump.rdb` for a single server, `dump-HOST-PORT.rdb` per cluster master. `meter`
+    counts its progress (a private one when it runs beside the logical scan, which owns the display)."""
     if not nodes.is_cluster:
-        return snapshot_and_restore_test(nodes.nodes[0], directory / "dump.rdb", tools_dir, module_dir)
+        return snapshot_and_restore_test(nodes.nodes[0], directory / "dump.rdb", tools_dir, module_dir, meter)
     parts = []
     for node in nodes.nodes:
         destination = directory / f"dump-{re.sub(r'[^A-Za-z0-9.]+', '-', node.name)}.rdb"
-        part = snapshot_and_restore_test(node, destination, tools_dir, module_dir)
+        part = snapshot_and_restore_test(node, destination, tools_dir, module_dir, meter)
         part.node = node.name
         parts.append(part)
     return combine_snapshots(parts, str(directory))

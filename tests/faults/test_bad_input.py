@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-import tasks.backup
+import tasks.first_scan
 from flows.cli import main
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow
@@ -149,7 +149,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
         for case in RECORD_CASES.values():
             case.create(client, case.key)
         before = keyspace(client)
-        original_backup = tasks.backup.write_logical_backup
+        original_backup = tasks.first_scan.assess_and_back_up
 
         def backup_then_expire(*args, **kwargs):
             result = original_backup(*args, **kwargs)
@@ -158,7 +158,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
 
         settings = settings_for(server.url, directory / "backup", max_error_rate=0.5)  # bad input is dense here
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tasks.backup, "write_logical_backup", backup_then_expire)
+            patch.setattr(tasks.first_scan, "assess_and_back_up", backup_then_expire)
             report = migration_flow(settings)
         after_migration = keyspace(client)
         rollback = rollback_flow(settings.redis_url, settings.backup_dir)
