@@ -65,9 +65,14 @@ def rehearsal_criteria(migration: RunReport, rollback: RunReport | None, diff: K
 
 @flow(name="om-datetime-rehearsal")
 def rehearsal_flow(
-    settings: RunSettings, count: int = 100_000, dirty_share: float = 0.001, seed: int = 0
+    settings: RunSettings,
+    count: int = 100_000,
+    dirty_share: float = 0.001,
+    seed: int = 0,
+    seeded: tuple[int, int] | None = None,
 ) -> RehearsalReport:
-    """Seed (when count > 0), migrate with the whole checklist, roll back, compare every key with before."""
+    """Seed (when count > 0), migrate with the whole checklist, roll back, compare every key with before. `seeded`:
+    (records, dirty records) the caller already wrote (while the Prefect server started), so none are written here."""
     logger = get_run_logger()
     display = RunDisplay(
         "rehearsal",
@@ -79,15 +84,18 @@ def rehearsal_flow(
         logger,
     )
     with display:
-        result = _rehearse(settings, count, dirty_share, seed)
+        result = _rehearse(settings, count, dirty_share, seed, seeded)
         display.finish("passed" if result.passed else "failed")
         return result
 
 
-def _rehearse(settings: RunSettings, count: int, dirty_share: float, seed: int) -> RehearsalReport:
+def _rehearse(
+    settings: RunSettings, count: int, dirty_share: float, seed: int, seeded: tuple[int, int] | None
+) -> RehearsalReport:
     logger = get_run_logger()
-    METER.begin("seed legacy records", count)
-    seeded = seed_task(settings.redis_url, count, dirty_share, seed) if count else (0, 0)
+    if seeded is None:
+        METER.begin("seed legacy records", count)
+        seeded = seed_task(settings.redis_url, count, dirty_share, seed) if count else (0, 0)
     before = fingerprint_task(settings.redis_url)
     logger.info("rehearsal: %d keys fingerprinted before the migration", len(before))
     migration = migration_flow(settings)

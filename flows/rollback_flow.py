@@ -176,7 +176,8 @@ def verification_flow(redis_url: SecretStr, backup_dir: Path, report_json: Path 
         targets = [t for t in discover_targets(manifest.models) if t.name in {i.name for i in manifest.targets}]
         facts = read_nodes_facts(open_nodes(url))
         with clock.phase("verify") as details:
-            verification = verify_migration(settings, manifest, targets, facts.has_search)
+            # any time after the run, the application may have written: the full rescan for legacy values
+            verification = verify_migration(settings, manifest, targets, facts.has_search, rescan=True)
             details.update(verification.model_dump(mode="json", exclude={"problems"}))
         report.problems, report.problem_counts = verification.problems, verification.problem_counts
         report.status = "verified" if verification.passed else "verification_failed"

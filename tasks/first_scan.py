@@ -4,6 +4,7 @@ beside the scan. Nothing is written to Redis; a failure leaves no half backup be
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from prefect import get_run_logger, task
@@ -53,7 +54,8 @@ def assess_and_back_up(
     nodes, safe_url = open_nodes(url), redact_url(url)
     migratable, _notes = migratable_targets(targets, facts)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="om-runbook-snapshot") as pool:
-        snapshot = pool.submit(_snapshot, settings)
+        # with the flow's context: anything it logs reaches this run's Prefect API, never a server of its own
+        snapshot = pool.submit(contextvars.copy_context().run, _snapshot, settings)
         backup = LogicalBackup(nodes, migratable, settings, safe_url, chunk_count, earlier_backup)
         tally = Tally()
         try:

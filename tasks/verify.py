@@ -535,14 +535,25 @@ def _index_verdicts(
 
 @task(name="verify-leftovers-and-models", cache_policy=NONE, **IO_TASK_OPTIONS)
 def verify_leftovers_task(
-    settings: RunSettings, targets: list[ModelTarget], sample: list[tuple[str, str, str]], has_search: bool
-) -> tuple[tuple[int, list[Problem]], tuple[int, int, list[Problem]], str, tuple[list[IndexVerdict], list[Problem]]]:
-    """Read-only: rescan for legacy values left (counting what each index should hold), count what queries see, load
-    a sample through the application's models."""
+    settings: RunSettings,
+    targets: list[ModelTarget],
+    sample: list[tuple[str, str, str]],
+    has_search: bool,
+    rescan: bool,
+) -> tuple[
+    tuple[int, list[Problem]] | None, tuple[int, int, list[Problem]], str, tuple[list[IndexVerdict], list[Problem]]
+]:
+    """Read-only: count what queries see, load a sample through the application's models; a rescan for legacy values
+    left (counting what each index should hold) when an index is to be counted or `rescan` (the application may have
+    written since the scan: --live-traffic, a later stand-alone verification). Without either, every legacy value
+    the run's scan found is in the backup and the chunk checks read each back: a rescan would find nothing they do
+    not (None)."""
     url = settings.redis_url.get_secret_value()
     nodes = open_nodes(url)
     tallies = _index_tallies(settings, targets, has_search, sample)
-    left = count_legacy_left(nodes, targets, settings.zone, settings.batch_size, tallies)
+    left = None
+    if tallies or rescan:
+        left = count_legacy_left(nodes, targets, settings.zone, settings.batch_size, tallies)
     verdicts, invisible = _index_verdicts(nodes.nodes[0].client, tallies, settings.schema_timeout_seconds)
     sample_result = check_sample_with_models(url, targets, sample, settings.zone, nodes.is_cluster)
     if not has_search:
