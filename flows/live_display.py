@@ -70,7 +70,7 @@ class RunDisplay:
         self._owner = False
         self._token: contextvars.Token[bool] | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="om-runbook-display", daemon=True)
+        self._thread: threading.Thread | None = None
         self._handlers: list[tuple[PrefectConsoleHandler, Console]] = []
         self._progress: Progress | None = None
         self._bars: dict[str, TaskID] = {}
@@ -95,6 +95,10 @@ class RunDisplay:
                 transient=True,
             )
             self._progress.start()
+        # the flow's context goes along: its log lines reach this run's Prefect API (a thread started without it
+        # made Prefect start a temporary server of its own, and the process waited at exit to send it events)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="om-runbook-display", daemon=True)
         self._thread.start()
         return self
 
@@ -102,7 +106,8 @@ class RunDisplay:
         if not self._owner:
             return
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         METER.enter(self.status.outcome or "ended")
         self._tick(write=True)
         if self._progress is not None:

@@ -10,10 +10,13 @@ Each mode runs in its own process (so peak RSS is its own) against freshly seede
              conversion (the backup did those), so it is NOT comparable with the naive loop;
 - read-migrate: the naive loop's job done our way: scan, read, convert, write the logical backup lines, then
              compare-and-set every chunk (no assessment, no RDB snapshot, no verification, no Prefect);
-- plain:     our whole pipeline (assess, RDB snapshot + restore test, backup, migrate, verify) without Prefect;
-- flow:      the same as the Prefect flow `om-runbook run` executes (embedded Prefect server).
-Prefect overhead = (flow - plain) / flow. "x naive" is printed only for the modes that do at least the naive loop's
-work (read-migrate, plain, flow). Figures are printed, nothing is asserted.
+- plain:     our whole pipeline without Prefect: server facts and a baseline probe; one scan that assesses and writes
+             the logical backup with the RDB snapshot + check + restore test beside it; migrate; verify (every
+             changed key read back against the backup, the Model.get() sample); the after probe;
+- flow-server: `om-runbook run --auto-approve`, whole command, reporting to a running Prefect server (as production);
+- flow-embedded: the same command with no PREFECT_API_URL: it starts its embedded server (database built by setup).
+redis-om runs at 100k only (it is 25-60x slower). Prefect overhead = (flow-server - plain) / flow-server. "x naive" is
+printed only for the modes that do at least the naive loop's work. Figures are printed, nothing is asserted.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-MODES = ("redis-om", "naive", "migrate", "read-migrate", "plain", "flow")
-LIKE_FOR_LIKE_WITH_NAIVE = ("read-migrate", "plain", "flow")
+MODES = ("redis-om", "naive", "migrate", "read-migrate", "plain", "flow-server", "flow-embedded")
+LIKE_FOR_LIKE_WITH_NAIVE = ("read-migrate", "plain", "flow-server", "flow-embedded")
+REDIS_OM_MAX_COUNT = 200_000  # redis-om's own algorithm runs ~650-2,200 keys/s: measured at 100k only
 
 
 def peak_rss_mb() -> float:
@@ -148,14 +152,13 @@ def run_read_migrate(url: str, work: Path) -> dict:
 def run_plain(url: str, work: Path) -> dict:
     from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
-    from tasks.assess import assess_keyspace
-    from tasks.backup import write_logical_backup
     from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.first_scan import assess_and_back_up
+    from tasks.keyspace import keys_in_database
     from tasks.latency_probe import ResourceProbe, probe_latency
     from tasks.redis_io.redis_nodes import open_nodes
     from tasks.server_facts import read_nodes_facts
-    from tasks.snapshot import snapshot_nodes
-    from tasks.verify import check_chunk, check_sample_with_models, count_legacy_left, summarize
+    from tasks.verify import check_chunk, check_sample_with_models, summarize
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}
@@ -163,13 +166,11 @@ def run_plain(url: str, work: Path) -> dict:
     client = open_nodes(url)
     targets = discover_targets(settings.models)
     facts = read_nodes_facts(client)
-    assessment = assess_keyspace(client, targets, facts, settings.zone, settings.batch_size, work, "bench")
+    chunks = auto_chunk_count(keys_in_database(client))
     probe_latency(url)  # the flow's baseline probe
     phases["assess"] = time.perf_counter() - started
     mark = time.perf_counter()
-    snapshot_nodes(client, work)
-    chunks = auto_chunk_count(assessment.keys_scanned)
-    manifest, _tally = write_logical_backup(client, targets, settings, "bench", chunks)
+    manifest = assess_and_back_up(settings, targets, facts, chunks).manifest  # the RDB snapshot beside the scan
     phases["backup"] = time.perf_counter() - mark
     mark = time.perf_counter()
     with ResourceProbe(url):
@@ -179,35 +180,43 @@ def run_plain(url: str, work: Path) -> dict:
     phases["migrate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     checks = [check_chunk(client, settings.backup_dir, c, "target", settings.batch_size) for c in manifest.chunks]
-    left = count_legacy_left(client, targets, settings.zone, settings.batch_size)
     sample = check_sample_with_models(url, targets, [s for c in checks for s in c.sample], settings.zone)
+    left = (sum(c.counts.get("not_applied", 0) for c in checks), [])
     verification = summarize(checks, "target", mark, left, sample)
     phases["verify"] = time.perf_counter() - mark
     assert verification.passed, verification.problem_counts
+    mark = time.perf_counter()
     probe_latency(url)  # the flow's post-migration probe
+    phases["post_migration"] = time.perf_counter() - mark
     return {"seconds": time.perf_counter() - started, "phases": phases}
 
 
-def run_flow(url: str, work: Path) -> dict:
-    from prefect import flow
+def _run_command(url: str, work: Path) -> dict:
+    """`om-runbook run --auto-approve` in this process (its RSS is this process's), exactly as a user runs it."""
+    from flows.cli import main
 
-    from flows.migration_flow import migration_flow
-
-    @flow
-    def warm_up() -> None:
-        """Starts the embedded Prefect server, so its start-up is reported apart."""
-
-    mark = time.perf_counter()
-    warm_up()
-    startup = time.perf_counter() - mark
+    report = work / "report.json"
+    argv = ["run", "--redis-url", url, "--models", "migrations.sample_models", "--backup-dir", str(work / "backup"),
+            "--auto-approve", "--report-json", str(report)]  # fmt: skip
     started = time.perf_counter()
-    report = migration_flow(_settings(url, work))
-    assert report.status == "succeeded", report.messages
+    code = main(argv)
+    seconds = time.perf_counter() - started
+    outcome = json.loads(report.read_text())
+    assert code == 0 and outcome["status"] == "succeeded", outcome["messages"]
     return {
-        "seconds": time.perf_counter() - started,
-        "prefect_startup_seconds": startup,
-        "phases": {name: phase.duration_seconds for name, phase in report.phases.items()},
+        "seconds": seconds,
+        "phases": {name: phase["duration_seconds"] for name, phase in outcome["phases"].items()},
     }
+
+
+def run_flow_server(url: str, work: Path) -> dict:
+    assert os.environ.get("PREFECT_API_URL"), "the parent passes its running Prefect server"
+    return _run_command(url, work)
+
+
+def run_flow_embedded(url: str, work: Path) -> dict:
+    assert not os.environ.get("PREFECT_API_URL"), "the command starts its own embedded server"
+    return _run_command(url, work)
 
 
 RUNNERS = {
@@ -216,7 +225,8 @@ RUNNERS = {
     "migrate": run_migrate,
     "read-migrate": run_read_migrate,
     "plain": run_plain,
-    "flow": run_flow,
+    "flow-server": run_flow_server,
+    "flow-embedded": run_flow_embedded,
 }
 
 
@@ -237,9 +247,10 @@ def seed_fresh(url: str, count: int) -> None:
     write_legacy_records(nodes, generate_legacy_records(count, 0.0, seed=count))
 
 
-def measure(mode: str, url: str, count: int) -> dict:
+def measure(mode: str, url: str, count: int, prefect_env: dict[str, dict[str, str]]) -> dict:
     seed_fresh(url, count)
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", TZ="UTC")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "TZ": "UTC"} | prefect_env.get(mode, {})
     completed = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--url", url], capture_output=True, text=True, env=env, check=False
     )
@@ -250,6 +261,25 @@ def measure(mode: str, url: str, count: int) -> dict:
     result["keys_per_second"] = count / result["seconds"]
     print(f"{count} {mode}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
     return result
+
+
+def _prefect_homes(root: Path) -> tuple[dict[str, dict[str, str]], object]:
+    """A running Prefect server for flow-server (as production runs use), and for flow-embedded a PREFECT_HOME whose
+    database was built as `make setup` builds it (the command starts its embedded server on it)."""
+    from flows.embedded_server import EmbeddedServer
+
+    embedded_home, server_home = root / "embedded-home", root / "server-home"
+    env = dict(os.environ, PREFECT_HOME=str(embedded_home))
+    prefect = Path(sys.executable).with_name("prefect")
+    subprocess.run([str(prefect), "server", "database", "upgrade", "-y"], env=env, check=True, capture_output=True)
+    os.environ["PREFECT_HOME"] = str(server_home)
+    server = EmbeddedServer(server_home / "server.log")
+    server.wait_ready()
+    homes = {
+        "flow-server": {"PREFECT_HOME": str(server_home), "PREFECT_API_URL": server.api_url},
+        "flow-embedded": {"PREFECT_HOME": str(embedded_home)},
+    }
+    return homes, server
 
 
 def main() -> None:
@@ -265,14 +295,21 @@ def main() -> None:
 
     from tasks.redis_io.local_redis import start_redis_server
 
-    with tempfile.TemporaryDirectory(prefix="om-bench-redis-") as directory:
-        server = start_redis_server(Path(directory))
+    with tempfile.TemporaryDirectory(prefix="om-bench-") as directory:
+        server = start_redis_server(Path(directory) / "redis")
+        homes, prefect_server = _prefect_homes(Path(directory))
         try:
             for count in args.count or [100_000]:
-                results = {mode: measure(mode, server.url, count) for mode in args.modes}
+                modes = [m for m in args.modes if m != "redis-om" or count <= REDIS_OM_MAX_COUNT]
+                results = {mode: measure(mode, server.url, count, homes) for mode in modes}
                 print_table(count, results)
         finally:
+            prefect_server.stop()
             server.stop()
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    return f"{numerator / denominator:.2f}" if numerator and denominator else "n/a"
 
 
 def print_table(count: int, results: dict[str, dict]) -> None:
@@ -293,14 +330,21 @@ def print_table(count: int, results: dict[str, dict]) -> None:
                 row[f"x {baseline}"] = round(result["keys_per_second"] / results[baseline]["keys_per_second"], 2)
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
-    if "flow" in results and "plain" in results:
-        flow, plain = results["flow"]["seconds"], results["plain"]["seconds"]
-        print(f"flow phases: {json.dumps({k: round(v, 2) for k, v in results['flow']['phases'].items()})}")
-        print(f"plain phases: {json.dumps({k: round(v, 2) for k, v in results['plain']['phases'].items()})}")
-        print(
-            f"Prefect overhead: {100 * (flow - plain) / flow:.1f}% of the flow's wall time "
-            f"(+{results['flow']['prefect_startup_seconds']:.1f} s embedded server start-up, once per process)"
-        )
+    for mode in ("plain", "flow-server", "flow-embedded"):
+        if mode in results:
+            print(f"{mode} phases (s): {json.dumps({k: round(v, 2) for k, v in results[mode]['phases'].items()})}")
+    seconds = {mode: result["seconds"] for mode, result in results.items()}
+    flow = results.get("flow-server")
+    if flow:
+        migrate = flow["phases"].get("migrate")
+        print(f"whole flow (running server) x redis-om: {_ratio(seconds.get('redis-om'), seconds['flow-server'])}")
+        print(f"its migrate phase x redis-om: {_ratio(seconds.get('redis-om'), migrate)}")
+        print(f"whole flow / its migrate phase: {_ratio(seconds['flow-server'], migrate)}")
+        if "plain" in seconds:
+            overhead = 100 * (seconds["flow-server"] - seconds["plain"]) / seconds["flow-server"]
+            print(f"Prefect overhead (flow-server vs plain): {overhead:.1f}% of the flow's wall time")
+        if "flow-embedded" in seconds:
+            print(f"embedded server costs {seconds['flow-embedded'] - seconds['flow-server']:.1f} s over a running one")
     sys.stdout.flush()
 
 
