@@ -256,6 +256,7 @@ def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_l
         with pytest.raises(MigrationAborted, match="another om-runbook migration .* holds the lease"):
             migration_flow(settings_for(redis_server.url, tmp_path / "b"))
         assert keyspace(client) == before | {LEASE_KEY: keyspace(client)[LEASE_KEY]}
+        assert not (tmp_path / "b" / "manifest.json").exists()  # refused before its scan: no backup was written
     assert client.exists(LEASE_KEY) == 0  # released on exit
 
     client.set(LEASE_KEY, b'{"purpose": "migration"}', px=4000)  # a crashed run's lease, never renewed

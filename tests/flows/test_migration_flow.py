@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -237,6 +238,29 @@ def test_failure_mode_fail_stops_before_any_write(redis_server, tmp_path):
         migration_flow(settings_for(redis_server.url, tmp_path / "b", failure_mode="fail", report_json=report_path))
     assert keyspace(client) == before
     assert json.loads(report_path.read_text())["status"] == "aborted"
+    # the one scan wrote the backup (and the RDB snapshot beside it) before the counts refused: both are removed
+    assert_no_backup_left(tmp_path / "b")
+
+
+def assert_no_backup_left(backup_dir: Path) -> None:
+    """A refusal leaves no half backup a later run could mistake for its own (the run's status file stays)."""
+    assert not (backup_dir / "manifest.json").exists()
+    assert not (backup_dir / "chunks").exists() and not (backup_dir / "rdb").exists()
+
+
+def test_a_second_process_on_the_same_backup_directory_is_refused_before_its_scan(redis_server, tmp_path):
+    from tasks.backup_files import BackupDirectoryLock
+
+    client = redis_server.client()
+    seed(client, 100)
+    before = keyspace(client)
+    settings = settings_for(redis_server.url, tmp_path / "b")
+    with BackupDirectoryLock(settings.backup_dir):  # as another om-runbook process holds it
+        with pytest.raises(ConfigurationError, match="another om-runbook process on this machine is using"):
+            migration_flow(settings)
+    assert keyspace(client) == before
+    assert_no_backup_left(settings.backup_dir)
+    assert migration_flow(settings).status == "succeeded"  # released: the next run goes
 
 
 def test_max_errors_stops_before_any_write(redis_server, tmp_path):
@@ -246,6 +270,7 @@ def test_max_errors_stops_before_any_write(redis_server, tmp_path):
     with pytest.raises(MigrationAborted, match="more than --max-errors 1"):
         migration_flow(settings_for(redis_server.url, tmp_path / "b", max_errors=1))
     assert keyspace(client) == before
+    assert_no_backup_left(tmp_path / "b")
 
 
 def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_path):

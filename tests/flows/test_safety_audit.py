@@ -234,6 +234,39 @@ def test_verification_fails_on_a_migrated_value_put_back_to_its_original(verifie
     assert report.problem_counts["not_applied"] == 1
 
 
+def _runs_verify_phase(settings):
+    """The run's verify phase itself (no rescan unless --live-traffic), inside a flow as the run calls it."""
+    from prefect import flow
+
+    from flows.verification import verify_migration
+    from migrations.targets import discover_targets
+
+    @flow
+    def verify_phase():
+        manifest = load_manifest(settings.backup_dir)
+        return verify_migration(settings, manifest, discover_targets(settings.models), has_search=False)
+
+    return verify_phase()
+
+
+def test_the_runs_verify_phase_reads_back_what_it_wrote_and_fails_on_a_value_not_applied(verified):
+    client, settings = verified
+    assert _runs_verify_phase(settings).passed
+    entry = json.loads(next((settings.backup_dir / "chunks").glob("*.jsonl")).read_text().splitlines()[0])
+    client.hset(entry[0].encode("latin-1"), entry[2], entry[3].encode("latin-1"))
+    verification = _runs_verify_phase(settings)
+    assert not verification.passed
+    assert verification.field_counts["not_applied"] == 1 and verification.legacy_left == 1
+
+
+def test_with_live_traffic_the_runs_verify_phase_rescans_for_legacy_values_written_meanwhile(verified):
+    client, settings = verified
+    client.hset(CUSTOMER + b"late", mapping={"pk": "late", "name": "n", "email": "e", "signed_up": "2024-01-02"})
+    verification = _runs_verify_phase(settings.model_copy(update={"live_traffic": True}))
+    assert not verification.passed and verification.legacy_left == 1
+    assert verification.problem_counts["legacy_left"] == 1
+
+
 def test_verification_fails_on_a_legacy_value_left_behind(verified):
     client, settings = verified
     client.hset(CUSTOMER + b"late", mapping={"pk": "late", "name": "n", "email": "e", "signed_up": "2024-01-02"})
