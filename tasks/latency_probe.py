@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import redis
 from prefect import task
 from prefect.cache_policies import NONE
 from pydantic import SecretStr
@@ -83,15 +83,25 @@ class ResourceProbe:
         return summarize_latencies(self.timings)
 
 
-def probe_latency(url: str, seconds: float = 0.3, ping_interval: float = 0.005) -> LatencySummary:
-    """PING latency for `seconds` from the probe's first reading on, measured by the same probe process as during the
-    migration (the baseline and the after). About 60 PINGs, as many as the migration's probe takes in a second, in a
-    third of it: the run does not wait idle for its samples. Timed from process start, a loaded machine got 0
-    samples: the probe was still starting."""
-    with tempfile.TemporaryDirectory(prefix="om-runbook-probe-") as directory:
-        with ResourceProbe(url, ping_interval=ping_interval, status=Path(directory) / "latency.json") as probe:
-            time.sleep(seconds)
-    return probe.latency()
+def probe_latency(url: str, pings: int = 60, interval: float = 0.005) -> LatencySummary:
+    """PING latency before and after the migration: `pings` round trips `interval` apart (about 0.3 s; the
+    migration's probe takes as many in a second), each timed as that probe times it (redis-py PING, perf_counter).
+    In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
+    the chunks' CPU out of its timings) would only add its start-up to the run."""
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    timings: list[float] = []
+    try:
+        client.ping()  # the connection's set-up is not a PING's latency
+        for _ in range(pings):
+            started = time.perf_counter()
+            client.ping()
+            timings.append((time.perf_counter() - started) * 1000)
+            time.sleep(interval)
+    except redis.RedisError:
+        pass  # as the migration's probe: a probe never stops the run; the samples so far (maybe none) are reported
+    finally:
+        client.close()
+    return summarize_latencies(timings)
 
 
 @task(name="latency-probe", cache_policy=NONE, **IO_TASK_OPTIONS)
