@@ -189,7 +189,7 @@ class ChecklistRun:
             used_memory=facts.used_memory,
             maxmemory=facts.maxmemory,
             disk_free=disk_free(settings.backup_dir),
-            backup_bytes=(facts.used_memory_all_masters or facts.used_memory) if settings.rdb_snapshot else 0,
+            backup_bytes=facts.snapshot_bytes_estimate if settings.rdb_snapshot else 0,
         )
         self.report.messages += warnings
         if refusals:

@@ -165,7 +165,7 @@ def assess_keyspace(
         read_keys_per_second=rate,
         estimated_seconds=PASSES_AFTER_ASSESSMENT * tally.keys_scanned / rate if rate else 0.0,
         logical_backup_bytes=backup_bytes,
-        rdb_snapshot_bytes_estimate=facts.used_memory_all_masters or facts.used_memory,
+        rdb_snapshot_bytes_estimate=facts.snapshot_bytes_estimate,
         backup_disk_free_bytes=disk_free(backup_dir),
         duration_seconds=seconds,
     )

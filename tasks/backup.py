@@ -207,29 +207,6 @@ class LogicalBackup:
         self.writers = []
 
 
-def write_logical_backup(
-    nodes: RedisNodes,
-    targets: list[ModelTarget],
-    settings: RunSettings,
-    safe_url: str,
-    chunk_count: int,
-    earlier_backup: str | None = None,
-) -> tuple[BackupManifest, Tally]:
-    """Scan every target on every master, write the per-chunk backup files and a complete manifest (the backup on its
-    own: a run fuses it with the assessment's scan, see `assess_and_back_up`)."""
-    backup = LogicalBackup(nodes, targets, settings, safe_url, chunk_count, earlier_backup)
-    tally = Tally()
-    METER.begin("backup: logical scan", keys_in_database(nodes))
-    try:
-        for target in targets:
-            for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
-                backup.add(planned, tally)
-    except BaseException:
-        backup.abandon()
-        raise
-    return backup.complete(tally), tally
-
-
 @task(name="find-snapshot-tools", cache_policy=NONE, **IO_TASK_OPTIONS)
 def snapshot_tools_task(settings: RunSettings) -> str:
     """Before any write: the local tools and modules that will check and restore-test each master's snapshot

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from migrations.kpi_targets import summarize_latencies
 from migrations.redaction import redact_text, url_password
 from migrations.report import LatencySummary
+from tasks.probe_process import ping_milliseconds
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
@@ -85,7 +86,7 @@ class ResourceProbe:
 
 def probe_latency(url: str, pings: int = 60, interval: float = 0.005) -> LatencySummary:
     """PING latency before and after the migration: `pings` round trips `interval` apart (about 0.3 s; the
-    migration's probe takes as many in a second), each timed as that probe times it (redis-py PING, perf_counter).
+    migration's probe takes as many in a second), each timed as that probe times it (`ping_milliseconds`).
     In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
     the chunks' CPU out of its timings) would only add its start-up to the run."""
     client = redis.Redis.from_url(url, socket_timeout=10)
@@ -93,9 +94,7 @@ def probe_latency(url: str, pings: int = 60, interval: float = 0.005) -> Latency
     try:
         client.ping()  # the connection's set-up is not a PING's latency
         for _ in range(pings):
-            started = time.perf_counter()
-            client.ping()
-            timings.append((time.perf_counter() - started) * 1000)
+            timings.append(ping_milliseconds(client))
             time.sleep(interval)
     except redis.RedisError:
         pass  # as the migration's probe: a probe never stops the run; the samples so far (maybe none) are reported

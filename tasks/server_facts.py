@@ -33,6 +33,11 @@ class ServerFacts(BaseModel):
         return bool(self.modules) and "rejson" in {m.lower() for m in self.modules or []}
 
     @property
+    def snapshot_bytes_estimate(self) -> int:
+        """What a full RDB snapshot of every master takes, about."""
+        return self.used_memory_all_masters or self.used_memory
+
+    @property
     def memory_used_share(self) -> float | None:
         return self.used_memory / self.maxmemory if self.maxmemory else None
 

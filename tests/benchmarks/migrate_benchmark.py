@@ -8,8 +8,8 @@ Each mode runs in its own process (so peak RSS is its own) against freshly seede
 - naive:     a pipelined redis-py HMGET + HSET loop with datetime.fromisoformat(...).timestamp();
 - migrate:   our migrate phase alone (compare-and-set from the logical backup, all chunks): no scan, no reads, no
              conversion (the backup did those), so it is NOT comparable with the naive loop;
-- read-migrate: the naive loop's job done our way: scan, read, convert, write the logical backup lines, then
-             compare-and-set every chunk (no assessment, no RDB snapshot, no verification, no Prefect);
+- read-migrate: the naive loop's job done our way: the run's one scan (read, convert, classify, write the logical
+             backup lines), then compare-and-set every chunk (no RDB snapshot, no verification, no Prefect);
 - plain:     our whole pipeline without Prefect: server facts and a baseline probe; one scan that assesses and writes
              the logical backup with the RDB snapshot + check + restore test beside it; migrate; verify (every
              changed key read back against the backup, the Model.get() sample); the after probe;
@@ -113,39 +113,41 @@ def _settings(url: str, work: Path, **extra):
     return build_settings(**values, **extra)
 
 
-def run_migrate(url: str, work: Path) -> dict:
+def _back_up(url: str, work: Path):
+    """The run's one scan (logical backup lines, no RDB snapshot): (nodes, settings, manifest)."""
     from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
-    from tasks.backup import write_logical_backup
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from tasks.first_scan import assess_and_back_up
+    from tasks.keyspace import keys_in_database
     from tasks.redis_io.redis_nodes import open_nodes
+    from tasks.server_facts import read_nodes_facts
 
-    settings = _settings(url, work)
-    client = open_nodes(url)
-    chunks = auto_chunk_count(client.clients[0].dbsize())
-    manifest, _tally = write_logical_backup(client, discover_targets(settings.models), settings, "bench", chunks)
-    started = time.perf_counter()
+    settings = _settings(url, work, rdb_snapshot=False)
+    nodes = open_nodes(url)
+    chunks = auto_chunk_count(keys_in_database(nodes))
+    scan = assess_and_back_up(settings, discover_targets(settings.models), read_nodes_facts(nodes), chunks)
+    return nodes, settings, scan.manifest
+
+
+def _migrate_every_chunk(nodes, settings, manifest) -> None:
+    from tasks.chunk_runner import ErrorPolicy, run_chunk
+
     for chunk in manifest.chunks:
-        run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
+        run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
                   logging.getLogger("bench"))  # fmt: skip
+
+
+def run_migrate(url: str, work: Path) -> dict:
+    nodes, settings, manifest = _back_up(url, work)
+    started = time.perf_counter()
+    _migrate_every_chunk(nodes, settings, manifest)
     return {"seconds": time.perf_counter() - started, "fields": manifest.fields_changed}
 
 
 def run_read_migrate(url: str, work: Path) -> dict:
-    from migrations.slots import auto_chunk_count
-    from migrations.targets import discover_targets
-    from tasks.backup import write_logical_backup
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_io.redis_nodes import open_nodes
-
-    settings = _settings(url, work)
     started = time.perf_counter()
-    client = open_nodes(url)
-    chunks = auto_chunk_count(client.clients[0].dbsize())
-    manifest, _tally = write_logical_backup(client, discover_targets(settings.models), settings, "bench", chunks)
-    for chunk in manifest.chunks:
-        run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
-                  logging.getLogger("bench"))  # fmt: skip
+    nodes, settings, manifest = _back_up(url, work)
+    _migrate_every_chunk(nodes, settings, manifest)
     return {"seconds": time.perf_counter() - started, "fields": manifest.fields_changed}
 
 

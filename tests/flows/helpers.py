@@ -8,6 +8,7 @@ from pathlib import Path
 import redis
 from pydantic import SecretStr
 
+from migrations.backup_format import BackupManifest
 from migrations.config import RunSettings, build_settings
 from migrations.report import RunReport
 from migrations.sample_data import generate_legacy_records
@@ -27,6 +28,18 @@ def keyspace(client: redis.Redis) -> dict[bytes, object]:
         value = client.hgetall(key) if kind == b"hash" else client.dump(key)
         content[key] = (kind, value, client.ttl(key) > 0)
     return content
+
+
+def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
+    """The logical backup as a run writes it (the one scan), without the flow and without an RDB snapshot."""
+    from migrations.targets import discover_targets
+    from tasks.first_scan import assess_and_back_up
+    from tasks.redis_io.redis_nodes import open_nodes
+    from tasks.server_facts import read_nodes_facts
+
+    settings = settings.model_copy(update={"rdb_snapshot": False})
+    facts = read_nodes_facts(open_nodes(settings.redis_url.get_secret_value()))
+    return assess_and_back_up(settings, discover_targets(settings.models), facts, chunk_count).manifest
 
 
 def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:

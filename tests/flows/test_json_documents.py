@@ -14,7 +14,7 @@ import redis
 from flows.migration_flow import migration_flow
 from flows.rollback_flow import rollback_flow, verification_flow
 from tests.flows.account_models import Account, Address, Line
-from tests.flows.helpers import keyspace, settings_for
+from tests.flows.helpers import back_up, keyspace, settings_for
 from tests.process_timezone import process_timezone
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -166,9 +166,7 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
     import logging
 
     import tasks.chunk_runner
-    from migrations.targets import discover_targets
-    from tasks.backup import write_logical_backup
-    from tasks.backup_files import save_checkpoint, save_manifest
+    from tasks.backup_files import save_checkpoint
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.redis_io.redis_nodes import open_nodes
 
@@ -181,8 +179,7 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
         redis_stack_server.url, tmp_path / "b", models="tests.flows.account_models", rdb_snapshot=False, batch_size=20
     )
     nodes = open_nodes(redis_stack_server.url)
-    manifest, _ = write_logical_backup(nodes, discover_targets(settings.models), settings, "redis://test", 1)
-    save_manifest(settings.backup_dir, manifest)
+    manifest = back_up(settings, 1)
 
     class Crash(Exception):
         pass

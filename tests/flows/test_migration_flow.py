@@ -13,7 +13,7 @@ from flows.rollback_flow import rollback_flow, verification_flow
 from migrations.errors import ConfigurationError, MigrationAborted
 from migrations.sample_models import Customer, Order
 from migrations.targets import key_prefix_of
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import back_up, keyspace, seed, settings_for
 from tests.process_timezone import process_timezone
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -136,20 +136,15 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
     import logging
 
     import tasks.chunk_runner
-    from migrations.targets import discover_targets
-    from tasks.backup import write_logical_backup
-    from tasks.backup_files import read_chunk_items, save_checkpoint, save_manifest
+    from tasks.backup_files import read_chunk_items, save_checkpoint
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 2000)
     settings = settings_for(redis_server.url, tmp_path / "backup", batch_size=50)
-    targets = discover_targets(settings.models)
     nodes = open_nodes(redis_server.url)
-    manifest, _ = write_logical_backup(nodes, targets, settings, "redis://test", settings.chunks)
-    manifest.snapshot = None
-    save_manifest(settings.backup_dir, manifest)
+    manifest = back_up(settings, settings.chunks)
     chunk = manifest.chunks[0]
 
     class Crash(Exception):
@@ -187,8 +182,6 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
 def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, tmp_path):
     import logging
 
-    from migrations.targets import discover_targets
-    from tasks.backup import write_logical_backup
     from tasks.backup_files import read_chunk
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.redis_io.redis_nodes import open_nodes
@@ -196,9 +189,8 @@ def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, t
     client = redis_server.client()
     seed(client, 200)
     settings = settings_for(redis_server.url, tmp_path / "backup", chunks=1)
-    targets = discover_targets(settings.models)
     nodes = open_nodes(redis_server.url)
-    manifest, _ = write_logical_backup(nodes, targets, settings, "redis://test", settings.chunks)
+    manifest = back_up(settings, settings.chunks)
     _line, entry = next(read_chunk(settings.backup_dir, manifest.chunks[0]))
     field = entry.changes[0].field
     client.hset(entry.key, field, "2030-01-01T00:00:00")  # the application wrote meanwhile
