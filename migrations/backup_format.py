@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -20,15 +19,13 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     field: bytes
     original: bytes
     target: bytes | None  # None: the field is removed
 
 
-@dataclass(frozen=True, slots=True)
-class KeyBackup:
+class KeyBackup(NamedTuple):
     key: bytes
     digest: str
     changes: tuple[FieldChange, ...]
@@ -50,11 +47,14 @@ def _optional_raw(value: str | None) -> bytes | None:
     return None if value is None else value.encode("latin-1")
 
 
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with these arguments builds one per call
+
+
 def encode_line(entry: KeyBackup) -> str:
     items = [_text(entry.key), entry.digest]
-    for change in entry.changes:
-        items += [_text(change.field), _text(change.original), _optional_text(change.target)]
-    return json.dumps(items, separators=(",", ":")) + "\n"
+    for field, original, target in entry.changes:
+        items += [_text(field), _text(original), _optional_text(target)]
+    return _LINE_ENCODER.encode(items) + "\n"
 
 
 def parse_line(line: str) -> list[str | None]:

@@ -9,15 +9,20 @@ A date is stored as its UTC midnight.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from enum import Enum
+from typing import NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_SECOND = timedelta(seconds=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MICROS = 1_000_000
+# The instants redis-om 1.x can read back (years 1-9999 in UTC), in microseconds from the epoch.
+_FIRST_MICROS = (datetime.min.replace(tzinfo=timezone.utc) - EPOCH) // _ONE_MICROSECOND
+_LAST_MICROS = (datetime.max.replace(tzinfo=timezone.utc) - EPOCH) // _ONE_MICROSECOND
 
 _ISO_DATE = re.compile(rb"(\d{4})-(\d{2})-(\d{2})")
 _ISO_TIME = re.compile(
@@ -51,8 +56,7 @@ class ValueClass(str, Enum):
 LEGACY_CLASSES = frozenset({ValueClass.LEGACY_NAIVE, ValueClass.LEGACY_AWARE, ValueClass.LEGACY_DATE})
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(NamedTuple):
     """One stored value: its class, the timestamp redis-om 1.x would write, or why it cannot be read."""
 
     value_class: ValueClass
@@ -140,6 +144,14 @@ def read_back(timestamp: float) -> datetime | None:
         return None
 
 
+def _reads_back_as(timestamp: float, micros: int) -> bool:
+    """`read_back(timestamp)` is the instant `micros` (from the epoch, within years 1-9999), computed as CPython's
+    fromtimestamp() does: the fraction of a second times 10**6, rounded half to even (the carry it then applies
+    leaves the sum unchanged)."""
+    fraction, whole = math.modf(timestamp)
+    return int(whole) * _MICROS + round(fraction * 1e6) == micros
+
+
 def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinfo) -> Classification:
     if not isinstance(parsed, datetime):
         if kind is FieldKind.DATE:
@@ -147,28 +159,50 @@ def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinf
         # A 1.x model turns a date-only string in a datetime field into a naive midnight.
         parsed = datetime(parsed.year, parsed.month, parsed.day)
     elif kind is FieldKind.DATE:
-        if parsed.time() != datetime.min.time():
+        if parsed.hour or parsed.minute or parsed.second or parsed.microsecond:
             return _unparseable("a datetime with a time of day in a date field")
-        return Classification(ValueClass.LEGACY_DATE, date_timestamp(parsed.date()))
+        return Classification(ValueClass.LEGACY_DATE, date_timestamp(parsed))
 
+    # In whole microseconds, as CPython's datetime arithmetic computes them (see naive_timestamp, aware_timestamp).
+    wall_seconds = (
+        (parsed.toordinal() - _EPOCH_ORDINAL) * 86400 + parsed.hour * 3600 + parsed.minute * 60 + parsed.second
+    )
     if parsed.tzinfo is None:
-        instant = parsed.replace(tzinfo=naive_zone, fold=0)
-        timestamp = naive_timestamp(parsed, naive_zone)
+        # the naive value read in `naive_zone` (its fold is 0: parsed values always carry fold=0)
+        offset_micros = naive_zone.utcoffset(parsed) // _ONE_MICROSECOND
+        timestamp = float((wall_seconds * _MICROS - offset_micros) // _MICROS) + parsed.microsecond / 1e6
         value_class = ValueClass.LEGACY_NAIVE
     else:
-        instant = parsed
-        timestamp = aware_timestamp(parsed)
+        offset_micros = parsed.utcoffset() // _ONE_MICROSECOND
+        timestamp = None
         value_class = ValueClass.LEGACY_AWARE
+    instant = wall_seconds * _MICROS + parsed.microsecond - offset_micros
     # Accept only a timestamp redis-om 1.x reads back as the same instant: outside years 1-9999 (UTC) its
     # fromtimestamp() fails, and far from 1970 a float cannot hold every microsecond.
-    if not datetime.min.replace(tzinfo=timezone.utc) <= instant <= datetime.max.replace(tzinfo=timezone.utc):
+    if not _FIRST_MICROS <= instant <= _LAST_MICROS:
         return _unparseable("the instant falls outside years 1-9999 in UTC, which redis-om 1.x cannot read")
-    if read_back(timestamp) != instant.astimezone(timezone.utc):
+    if timestamp is None:
+        timestamp = instant / _MICROS
+    if not _reads_back_as(timestamp, instant):
         return _unparseable(
             f"its timestamp {timestamp!r} does not read back as the same instant in redis-om 1.x (float precision "
             "or the end of year 9999)"
         )
     return Classification(value_class, timestamp)
+
+
+def _isoformat_value(raw: bytes) -> date | datetime | None:
+    """The value, when `raw` is exactly Python's isoformat() of it (what redis-om 0.x HashModels wrote; pydantic's
+    `Z` for UTC in JSON documents): the common case, parsed in C. Any other text gets None (see parse_legacy)."""
+    try:
+        text = raw.decode("ascii")
+        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    written = value.isoformat()
+    if written == text or (text[-1] == "Z" and written[-6:] == "+00:00" and written[:-6] == text[:-1]):
+        return value
+    return None
 
 
 def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Classification:
@@ -177,6 +211,9 @@ def classify_value(raw: bytes | None, kind: FieldKind, naive_zone: tzinfo) -> Cl
         return _MISSING
     if not raw:
         return _EMPTY
+    parsed = _isoformat_value(raw)
+    if parsed is not None:
+        return _classify_parsed(parsed, kind, naive_zone)
     if _NUMBER.fullmatch(raw):
         if read_back(float(raw)) is not None:
             return _CONVERTED

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import tzinfo
+from typing import NamedTuple
 
 from migrations.backup_format import FieldChange, Problem
 from migrations.codec import (
@@ -17,8 +17,7 @@ from migrations.codec import (
 from migrations.fields import DatetimeField
 
 
-@dataclass(frozen=True, slots=True)
-class KeyPlan:
+class KeyPlan(NamedTuple):
     changes: tuple[FieldChange, ...]
     classes: tuple[tuple[str, ValueClass], ...]
     problems: tuple[Problem, ...]

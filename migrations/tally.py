@@ -27,8 +27,9 @@ class Tally:
             self.problems.append(problem)
 
     def add_classes(self, model: str, classes: tuple[tuple[str, ValueClass], ...]) -> None:
+        counts = self.value_counts
         for name, value_class in classes:
-            self.value_counts[f"{model}.{name}"][value_class.value] += 1
+            counts[model + "." + name][value_class._value_] += 1  # _value_: .value is a Python-level property
 
     def count(self, value_class: ValueClass) -> int:
         return sum(counts[value_class.value] for counts in self.value_counts.values())

@@ -131,14 +131,13 @@ def assess_keyspace(
         for planned in planned_keys(nodes, target, zone, batch_size, tally):
             if on_planned is not None:
                 on_planned(planned, tally)
-            if planned.plan.changes:
+            changes = planned.plan.changes
+            if changes:
                 tally.keys_with_changes += 1
-                tally.fields_to_change += len(planned.plan.changes)
-                backup_bytes += (
-                    len(planned.key)
-                    + _LINE_OVERHEAD
-                    + sum(len(c.field) + len(c.original) + len(c.target or b"") + 9 for c in planned.plan.changes)
-                )
+                tally.fields_to_change += len(changes)
+                backup_bytes += len(planned.key) + _LINE_OVERHEAD
+                for field, original, target in changes:
+                    backup_bytes += len(field) + len(original) + len(target or b"") + 9
     seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
     if tally.bookkeeping_keys:
