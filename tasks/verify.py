@@ -81,8 +81,10 @@ def _field_state(current: bytes | None, change, expect: Expect) -> str:
 
 def _read_back(nodes: RedisNodes, batch: list[KeyBackup]) -> list[object]:
     """Each entry's record as stored now: a hash's fields, or a JSON document's text (by the line's kind)."""
-    replies: list[object] = [None] * len(batch)
     documents = [position for position, entry in enumerate(batch) if is_json_digest(entry.digest)]
+    if not documents:
+        return read_hashes_on(nodes, [entry.key for entry in batch])
+    replies: list[object] = [None] * len(batch)
     hashes = [position for position, entry in enumerate(batch) if not is_json_digest(entry.digest)]
     for positions, read in ((documents, read_documents_on), (hashes, read_hashes_on)):
         if positions:
