@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from migrations.backup_format import BackupManifest
 from migrations.config import RunSettings
 from migrations.targets import ModelTarget
+from migrations.worker_plan import worker_count
 from tasks.progress_meter import METER
 from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
+from tasks.worker_processes import worker_processes
 
 
 def verify_migration(
@@ -17,13 +20,15 @@ def verify_migration(
     """Read-only: every chunk against its backup (pipelined reads of what the migration wrote), then the indexes, the
     application's models, and leftovers."""
     started = time.perf_counter()
-    METER.begin("verify: changed keys against the backup", sum(chunk.key_count for chunk in manifest.chunks))
-    futures = [
-        verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
-        for chunk in manifest.chunks
-        if chunk.key_count
-    ]
-    checks = [future.result() for future in futures]
+    chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
+    keys = sum(chunk.key_count for chunk in chunks)
+    METER.begin("verify: changed keys against the backup", keys)
+    with worker_processes(worker_count(keys, len(chunks), os.cpu_count())):
+        futures = [
+            verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
+            for chunk in chunks
+        ]
+        checks = [future.result() for future in futures]
     sample = [item for check in checks for item in check.sample]
     left, model_sample, search, indexes = verify_leftovers_task(
         settings, targets, sample, has_search, rescan or settings.live_traffic

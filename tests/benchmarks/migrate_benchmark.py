@@ -154,13 +154,14 @@ def run_read_migrate(url: str, work: Path) -> dict:
 def run_plain(url: str, work: Path) -> dict:
     from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
+    from tasks.chunk_check import check_chunk
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.first_scan import assess_and_back_up
     from tasks.keyspace import keys_in_database
     from tasks.latency_probe import ResourceProbe, probe_latency
     from tasks.redis_io.redis_nodes import open_nodes
     from tasks.server_facts import read_nodes_facts
-    from tasks.verify import check_chunk, check_sample_with_models, summarize
+    from tasks.verify import check_sample_with_models, summarize
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}

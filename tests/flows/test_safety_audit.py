@@ -358,3 +358,43 @@ def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_
     refused = [p for p in report.problems if p.kind == "model_load_refused_unchanged_data"]
     assert len(refused) == 1 and f"({refused_field})" in refused[0].message
     assert report.phases["verify"].details["sample_failed"] == 0
+
+
+@pytest.fixture
+def worker_pools(monkeypatch):
+    """Verification's chunk checks forced into two real worker processes; the pools opened, with their submissions."""
+    import tasks.worker_processes
+
+    opened: list[list[str]] = []
+
+    class RecordingPool(tasks.worker_processes.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append([])
+
+        def submit(self, job, *args, **kwargs):
+            opened[-1].append(getattr(job, "__name__", "start"))
+            return super().submit(job, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.worker_processes, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr("flows.verification.worker_count", lambda keys, chunks, cpus: 2)
+    monkeypatch.setattr("flows.rollback_flow.worker_count", lambda keys, chunks, cpus: 2)
+    return opened
+
+
+def test_verification_in_worker_processes_checks_every_chunk_and_fails_on_a_value_not_applied(
+    redis_server, tmp_path, worker_pools
+):
+    client, settings, before = _migrated(redis_server, tmp_path, count=300, rdb_snapshot=False, chunks=3)
+    assert [jobs.count("check_chunk_at") for jobs in worker_pools] == [3]  # the run's own verify phase
+    entry = json.loads(next((settings.backup_dir / "chunks").glob("*.jsonl")).read_text().splitlines()[0])
+    client.hset(entry[0].encode("latin-1"), entry[2], entry[3].encode("latin-1"))
+    verification = _runs_verify_phase(settings)
+    assert not verification.passed
+    assert verification.field_counts["not_applied"] == 1 and verification.legacy_left == 1
+    assert verification.field_counts["as_expected"] == load_manifest(settings.backup_dir).fields_changed - 1
+    client.hset(entry[0].encode("latin-1"), entry[2], entry[4].encode("latin-1"))
+    report = rollback_flow(settings.redis_url, settings.backup_dir)
+    assert report.status == "rolled_back", report.messages
+    assert [jobs.count("check_chunk_at") for jobs in worker_pools] == [3, 3, 3]
+    assert keyspace(client) == before
