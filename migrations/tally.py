@@ -31,6 +31,18 @@ class Tally:
         for name, value_class in classes:
             counts[model + "." + name][value_class._value_] += 1  # _value_: .value is a Python-level property
 
+    def merge(self, other: Tally) -> None:
+        """Add what another pass counted (a worker's share of the same scan)."""
+        self.keys_scanned += other.keys_scanned
+        self.bookkeeping_keys += other.bookkeeping_keys
+        self.keys_with_changes += other.keys_with_changes
+        self.fields_to_change += other.fields_to_change
+        self.bytes_to_back_up += other.bytes_to_back_up
+        for name, counts in other.value_counts.items():
+            self.value_counts[name].update(counts)
+        self.problem_counts.update(other.problem_counts)
+        self.problems += other.problems[: max(0, PROBLEM_LIST_LIMIT - len(self.problems))]
+
     def count(self, value_class: ValueClass) -> int:
         return sum(counts[value_class.value] for counts in self.value_counts.values())
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from migrations.index_schema import attribute_types, datetime_index_mismatches
 from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget, Storage
-from tasks.inventory import PlannedKey, planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
+from tasks.record_scan import scan_records
 from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.server_facts import ServerFacts, read_nodes_facts
@@ -29,7 +28,6 @@ from tasks.server_facts import ServerFacts, read_nodes_facts
 # Passes over the keys after the assessment (whose scan also writes the backup), each at about the measured read
 # rate: migrate (CAS writes), verify (read back the changed keys).
 PASSES_AFTER_ASSESSMENT = 2
-_LINE_OVERHEAD = 48  # JSON punctuation, digest and newline per backed-up key
 
 
 class Assessment(BaseModel):
@@ -117,28 +115,28 @@ def assess_keyspace(
     batch_size: int,
     backup_dir: Path,
     safe_url: str,
-    tally: Tally | None = None,
-    on_planned: Callable[[PlannedKey, Tally], None] | None = None,
 ) -> Assessment:
-    """Scan every target's keys and classify every datetime value; writes nothing to Redis. Each planned record
-    also goes to `on_planned` (the logical backup, when the scan is fused with it), counted in `tally`."""
+    """Scan every target's keys and classify every datetime value; writes nothing (the assessment of a resumed run,
+    whose backup exists: a first run assesses within its one scan, see tasks/first_scan.py)."""
     started = time.perf_counter()
+    migratable, _notes = migratable_targets(targets, facts)
+    tally = Tally()
+    METER.begin("assess: scan", keys_in_database(nodes))
+    scan_records(nodes, migratable, zone, batch_size, tally)
+    return build_assessment(nodes, targets, facts, tally, time.perf_counter() - started, backup_dir, safe_url)
+
+
+def build_assessment(
+    nodes: RedisNodes,
+    targets: list[ModelTarget],
+    facts: ServerFacts,
+    tally: Tally,
+    seconds: float,
+    backup_dir: Path,
+    safe_url: str,
+) -> Assessment:
+    """The assessment from what a scan counted, with the notes on targets, bookkeeping keys and indexes."""
     migratable, notes = migratable_targets(targets, facts)
-    tally = Tally() if tally is None else tally
-    backup_bytes = 0
-    METER.begin("assess + backup: scan" if on_planned else "assess: scan", keys_in_database(nodes))
-    for target in migratable:
-        for planned in planned_keys(nodes, target, zone, batch_size, tally):
-            if on_planned is not None:
-                on_planned(planned, tally)
-            changes = planned.plan.changes
-            if changes:
-                tally.keys_with_changes += 1
-                tally.fields_to_change += len(changes)
-                backup_bytes += len(planned.key) + _LINE_OVERHEAD
-                for field, original, target in changes:
-                    backup_bytes += len(field) + len(original) + len(target or b"") + 9
-    seconds = time.perf_counter() - started
     rate = tally.keys_scanned / seconds if seconds > 0 else 0.0
     if tally.bookkeeping_keys:
         notes.append(
@@ -163,7 +161,7 @@ def assess_keyspace(
         unreadable_values=tally.unreadable,
         read_keys_per_second=rate,
         estimated_seconds=PASSES_AFTER_ASSESSMENT * tally.keys_scanned / rate if rate else 0.0,
-        logical_backup_bytes=backup_bytes,
+        logical_backup_bytes=tally.bytes_to_back_up,
         rdb_snapshot_bytes_estimate=facts.snapshot_bytes_estimate,
         backup_disk_free_bytes=disk_free(backup_dir),
         duration_seconds=seconds,

@@ -7,12 +7,10 @@ written to Redis. It is the source of exact rollback.
 
 from __future__ import annotations
 
-import hashlib
-import os
+import contextlib
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
@@ -22,29 +20,31 @@ from migrations.backup_format import (
     ChunkBackup,
     KeyBackup,
     SnapshotInfo,
-    encode_line,
 )
 from migrations.cluster_map import owner_changes
 from migrations.config import RunSettings
 from migrations.errors import BackupError, ConfigurationError
-from migrations.key_plan import converted_by_earlier_run
-from migrations.slots import key_slot, plan_slot_ranges, slot_to_chunk_table
+from migrations.slots import plan_slot_ranges, slot_to_chunk_table
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
 from tasks.assess import target_info
 from tasks.backup_files import (
+    ChunkFile,
+    ChunkWriter,
     backup_write_error,
     clear_checkpoints,
-    fsync_directory,
     load_manifest,
     make_directory,
+    partial_path,
+    publish_chunk_file,
     save_manifest,
     writes_may_have_begun,
 )
-from tasks.inventory import PlannedKey, planned_keys
+from tasks.inventory import planned_keys
 from tasks.keyspace import keys_in_database
 from tasks.progress_meter import METER
 from tasks.rdb_tools import resolve_restore_tools
+from tasks.record_scan import ScanShare
 from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
@@ -81,41 +81,10 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
     return manifest
 
 
-class _ChunkWriter:
-    """Writes `path` as `path.partial`, renamed to `path` once complete and fsynced: a file under its final name is
-    always whole, and a backup interrupted before that leaves nothing a later run could mistake for one."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
-        self.handle: TextIO = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self.sha256 = hashlib.sha256()
-        self.key_count = 0
-        self.fields = 0
-
-    def write(self, entry: KeyBackup) -> None:
-        line = encode_line(entry)
-        self.handle.write(line)
-        self.sha256.update(line.encode("utf-8"))
-        self.key_count += 1
-        self.fields += len(entry.changes)
-
-    def close(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.partial, self.path)
-        fsync_directory(self.path.parent)
-
-    def discard(self) -> None:
-        if not self.handle.closed:
-            self.handle.close()
-        self.partial.unlink(missing_ok=True)
-
-
 class LogicalBackup:
-    """The logical backup while it is written: one `.partial` file per chunk and a manifest "in_progress" until
-    `complete` renames the files and marks the manifest complete; `abandon` removes what it wrote."""
+    """The logical backup while the one scan writes it: a manifest "in_progress", and one `.partial` file per chunk
+    written by the scan's shares; `complete` renames the files and marks the manifest complete; `abandon` removes
+    them."""
 
     def __init__(
         self,
@@ -128,8 +97,10 @@ class LogicalBackup:
     ) -> None:
         self.started = time.perf_counter()
         ranges = plan_slot_ranges(chunk_count, owner_changes(nodes.owners) if nodes.owners else ())
-        self.table = slot_to_chunk_table(ranges)
+        self.table = tuple(slot_to_chunk_table(ranges))
+        self.settings = settings
         self.backup_dir = settings.backup_dir
+        self.targets = targets
         self.earlier_backup = earlier_backup
         self.manifest = BackupManifest(
             created_at=datetime.now(timezone.utc).isoformat(),
@@ -149,47 +120,48 @@ class LogicalBackup:
             ],
             chunks_requested=chunk_count,
         )
-        self.writers: list[_ChunkWriter] = []
         try:
             make_directory(self.backup_dir / "chunks")
             save_manifest(self.backup_dir, self.manifest)
-            self.writers = [_ChunkWriter(self.backup_dir / chunk.file) for chunk in self.manifest.chunks]
         except OSError as exc:
-            self.abandon()
             raise backup_write_error(self.backup_dir, exc) from None
 
-    def add(self, planned: PlannedKey, tally: Tally) -> None:
-        """One scanned record: its backup line when it has changes; with an earlier backup (an acknowledged
-        unfinished run), every value found already converted is listed as held only by that backup."""
-        changes = planned.plan.changes
-        try:
-            if changes:
-                self.writers[self.table[key_slot(planned.key)]].write(
-                    KeyBackup(planned.key, planned.backup_digest, changes)
-                )
-        except OSError as exc:
-            self.abandon()
-            raise backup_write_error(self.backup_dir, exc) from None
-        if self.earlier_backup:
-            for problem in converted_by_earlier_run(planned.key, planned.plan, self.earlier_backup):
-                tally.add_problem(problem)
+    def shares(self, count: int) -> list[ScanShare]:
+        """The scan split into `count` shares of whole chunks (every `count`-th chunk), one per worker process."""
+        settings, chunks = self.settings, self.manifest.chunks
+        count = max(1, min(count, len(chunks)))
+        return [
+            ScanShare(
+                redis_url=settings.redis_url.get_secret_value(),
+                targets=tuple(self.targets),
+                zone=settings.zone,
+                batch_size=settings.batch_size,
+                backup_dir=self.backup_dir,
+                slot_table=self.table,
+                files={chunk.index: self.backup_dir / chunk.file for chunk in chunks[first::count]},
+                whole_keyspace=count == 1,
+                earlier_backup=self.earlier_backup,
+            )
+            for first in range(count)
+        ]
 
-    def complete(self, tally: Tally, snapshot: SnapshotInfo | None = None) -> BackupManifest:
-        """Every file fsynced and renamed, then the manifest marked complete with its snapshot (the backup exists from
-        here on)."""
+    def complete(
+        self, tally: Tally, files: dict[int, ChunkFile], snapshot: SnapshotInfo | None = None
+    ) -> BackupManifest:
+        """Every chunk file (fsynced by its share) renamed to its final name, then the manifest marked complete with its
+        snapshot (the backup exists from here on)."""
         manifest = self.manifest
         manifest.snapshot = snapshot
         try:
-            for writer in self.writers:
-                writer.close()
+            for chunk in manifest.chunks:
+                publish_chunk_file(self.backup_dir / chunk.file)
+                chunk.key_count, chunk.fields, chunk.sha256 = files[chunk.index]
         except OSError as exc:
             self.abandon()
             raise backup_write_error(self.backup_dir, exc) from None
-        for chunk, writer in zip(manifest.chunks, self.writers, strict=True):
-            chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
         manifest.keys_scanned = tally.keys_scanned
-        manifest.keys_changed = sum(w.key_count for w in self.writers)
-        manifest.fields_changed = sum(w.fields for w in self.writers)
+        manifest.keys_changed = sum(chunk.key_count for chunk in manifest.chunks)
+        manifest.fields_changed = sum(chunk.fields for chunk in manifest.chunks)
         manifest.value_counts = tally.plain_value_counts()
         manifest.problems, manifest.problem_counts = tally.problems, dict(tally.problem_counts)
         manifest.duration_seconds = time.perf_counter() - self.started
@@ -201,10 +173,11 @@ class LogicalBackup:
         return manifest
 
     def abandon(self) -> None:
-        """The scan failed: no partial file is left behind (the manifest stays "in_progress": never reused)."""
-        for writer in self.writers:
-            writer.discard()
-        self.writers = []
+        """The scan failed: no chunk file is left behind (the manifest stays "in_progress": never reused)."""
+        for chunk in self.manifest.chunks:
+            for path in (partial_path(self.backup_dir / chunk.file), self.backup_dir / chunk.file):
+                with contextlib.suppress(OSError):  # cleanup after a failure must not hide that failure
+                    path.unlink(missing_ok=True)
 
 
 @task(name="find-snapshot-tools", cache_policy=NONE, **IO_TASK_OPTIONS)
@@ -237,7 +210,7 @@ def write_catch_up_chunk(
     tally = Tally()
     METER.begin("catch-up: rescan", keys_in_database(nodes))
     try:
-        writer = _ChunkWriter(settings.backup_dir / chunk.file)
+        writer = ChunkWriter(settings.backup_dir / chunk.file)
         for target in targets:
             for planned in planned_keys(nodes, target, settings.zone, settings.batch_size, tally):
                 changes = planned.plan.changes
@@ -246,8 +219,7 @@ def write_catch_up_chunk(
         if not writer.key_count:
             writer.discard()
             return None
-        writer.close()
-        chunk.key_count, chunk.fields, chunk.sha256 = writer.key_count, writer.fields, writer.sha256.hexdigest()
+        chunk.key_count, chunk.fields, chunk.sha256 = writer.close()
         manifest.chunks.append(chunk)
         manifest.keys_changed += chunk.key_count
         manifest.fields_changed += chunk.fields

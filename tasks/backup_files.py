@@ -10,10 +10,19 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple, TextIO
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import MANIFEST_NAME, BackupManifest, ChunkBackup, KeyBackup, decode_line, parse_line
+from migrations.backup_format import (
+    MANIFEST_NAME,
+    BackupManifest,
+    ChunkBackup,
+    KeyBackup,
+    decode_line,
+    encode_line,
+    parse_line,
+)
 from migrations.errors import BackupError, ConfigurationError
 
 
@@ -80,6 +89,61 @@ class BackupDirectoryLock:
         for name in ("chunks", "rdb"):
             shutil.rmtree(self.backup_dir / name, ignore_errors=True)
         (self.backup_dir / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+class ChunkFile(NamedTuple):
+    """A chunk's backup file once written: what the manifest records of it."""
+
+    key_count: int
+    fields: int
+    sha256: str
+
+
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+class ChunkWriter:
+    """Writes `path` as `path.partial`: `finish` makes it durable, then `publish_chunk_file` renames it to `path`.
+    A file under its final name is always whole, and a backup interrupted before that leaves nothing a later run could
+    mistake for one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = partial_path(path)
+        self.handle: TextIO = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        self.sha256 = hashlib.sha256()
+        self.key_count = 0
+        self.fields = 0
+
+    def write(self, entry: KeyBackup) -> None:
+        line = encode_line(entry)
+        self.handle.write(line)
+        self.sha256.update(line.encode("utf-8"))
+        self.key_count += 1
+        self.fields += len(entry.changes)
+
+    def finish(self) -> ChunkFile:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return ChunkFile(self.key_count, self.fields, self.sha256.hexdigest())
+
+    def close(self) -> ChunkFile:
+        """Finish and publish."""
+        written = self.finish()
+        publish_chunk_file(self.path)
+        return written
+
+    def discard(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def publish_chunk_file(path: Path) -> None:
+    os.replace(partial_path(path), path)
+    fsync_directory(path.parent)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -5,6 +5,8 @@ beside the scan. Nothing is written to Redis; a failure leaves no half backup be
 from __future__ import annotations
 
 import contextvars
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prefect import get_run_logger, task
@@ -16,13 +18,17 @@ from migrations.config import RunSettings
 from migrations.redaction import redact_url
 from migrations.tally import Tally
 from migrations.targets import ModelTarget
-from tasks.assess import Assessment, assess_keyspace, migratable_targets
+from migrations.worker_plan import worker_count
+from tasks.assess import Assessment, build_assessment, migratable_targets
 from tasks.backup import LogicalBackup
-from tasks.progress_meter import ProgressMeter
+from tasks.keyspace import keys_in_database
+from tasks.progress_meter import METER, ProgressMeter
+from tasks.record_scan import back_up_share
 from tasks.redis_io.redis_nodes import open_nodes
 from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 from tasks.server_facts import ServerFacts
 from tasks.snapshot import no_snapshot, snapshot_nodes
+from tasks.worker_processes import map_in_workers, worker_processes
 
 
 class FirstScan(BaseModel):
@@ -48,26 +54,33 @@ def assess_and_back_up(
     chunk_count: int,
     earlier_backup: str | None = None,
 ) -> FirstScan:
-    """The assessment and a complete backup (manifest, chunk files, snapshot) from one scan; on any failure the
-    files it wrote are removed and the error is raised."""
+    """The assessment and a complete backup (manifest, chunk files, snapshot) from one scan, split across worker
+    processes for a large keyspace; on any failure the files it wrote are removed and the error is raised."""
     url = settings.redis_url.get_secret_value()
     nodes, safe_url = open_nodes(url), redact_url(url)
     migratable, _notes = migratable_targets(targets, facts)
+    keys = keys_in_database(nodes)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="om-runbook-snapshot") as pool:
         # with the flow's context: anything it logs reaches this run's Prefect API, never a server of its own
         snapshot = pool.submit(contextvars.copy_context().run, _snapshot, settings)
         backup = LogicalBackup(nodes, migratable, settings, safe_url, chunk_count, earlier_backup)
-        tally = Tally()
         try:
-            assessment = assess_keyspace(
-                nodes, targets, facts, settings.zone, settings.batch_size, settings.backup_dir, safe_url, tally,
-                backup.add,
-            )  # fmt: skip
+            started = time.perf_counter()
+            METER.begin("assess + backup: scan", keys)
+            shares = backup.shares(worker_count(keys, len(backup.manifest.chunks), os.cpu_count()))
+            with worker_processes(len(shares)):
+                scanned = map_in_workers(back_up_share, shares)
+            tally, files = Tally(), {}
+            for part in scanned:
+                tally.merge(part.tally)
+                files |= part.files
+            seconds = time.perf_counter() - started
+            assessment = build_assessment(nodes, targets, facts, tally, seconds, settings.backup_dir, safe_url)
             snapshot_info = snapshot.result()  # the backup is complete only with its snapshot
         except BaseException:
             backup.abandon()
             raise
-    return FirstScan(assessment=assessment, manifest=backup.complete(tally, snapshot_info))
+    return FirstScan(assessment=assessment, manifest=backup.complete(tally, files, snapshot_info))
 
 
 @task(name="assess-and-back-up", cache_policy=NONE, **IO_TASK_OPTIONS)

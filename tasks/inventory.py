@@ -37,10 +37,16 @@ class PlannedKey:
 
 
 def planned_keys(
-    nodes: RedisNodes, target: ModelTarget, zone: tzinfo, batch_size: int, tally: Tally
+    nodes: RedisNodes,
+    target: ModelTarget,
+    zone: tzinfo,
+    batch_size: int,
+    tally: Tally,
+    keep: Callable[[bytes], bool] | None = None,
+    advance: Callable[[int], None] = METER.advance,
 ) -> Iterator[PlannedKey]:
     """Every record (a hash, or a JsonModel's JSON document) under the target's prefix, on every master, with its plan;
-    wrong types and vanished keys go to `tally`."""
+    wrong types and vanished keys go to `tally`. With `keep`, only the keys it accepts (a worker's share)."""
     if target.storage is Storage.JSON:
         kind = RecordKind(
             "a JSON document", read_documents, lambda key, raw: plan_document(key, raw, target.fields, zone)
@@ -49,7 +55,7 @@ def planned_keys(
         specs = field_specs(target.fields)
         kind = RecordKind("a hash", read_hashes, lambda key, stored: plan_hash(key, stored, specs, zone))
     for client in nodes.clients:
-        yield from _planned_records_on(client, target, kind, batch_size, tally)
+        yield from _planned_records_on(client, target, kind, batch_size, tally, keep, advance)
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,18 @@ class RecordKind:
 
 
 def _planned_records_on(
-    client: Redis, target: ModelTarget, kind: RecordKind, batch_size: int, tally: Tally
+    client: Redis,
+    target: ModelTarget,
+    kind: RecordKind,
+    batch_size: int,
+    tally: Tally,
+    keep: Callable[[bytes], bool] | None,
+    advance: Callable[[int], None],
 ) -> Iterator[PlannedKey]:
     bookkeeping = target.bookkeeping_keys
-    for found in scan_key_batches(client, target.key_prefix, batch_size):
-        METER.advance(len(found))
+    for batch in scan_key_batches(client, target.key_prefix, batch_size):
+        found = batch if keep is None else [key for key in batch if keep(key)]
+        advance(len(found))
         keys = [key for key in found if key not in bookkeeping]
         tally.bookkeeping_keys += len(found) - len(keys)
         for key, stored in zip(keys, kind.read(client, keys), strict=True):

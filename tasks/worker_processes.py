@@ -1,12 +1,17 @@
 """Worker processes for CPU-bound chunk work. Chunk tasks run in threads of the flow's process, and Python runs one
-thread at a time: a chunk's read-back check (backup line decoding, digests) is CPU-bound, so above a size it runs in
-processes, one per core. Jobs must live in modules that do not import Prefect (a worker imports them on start).
+thread at a time: the one scan (reading, classifying, writing backup lines) and a chunk's read-back check (decoding,
+digests) are CPU-bound, so above a size they run in processes, one per core. Jobs live in modules that do not import
+Prefect (a worker imports them on start).
 
-A worker only reads; killed with its parent, it ends when it next talks to the parent (the pipe is gone)."""
+On Linux a worker is killed with the thread that started it (PR_SET_PDEATHSIG): after a kill -9 of the run no worker
+goes on writing backup files that a resumed run writes again."""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +21,9 @@ from typing import Any, TypeVar
 from tasks.progress_meter import METER
 
 Result = TypeVar("Result")
+Item = TypeVar("Item")
 _RELAY_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
 
 _pool: ProcessPoolExecutor | None = None
 _shared_done: Any = None  # in a worker: the count of units done, which the parent adds to its meter
@@ -31,11 +38,12 @@ def worker_processes(count: int) -> Iterator[None]:
         return
     context = multiprocessing.get_context("spawn")  # never fork: the flow's process runs threads
     done = context.Value("q", 0)
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=(done,))
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=(done, os.getpid()))
     stop = threading.Event()
     relay = threading.Thread(target=_relay_progress, args=(done, stop), name="om-runbook-progress-relay", daemon=True)
     try:
-        list(pool.map(_ready, range(count)))  # every worker started and importing now, not inside the first job
+        # every worker started now, from this thread (which outlives them), not inside the first job
+        list(pool.map(_ready, range(count)))
         relay.start()
         _pool = pool
         yield
@@ -55,6 +63,14 @@ def run_in_worker(job: Callable[..., Result], *args: Any) -> Result:
     return pool.submit(job, *args).result()
 
 
+def map_in_workers(job: Callable[[Item], Result], items: list[Item]) -> list[Result]:
+    """`job` on every item, at the same time in the worker processes when `worker_processes` is open, else in turn."""
+    pool = _pool
+    if pool is None:
+        return [job(item) for item in items]
+    return list(pool.map(job, items))
+
+
 def count_done(units: int) -> None:
     """Progress from a job: in a worker it reaches the parent's meter (within half a second), else the meter here."""
     if _shared_done is None:
@@ -64,9 +80,20 @@ def count_done(units: int) -> None:
         _shared_done.value += units
 
 
-def _start_worker(done: Any) -> None:
+def _start_worker(done: Any, parent: int) -> None:
     global _shared_done
     _shared_done = done
+    _end_with_parent(parent)
+
+
+def _end_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a worker ends when it next talks to its gone parent
+        return
+    if os.getppid() != parent:  # the parent ended before the request above
+        os._exit(1)
 
 
 def _ready(_index: int) -> None:

@@ -99,7 +99,7 @@ def test_a_backup_whose_complete_manifest_was_lost_is_not_redone_over_its_chunk_
 def test_atomic_writes_and_finished_chunk_files_fsync_their_directory(tmp_path, monkeypatch):
     import os
 
-    from tasks import backup, backup_files
+    from tasks import backup_files
 
     synced: list[str] = []
     real_fsync = os.fsync
@@ -112,7 +112,7 @@ def test_atomic_writes_and_finished_chunk_files_fsync_their_directory(tmp_path, 
     backup_files.write_atomically(tmp_path / "new" / "manifest.json", "{}")
     assert synced[-1] == str(tmp_path / "new")  # the rename made durable
     assert str(tmp_path) in synced  # the new directory's entry too
-    writer = backup._ChunkWriter(tmp_path / "new" / "chunk.jsonl")
+    writer = backup_files.ChunkWriter(tmp_path / "new" / "chunk.jsonl")
     writer.close()
     assert synced[-2:] == [str(tmp_path / "new" / "chunk.jsonl.partial"), str(tmp_path / "new")]
     assert (tmp_path / "new" / "chunk.jsonl").exists() and not (tmp_path / "new" / "chunk.jsonl.partial").exists()
