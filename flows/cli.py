@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunks", type=int, default=None, help="key-range chunks, run as subflows (default: one per 250k keys)"
     )
     run.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for the CPU-bound scan and read-back checks (default: one per core from 200k keys)",
+    )
     run.add_argument("--batch-size", type=int, default=1000, help="keys per pipelined batch (1000)")
     run.add_argument(
         "--failure-mode",

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         backup_dir=Path(args.backup_dir),
         chunks=args.chunks,
         parallel=args.parallel,
+        workers=args.workers,
         batch_size=args.batch_size,
         failure_mode=args.failure_mode,
         max_errors=args.max_errors,

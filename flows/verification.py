@@ -23,7 +23,7 @@ def verify_migration(
     chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
     keys = sum(chunk.key_count for chunk in chunks)
     METER.begin("verify: changed keys against the backup", keys)
-    with worker_processes(worker_count(keys, len(chunks), os.cpu_count())):
+    with worker_processes(worker_count(keys, len(chunks), os.cpu_count(), settings.workers)):
         futures = [
             verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
             for chunk in chunks

@@ -28,6 +28,9 @@ class RunSettings(BaseModel):
         None, ge=1, le=16384, description="key-range chunks (hash-slot ranges); default: one per 250,000 keys"
     )
     parallel: int = Field(2, ge=1, le=64, description="chunks migrated at the same time")
+    workers: int | None = Field(
+        None, ge=1, le=64, description="processes for the scan and read-back checks (None: one per core from 200k keys)"
+    )
     batch_size: int = Field(1000, ge=1, le=100_000, description="keys per pipelined batch")
     failure_mode: FailureMode = Field("log_and_skip", description="fail | skip | log_and_skip")
     max_errors: int | None = Field(None, ge=0, description="stop when more values than this fail")

@@ -67,7 +67,7 @@ def assess_and_back_up(
         try:
             started = time.perf_counter()
             METER.begin("assess + backup: scan", keys)
-            shares = backup.shares(worker_count(keys, len(backup.manifest.chunks), os.cpu_count()))
+            shares = backup.shares(worker_count(keys, len(backup.manifest.chunks), os.cpu_count(), settings.workers))
             with worker_processes(len(shares)):
                 scanned = map_in_workers(back_up_share, shares)
             tally, files = Tally(), {}

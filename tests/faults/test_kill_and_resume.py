@@ -120,3 +120,56 @@ def _convertible(value: bytes) -> bool:
     except (UnicodeDecodeError, ValueError):
         return False
     return True
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _partial_sizes(backup_dir: Path) -> dict[str, int]:
+    return {path.name: path.stat().st_size for path in (backup_dir / "chunks").glob("*.partial")}
+
+
+def _workers_writing(backup_dir: Path) -> bool:
+    return any(path.stat().st_size for path in (backup_dir / "chunks").glob("*.partial"))
+
+
+def test_kill_minus_9_of_the_run_during_a_scan_in_worker_processes_ends_its_workers_and_resumes(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 40_000, seed=3)
+    before = keyspace(client)
+    backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
+    command = _run_command(redis_server.url, backup_dir, report) + ["--workers", "2", "--no-rdb-snapshot"]
+    env = _env(tmp_path)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _workers_writing(backup_dir):
+            assert process.poll() is None and time.monotonic() < deadline, "the scan's workers never wrote"
+            time.sleep(0.002)
+        os.kill(process.pid, signal.SIGKILL)  # the run's own process only: its workers must end with it
+        process.wait(timeout=10)
+        time.sleep(0.5)
+        sizes = _partial_sizes(backup_dir)
+        time.sleep(1.5)
+        assert _partial_sizes(backup_dir) == sizes, "worker processes went on writing after the run was killed"
+        deadline = time.monotonic() + 5
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group_alive(process.pid), "worker processes outlived the killed run"
+    finally:
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert _manifest_status(backup_dir) == "in_progress"
+
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert json.loads(report.read_text())["status"] == "succeeded"
+    assert rollback_flow(SecretStr(redis_server.url), backup_dir).status == "rolled_back"
+    assert keyspace(client) == before
