@@ -22,7 +22,7 @@ test: setup
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: setup
-	$(PY) tests/benchmarks/migrate_benchmark.py
+	$(PY) tests/benchmarks/migrate_benchmark.py --count 100000 --count 1000000
 
 outage: setup
 	$(PY) tests/benchmarks/query_outage.py

@@ -9,10 +9,12 @@ Each mode runs in its own process (so peak RSS is its own) against freshly seede
 - migrate:   our migrate phase alone (compare-and-set from the logical backup, all chunks): no scan, no reads, no
              conversion (the backup did those), so it is NOT comparable with the naive loop;
 - read-migrate: the naive loop's job done our way: the run's one scan (read, convert, classify, write the logical
-             backup lines), then compare-and-set every chunk (no RDB snapshot, no verification, no Prefect);
+             backup lines; in one worker process per core from 200k keys), then compare-and-set every chunk (no RDB
+             snapshot, no verification, no Prefect);
 - plain:     our whole pipeline without Prefect: server facts and a baseline probe; one scan that assesses and writes
              the logical backup with the RDB snapshot + check + restore test beside it; migrate; verify (every
-             changed key read back against the backup, the Model.get() sample); the after probe;
+             changed key read back against the backup, the Model.get() sample); the after probe. From 200k keys the
+             scan and the read-back run in one worker process per core, as in the flow;
 - flow-server: `om-runbook run --auto-approve`, whole command, reporting to a running Prefect server (as production);
 - flow-embedded: the same command with no PREFECT_API_URL: it starts its embedded server (database built by setup).
 redis-om runs at 100k only (it is 25-60x slower). Prefect overhead = (flow-server - plain) / flow-server. "x naive" is
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +157,8 @@ def run_read_migrate(url: str, work: Path) -> dict:
 def run_plain(url: str, work: Path) -> dict:
     from migrations.slots import auto_chunk_count
     from migrations.targets import discover_targets
-    from tasks.chunk_check import check_chunk
+    from migrations.worker_plan import worker_count
+    from tasks.chunk_check import check_chunk_at
     from tasks.chunk_runner import ErrorPolicy, run_chunk
     from tasks.first_scan import assess_and_back_up
     from tasks.keyspace import keys_in_database
@@ -162,6 +166,7 @@ def run_plain(url: str, work: Path) -> dict:
     from tasks.redis_io.redis_nodes import open_nodes
     from tasks.server_facts import read_nodes_facts
     from tasks.verify import check_sample_with_models, summarize
+    from tasks.worker_processes import run_in_worker, worker_processes
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}
@@ -182,7 +187,12 @@ def run_plain(url: str, work: Path) -> dict:
                       ErrorPolicy("log_and_skip", None), logging.getLogger("bench"))  # fmt: skip
     phases["migrate"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    checks = [check_chunk(client, settings.backup_dir, c, "target", settings.batch_size) for c in manifest.chunks]
+    chunks = [c for c in manifest.chunks if c.key_count]
+    keys = sum(c.key_count for c in chunks)
+    with worker_processes(worker_count(keys, len(chunks), os.cpu_count())), ThreadPoolExecutor(len(chunks)) as threads:
+        checks = list(threads.map(  # as the flow runs them: a thread per chunk, its check in a worker process
+            lambda c: run_in_worker(check_chunk_at, url, settings.backup_dir, c, "target", settings.batch_size), chunks
+        ))  # fmt: skip
     sample = check_sample_with_models(url, targets, [s for c in checks for s in c.sample], settings.zone)
     left = (sum(c.counts.get("not_applied", 0) for c in checks), [])
     verification = summarize(checks, "target", mark, left, sample)
