@@ -42,6 +42,26 @@ def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
     return assess_and_back_up(settings, discover_targets(settings.models), facts, chunk_count).manifest
 
 
+def record_worker_jobs(monkeypatch) -> list[list[str]]:
+    """Worker processes stay real; each pool opened adds a list of the names of the jobs submitted to it."""
+    import tasks.worker_processes
+
+    opened: list[list[str]] = []
+
+    class RecordingPool(tasks.worker_processes.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append([])
+
+        def submit(self, job, *args, **kwargs):
+            mapped = getattr(job, "args", ())  # map() submits partial(_process_chunk, job)
+            opened[-1].append(getattr(mapped[0] if mapped else job, "__name__", ""))
+            return super().submit(job, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.worker_processes, "ProcessPoolExecutor", RecordingPool)
+    return opened
+
+
 def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
     values = {
         "redis_url": SecretStr(url),

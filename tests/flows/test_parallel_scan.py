@@ -9,7 +9,14 @@ import pytest
 
 from flows.migration_flow import migration_flow
 from migrations.errors import BackupError
-from tests.flows.helpers import assert_complete_and_reversible, back_up, keyspace, seed, settings_for
+from tests.flows.helpers import (
+    assert_complete_and_reversible,
+    back_up,
+    keyspace,
+    record_worker_jobs,
+    seed,
+    settings_for,
+)
 from tests.flows.test_json_documents import PREFIX, _legacy_document
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -18,29 +25,14 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 @pytest.fixture
 def scan_workers(monkeypatch):
     """`set(n)`: the scan runs in n real worker processes; `jobs`: what each pool opened ran (one list per pool)."""
-    import tasks.worker_processes
-
-    jobs: list[list[str]] = []
-
-    class RecordingPool(tasks.worker_processes.ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            jobs.append([])
-
-        def submit(self, job, *args, **kwargs):
-            mapped = getattr(job, "args", ())  # map() submits partial(_process_chunk, job)
-            jobs[-1].append(getattr(mapped[0] if mapped else job, "__name__", ""))
-            return super().submit(job, *args, **kwargs)
-
-    monkeypatch.setattr(tasks.worker_processes, "ProcessPoolExecutor", RecordingPool)
 
     class Workers:
-        def set(self, count: int) -> None:
-            monkeypatch.setattr("tasks.first_scan.worker_count", lambda keys, chunks, cpus: count)
+        jobs = record_worker_jobs(monkeypatch)
 
-    workers = Workers()
-    workers.jobs = jobs
-    return workers
+        def set(self, count: int) -> None:
+            monkeypatch.setattr("tasks.first_scan.worker_count", lambda *sizes: count)
+
+    return Workers()
 
 
 def _backup_figures(manifest) -> dict:

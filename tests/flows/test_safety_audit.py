@@ -17,7 +17,7 @@ from tasks.backup_files import load_checkpoint, load_manifest
 from tasks.lease import LEASE_KEY
 from tasks.migrate import migrate_chunk_task
 from tasks.verify import check_sample_with_models, summarize
-from tests.flows.helpers import keyspace, migrate_lines_done, seed, settings_for
+from tests.flows.helpers import keyspace, migrate_lines_done, record_worker_jobs, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 CUSTOMER = b":migrations.sample_models.Customer:"
@@ -363,22 +363,9 @@ def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_
 @pytest.fixture
 def worker_pools(monkeypatch):
     """Verification's chunk checks forced into two real worker processes; the pools opened, with their submissions."""
-    import tasks.worker_processes
-
-    opened: list[list[str]] = []
-
-    class RecordingPool(tasks.worker_processes.ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            opened.append([])
-
-        def submit(self, job, *args, **kwargs):
-            opened[-1].append(getattr(job, "__name__", "start"))
-            return super().submit(job, *args, **kwargs)
-
-    monkeypatch.setattr(tasks.worker_processes, "ProcessPoolExecutor", RecordingPool)
-    monkeypatch.setattr("flows.verification.worker_count", lambda keys, chunks, cpus: 2)
-    monkeypatch.setattr("flows.rollback_flow.worker_count", lambda keys, chunks, cpus: 2)
+    opened = record_worker_jobs(monkeypatch)
+    monkeypatch.setattr("flows.verification.worker_count", lambda *sizes: 2)
+    monkeypatch.setattr("flows.rollback_flow.worker_count", lambda *sizes: 2)
     return opened
 
 
