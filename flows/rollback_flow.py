@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,14 +14,13 @@ from pydantic import SecretStr
 from flows.live_display import RunDisplay
 from flows.progress import ChunkProgress
 from flows.run_lookup import flow_run_ui_url
-from flows.verification import verify_migration
+from flows.verification import check_chunks, verify_migration
 from migrations.config import build_settings
 from migrations.errors import RunbookError
 from migrations.redaction import redact_url
 from migrations.report import PhaseClock, RunReport, compute_kpis
 from migrations.run_status import default_resume_command
 from migrations.targets import Storage, discover_targets, key_prefixes
-from migrations.worker_plan import worker_count
 from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
 from tasks.lease import RunLease
 from tasks.permissions import permissions_task
@@ -33,8 +31,7 @@ from tasks.rollback import rollback_chunk_task
 from tasks.run_marker import clear_unfinished_run
 from tasks.schema import previous_path, schema_rollback_task
 from tasks.server_facts import read_nodes_facts, require_writable_primary
-from tasks.verify import summarize, verify_chunk_task
-from tasks.worker_processes import worker_processes
+from tasks.verify import summarize
 
 
 @flow(name="om-datetime-rollback")
@@ -111,13 +108,8 @@ def _rollback(
                 ]
                 results = [future.result() for future in futures]
             check_started = time.perf_counter()
-            keys = sum(chunk.key_count for chunk in chunks)
-            METER.begin("rollback: check restored values", keys)
-            with worker_processes(worker_count(keys, len(chunks), os.cpu_count())):
-                futures = [
-                    verify_chunk_task.submit(redis_url, backup_dir, chunk, "original", batch_size) for chunk in chunks
-                ]
-                checks = [future.result() for future in futures]
+            METER.begin("rollback: check restored values", sum(chunk.key_count for chunk in chunks))
+            checks = check_chunks(redis_url, backup_dir, chunks, "original", batch_size)
             verification = summarize(checks, "original", check_started)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
             details["check"] = verification.model_dump(mode="json", exclude={"problems"})

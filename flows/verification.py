@@ -1,17 +1,38 @@
-"""The verify phase, shared by the migration and the stand-alone verification (read-only)."""
+"""The verify phase, shared by the migration and the stand-alone verification, and the chunk read-back checks the
+rollback uses too (read-only)."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
-from migrations.backup_format import BackupManifest
+from pydantic import SecretStr
+
+from migrations.backup_format import BackupManifest, ChunkBackup
 from migrations.config import RunSettings
 from migrations.targets import ModelTarget
 from migrations.worker_plan import worker_count
+from tasks.chunk_check import ChunkCheck, Expect
 from tasks.progress_meter import METER
 from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
 from tasks.worker_processes import worker_processes
+
+
+def check_chunks(
+    redis_url: SecretStr,
+    backup_dir: Path,
+    chunks: list[ChunkBackup],
+    expect: Expect,
+    batch_size: int,
+    workers: int | None = None,
+) -> list[ChunkCheck]:
+    """Every chunk read back against the backup, a `verify-chunk` task each; the checks run in worker processes for a
+    large phase (`workers`: --workers, else one per core from 200k keys)."""
+    keys = sum(chunk.key_count for chunk in chunks)
+    with worker_processes(worker_count(keys, len(chunks), os.cpu_count(), workers)):
+        futures = [verify_chunk_task.submit(redis_url, backup_dir, chunk, expect, batch_size) for chunk in chunks]
+        return [future.result() for future in futures]
 
 
 def verify_migration(
@@ -21,14 +42,10 @@ def verify_migration(
     application's models, and leftovers."""
     started = time.perf_counter()
     chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
-    keys = sum(chunk.key_count for chunk in chunks)
-    METER.begin("verify: changed keys against the backup", keys)
-    with worker_processes(worker_count(keys, len(chunks), os.cpu_count(), settings.workers)):
-        futures = [
-            verify_chunk_task.submit(settings.redis_url, settings.backup_dir, chunk, "target", settings.batch_size)
-            for chunk in chunks
-        ]
-        checks = [future.result() for future in futures]
+    METER.begin("verify: changed keys against the backup", sum(chunk.key_count for chunk in chunks))
+    checks = check_chunks(
+        settings.redis_url, settings.backup_dir, chunks, "target", settings.batch_size, settings.workers
+    )
     sample = [item for check in checks for item in check.sample]
     left, model_sample, search, indexes = verify_leftovers_task(
         settings, targets, sample, has_search, rescan or settings.live_traffic

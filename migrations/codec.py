@@ -16,7 +16,6 @@ from enum import Enum
 from typing import NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_SECOND = timedelta(seconds=1)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MICROS = 1_000_000
@@ -80,17 +79,6 @@ def _unparseable(reason: str) -> Classification:
 def encode_timestamp(timestamp: float) -> bytes:
     """The bytes redis-py writes for a float (its encoder uses repr)."""
     return repr(timestamp).encode()
-
-
-def aware_timestamp(value: datetime) -> float:
-    """`value.timestamp()` for an aware datetime, without creating out-of-range intermediates."""
-    return ((value - EPOCH) // _ONE_MICROSECOND) / 10**6
-
-
-def naive_timestamp(value: datetime, zone: tzinfo) -> float:
-    """`value.timestamp()` as CPython computes it for a naive value when the local zone is `zone`."""
-    local_seconds = (value.replace(microsecond=0, tzinfo=zone, fold=0) - EPOCH) // _ONE_SECOND
-    return float(local_seconds) + value.microsecond / 1e6
 
 
 def date_timestamp(value: date) -> float:
@@ -163,7 +151,7 @@ def _classify_parsed(parsed: date | datetime, kind: FieldKind, naive_zone: tzinf
             return _unparseable("a datetime with a time of day in a date field")
         return Classification(ValueClass.LEGACY_DATE, date_timestamp(parsed))
 
-    # In whole microseconds, as CPython's datetime arithmetic computes them (see naive_timestamp, aware_timestamp).
+    # In whole microseconds, as CPython's datetime arithmetic computes them (the two ways in the module docstring).
     wall_seconds = (
         (parsed.toordinal() - _EPOCH_ORDINAL) * 86400 + parsed.hour * 3600 + parsed.minute * 60 + parsed.second
     )

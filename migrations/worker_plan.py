@@ -1,4 +1,4 @@
-"""How many worker processes a CPU-bound chunk phase (the read-back check) runs in (pure)."""
+"""How many worker processes a CPU-bound phase (the one scan, the read-back checks) runs in (pure)."""
 
 from __future__ import annotations
 

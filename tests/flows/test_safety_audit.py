@@ -364,8 +364,7 @@ def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_
 def worker_pools(monkeypatch):
     """Verification's chunk checks forced into two real worker processes; the pools opened, with their submissions."""
     opened = record_worker_jobs(monkeypatch)
-    monkeypatch.setattr("flows.verification.worker_count", lambda *sizes: 2)
-    monkeypatch.setattr("flows.rollback_flow.worker_count", lambda *sizes: 2)
+    monkeypatch.setattr("flows.verification.worker_count", lambda *sizes: 2)  # the run's verify and the rollback's
     return opened
 
 
