@@ -1,10 +1,12 @@
 # The README's two commands: `make rehearse` (set up, then a full rehearsal on a throwaway local Redis)
-# and `make test` (set up, then lint and the test suite).
+# and `make test` (set up, then lint and the test suite). `make check` is the fast loop: lint and the pure tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 COUNT ?= 100000
+# the rehearsal's report is a run's output, not a tracked file
+REPORT ?= runbook-output/rehearsal-report.json
 
-.PHONY: setup rehearse test bench outage clean
+.PHONY: setup rehearse check test bench outage clean
 
 $(VENV)/.installed: pyproject.toml
 	@bash deployments/setup.sh "$(VENV)"
@@ -13,7 +15,13 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 rehearse: setup
-	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json rehearsal-report.json
+	@mkdir -p $(dir $(REPORT))
+	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json $(REPORT)
+
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -m "not servers and not browser and not slow"
 
 test: setup
 	@bash deployments/setup-browser.sh
@@ -28,4 +36,4 @@ outage: setup
 	$(PY) tests/benchmarks/query_outage.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build runbook-output *.egg-info

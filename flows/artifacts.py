@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from migrations.backup_format import BackupManifest
-from migrations.progress_figures import human_duration
-from migrations.report import KpiCheck
-from tasks.assess import Assessment
+from om_runbook.migrations.backup_format import BackupManifest
+from om_runbook.migrations.progress_figures import human_duration
+from om_runbook.migrations.report import KpiCheck
+from om_runbook.tasks.assess import Assessment
 
 ASSESSMENT_KEY = "migration-assessment"
 BACKUP_KEY = "migration-backup-manifest"

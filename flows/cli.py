@@ -8,9 +8,9 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-from migrations.errors import RunbookError
-from migrations.redaction import redact_text, url_password
-from migrations.signoff import ROLES
+from om_runbook.migrations.errors import RunbookError
+from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.migrations.signoff import ROLES
 
 DEFAULT_URL = "redis://localhost:6379"
 
@@ -230,7 +230,7 @@ def resume_command(argv: list[str], args: argparse.Namespace) -> str:
 
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
-    from flows import commands
+    from om_runbook.flows import commands
 
     return {
         "rehearse": commands.rehearse,

@@ -14,24 +14,24 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
-from flows.report_view import print_rehearsal, print_report, rehearsal_json
-from migrations.config import RunSettings, build_settings
-from migrations.errors import ConfigurationError, RunbookError
-from migrations.redaction import redact_url
-from migrations.report import RunReport
-from migrations.signoff import parse_gate_roles
-from tasks.backup_files import write_atomically
+from om_runbook.flows.report_view import print_rehearsal, print_report, rehearsal_json
+from om_runbook.migrations.config import RunSettings, build_settings
+from om_runbook.migrations.errors import ConfigurationError, RunbookError
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.signoff import parse_gate_roles
+from om_runbook.tasks.backup_files import write_atomically
 
 if TYPE_CHECKING:
-    from flows.embedded_server import EmbeddedServer
+    from om_runbook.flows.embedded_server import EmbeddedServer
 
 console = Console(stderr=False)
 
 
 def seed(args: argparse.Namespace) -> int:
-    from migrations.sample_data import generate_legacy_records
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.seed import write_legacy_records
+    from om_runbook.migrations.sample_data import generate_legacy_records
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.seed import write_legacy_records
 
     if args.count < 0:
         raise RunbookError("--count must be >= 0")
@@ -61,7 +61,7 @@ def _settings(args: argparse.Namespace, **extra: object) -> RunSettings:
 @contextmanager
 def _prefect_ready() -> Iterator[None]:
     """The configured Prefect API, else an embedded server whose logs go to a file under PREFECT_HOME."""
-    from flows.embedded_server import prefect_api
+    from om_runbook.flows.embedded_server import prefect_api
 
     with prefect_api() as server:
         if server is not None:
@@ -85,7 +85,7 @@ def _require_reachable_prefect(auto_approve: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.migration_flow import migration_flow
+    from om_runbook.flows.migration_flow import migration_flow
 
     _require_reachable_prefect(args.auto_approve)
     settings = _settings(
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def assess(args: argparse.Namespace) -> int:
-    from flows.migration_flow import assessment_flow
+    from om_runbook.flows.migration_flow import assessment_flow
 
     settings = _settings(args)
     with _prefect_ready():
@@ -130,7 +130,7 @@ def assess(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from flows.rollback_flow import verification_flow
+    from om_runbook.flows.rollback_flow import verification_flow
 
     report_json = Path(args.report_json) if args.report_json else None
     with _prefect_ready():
@@ -139,7 +139,7 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    from flows.rollback_flow import rollback_flow
+    from om_runbook.flows.rollback_flow import rollback_flow
 
     report_json = Path(args.report_json) if args.report_json else None
     with _prefect_ready():
@@ -149,9 +149,9 @@ def rollback(args: argparse.Namespace) -> int:
 
 
 def rehearse(args: argparse.Namespace) -> int:
-    from flows.embedded_server import prefect_api
-    from flows.rehearsal_flow import rehearsal_flow
-    from tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.flows.embedded_server import prefect_api
+    from om_runbook.flows.rehearsal_flow import rehearsal_flow
+    from om_runbook.tasks.redis_io.local_redis import start_redis_server
 
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
@@ -163,7 +163,7 @@ def rehearse(args: argparse.Namespace) -> int:
                 seeded = _seed_while_starting(prefect_server, server.url, args)
             settings = build_settings(
                 redis_url=SecretStr(server.url),
-                models="migrations.sample_models",
+                models="om_runbook.migrations.sample_models",
                 backup_dir=Path(work) / "backup",
                 chunks=args.chunks,
                 parallel=args.parallel,
@@ -182,9 +182,9 @@ def rehearse(args: argparse.Namespace) -> int:
 
 def _seed_while_starting(prefect_server: EmbeddedServer, url: str, args: argparse.Namespace) -> tuple[int, int]:
     """The embedded server's cold start overlaps the seeding (it needs no Prefect); both times are printed."""
-    from migrations.sample_data import generate_legacy_records
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.seed import write_legacy_records
+    from om_runbook.migrations.sample_data import generate_legacy_records
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.seed import write_legacy_records
 
     started = time.perf_counter()
     with console.status(f"seeding {args.count:,} legacy records while the Prefect server starts"):
@@ -203,8 +203,8 @@ def _seed_while_starting(prefect_server: EmbeddedServer, url: str, args: argpars
 
 
 def tune(args: argparse.Namespace) -> int:
-    from migrations.throttle import Tuning
-    from tasks.pacing import write_tuning
+    from om_runbook.migrations.throttle import Tuning
+    from om_runbook.tasks.pacing import write_tuning
 
     try:
         change = Tuning(batch_size=args.batch_size, parallel=args.parallel, max_latency_ms=args.max_latency_ms)
@@ -254,10 +254,10 @@ def status(args: argparse.Namespace) -> int:
     import socket
     import time
 
-    from flows.run_lookup import flow_run_state
-    from migrations.run_status import judge_status, status_lines
-    from tasks.local_process import process_alive
-    from tasks.status_file import read_status
+    from om_runbook.flows.run_lookup import flow_run_state
+    from om_runbook.migrations.run_status import judge_status, status_lines
+    from om_runbook.tasks.local_process import process_alive
+    from om_runbook.tasks.status_file import read_status
 
     backup_dir, host = Path(args.backup_dir), socket.gethostname()
     while True:
@@ -278,9 +278,9 @@ def status(args: argparse.Namespace) -> int:
 
 
 def setup_notifications(args: argparse.Namespace) -> int:
-    from flows.gate_notifications import AUTOMATION_NAME, WEBHOOK_BLOCK, set_up_gate_automation
-    from migrations.gate_notice import is_http_url
-    from tasks.webhook import webhook_host
+    from om_runbook.flows.gate_notifications import AUTOMATION_NAME, WEBHOOK_BLOCK, set_up_gate_automation
+    from om_runbook.migrations.gate_notice import is_http_url
+    from om_runbook.tasks.webhook import webhook_host
 
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigurationError(

@@ -12,17 +12,22 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.blocks.system import Secret
 from pydantic import Field, SecretStr
 
-from flows.migration_flow import migration_flow
-from flows.rehearsal_flow import RehearsalReport, rehearsal_flow
-from flows.rollback_flow import rollback_flow
-from migrations.config import FailureMode, build_settings
-from migrations.errors import ConfigurationError
-from migrations.report import RunReport
-from migrations.signoff import GateRoles
-from tasks.backup_files import chunk_result_path, latest_snapshot, require_complete_manifest, write_atomically
-from tasks.migrate import migrate_chunk_task
-from tasks.rollback import restore_snapshot_task
-from tasks.staging import empty_staging
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rehearsal_flow import RehearsalReport, rehearsal_flow
+from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.migrations.config import FailureMode, build_settings
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.signoff import GateRoles
+from om_runbook.tasks.backup_files import (
+    chunk_result_path,
+    latest_snapshot,
+    require_complete_manifest,
+    write_atomically,
+)
+from om_runbook.tasks.migrate import migrate_chunk_task
+from om_runbook.tasks.rollback import restore_snapshot_task
+from om_runbook.tasks.staging import empty_staging
 
 SecretName = Annotated[
     str, Field(description="name of the Prefect Secret block holding the Redis URL (with its password)")
@@ -136,7 +141,7 @@ def production_rollback(
 def staging_rehearsal(
     redis_url_secret: SecretName,
     work_dir: Annotated[str, Field(description="directory for this rehearsal's backups")],
-    models: ModelsModule = "migrations.sample_models",
+    models: ModelsModule = "om_runbook.migrations.sample_models",
     production_backups: Annotated[
         str | None, Field(description="directory of production backup directories; its newest RDB is restored")
     ] = None,
@@ -163,7 +168,7 @@ def staging_rehearsal(
         count = 0
     else:
         logger.info("no production snapshot found: seeding %d legacy records", seed_count)
-        count, models = seed_count, "migrations.sample_models"
+        count, models = seed_count, "om_runbook.migrations.sample_models"
     run_dir = Path(work_dir) / f"rehearsal-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = build_settings(
         redis_url=redis_url, models=models, backup_dir=run_dir, naive_timezone=naive_timezone, auto_approve=True

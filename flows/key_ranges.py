@@ -8,13 +8,13 @@ from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from migrations.backup_format import ChunkBackup
-from migrations.config import RunSettings
-from migrations.errors import MigrationAborted
-from tasks.backup_files import chunk_result_path
-from tasks.chunk_runner import ChunkResult
-from tasks.migrate import migrate_chunk_task
-from tasks.pacing import PaceReader
+from om_runbook.migrations.backup_format import ChunkBackup
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.errors import MigrationAborted
+from om_runbook.tasks.backup_files import chunk_result_path
+from om_runbook.tasks.chunk_runner import ChunkResult
+from om_runbook.tasks.migrate import migrate_chunk_task
+from om_runbook.tasks.pacing import PaceReader
 
 MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 

@@ -17,9 +17,9 @@ from rich.default_styles import DEFAULT_STYLES
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.theme import Theme
 
-from migrations.run_status import LeaseState, RunKind, RunStatus
-from tasks.progress_meter import METER
-from tasks.status_file import write_status
+from om_runbook.migrations.run_status import LeaseState, RunKind, RunStatus
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.status_file import write_status
 
 TICK_SECONDS = 0.5
 STATUS_EVERY_TICKS = 2  # status.json once a second

@@ -9,8 +9,8 @@ from contextlib import ExitStack
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.artifacts import publish_assessment, publish_backup, publish_checklist, publish_kpis
-from flows.evidence import (
+from om_runbook.flows.artifacts import publish_assessment, publish_backup, publish_checklist, publish_kpis
+from om_runbook.flows.evidence import (
     acceptance_summary,
     assessment_evidence,
     backup_evidence,
@@ -18,45 +18,45 @@ from flows.evidence import (
     go_no_go_summary,
     verification_evidence,
 )
-from flows.key_ranges import migrate_key_ranges
-from flows.live_display import RunDisplay
-from flows.progress import ChunkProgress
-from flows.rollback_flow import rollback_flow
-from flows.run_lookup import flow_run_ui_url
-from flows.signoff_gates import ask_for_signoffs
-from flows.verification import verify_migration
-from migrations.backup_format import BackupManifest
-from migrations.checklist import checklist_markdown
-from migrations.codec import ValueClass
-from migrations.config import RunSettings
-from migrations.error_budget import refusal_before_writes, remaining_budget
-from migrations.errors import ConfigurationError, LeaseLost, MigrationAborted, RunbookError
-from migrations.headroom import headroom_findings
-from migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
-from migrations.redaction import redact_text, redact_url, url_password
-from migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
-from migrations.run_status import default_resume_command
-from migrations.signoff import Gate
-from migrations.slots import auto_chunk_count
-from migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
-from migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
-from migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
-from tasks.assess import Assessment, assess_task, disk_free, migratable_targets, server_facts_task
-from tasks.backup import catch_up_task, clear_progress_task, reusable_backup, snapshot_tools_task
-from tasks.backup_files import BackupDirectoryLock, require_complete_manifest
-from tasks.chunk_runner import ChunkResult
-from tasks.first_scan import assess_and_back_up_task
-from tasks.latency_probe import ResourceProbe, latency_task
-from tasks.lease import RunLease
-from tasks.pacing import PaceController, latency_status_path
-from tasks.permissions import permissions_task
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_connection import database_number
-from tasks.report_file import archive_run, write_report
-from tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
-from tasks.schema import schema_task
-from tasks.server_facts import ServerFacts, require_writable_primary
-from tasks.verify import Verification
+from om_runbook.flows.key_ranges import migrate_key_ranges
+from om_runbook.flows.live_display import RunDisplay
+from om_runbook.flows.progress import ChunkProgress
+from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.flows.signoff_gates import ask_for_signoffs
+from om_runbook.flows.verification import verify_migration
+from om_runbook.migrations.backup_format import BackupManifest
+from om_runbook.migrations.checklist import checklist_markdown
+from om_runbook.migrations.codec import ValueClass
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.error_budget import refusal_before_writes, remaining_budget
+from om_runbook.migrations.errors import ConfigurationError, LeaseLost, MigrationAborted, RunbookError
+from om_runbook.migrations.headroom import headroom_findings
+from om_runbook.migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
+from om_runbook.migrations.redaction import redact_text, redact_url, url_password
+from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
+from om_runbook.migrations.run_status import default_resume_command
+from om_runbook.migrations.signoff import Gate
+from om_runbook.migrations.slots import auto_chunk_count
+from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
+from om_runbook.migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
+from om_runbook.migrations.unfinished_run import UnfinishedRun, earlier_backup_note, unfinished_run_refusal
+from om_runbook.tasks.assess import Assessment, assess_task, disk_free, migratable_targets, server_facts_task
+from om_runbook.tasks.backup import catch_up_task, clear_progress_task, reusable_backup, snapshot_tools_task
+from om_runbook.tasks.backup_files import BackupDirectoryLock, require_complete_manifest
+from om_runbook.tasks.chunk_runner import ChunkResult
+from om_runbook.tasks.first_scan import assess_and_back_up_task
+from om_runbook.tasks.latency_probe import ResourceProbe, latency_task
+from om_runbook.tasks.lease import RunLease
+from om_runbook.tasks.pacing import PaceController, latency_status_path
+from om_runbook.tasks.permissions import permissions_task
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_connection import database_number
+from om_runbook.tasks.report_file import archive_run, write_report
+from om_runbook.tasks.run_marker import clear_unfinished_run, mark_unfinished_run, read_unfinished_run
+from om_runbook.tasks.schema import schema_task
+from om_runbook.tasks.server_facts import ServerFacts, require_writable_primary
+from om_runbook.tasks.verify import Verification
 
 MAX_CATCH_UP_ROUNDS = 3
 

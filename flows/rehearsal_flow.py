@@ -8,20 +8,20 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, SecretStr
 
-from flows.live_display import RunDisplay
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
-from flows.run_lookup import flow_run_ui_url
-from migrations.config import RunSettings
-from migrations.fingerprint import KeyspaceDiff, compare_fingerprints
-from migrations.redaction import redact_url
-from migrations.report import RunReport
-from migrations.sample_data import generate_legacy_records
-from tasks.fingerprint import fingerprint_task
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from tasks.seed import write_legacy_records
+from om_runbook.flows.live_display import RunDisplay
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.fingerprint import KeyspaceDiff, compare_fingerprints
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.sample_data import generate_legacy_records
+from om_runbook.tasks.fingerprint import fingerprint_task
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.seed import write_legacy_records
 
 
 class RehearsalReport(BaseModel):

@@ -10,11 +10,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from flows.artifacts import kpi_frame
-from migrations.report import RunReport
+from om_runbook.flows.artifacts import kpi_frame
+from om_runbook.migrations.report import RunReport
 
 if TYPE_CHECKING:
-    from flows.rehearsal_flow import RehearsalReport
+    from om_runbook.flows.rehearsal_flow import RehearsalReport
 
 
 def _cell(value: object) -> str:

@@ -11,27 +11,27 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from flows.live_display import RunDisplay
-from flows.progress import ChunkProgress
-from flows.run_lookup import flow_run_ui_url
-from flows.verification import check_chunks, verify_migration
-from migrations.config import build_settings
-from migrations.errors import RunbookError
-from migrations.redaction import redact_url
-from migrations.report import PhaseClock, RunReport, compute_kpis
-from migrations.run_status import default_resume_command
-from migrations.targets import Storage, discover_targets, key_prefixes
-from tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
-from tasks.lease import RunLease
-from tasks.permissions import permissions_task
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import open_nodes
-from tasks.report_file import write_report
-from tasks.rollback import rollback_chunk_task
-from tasks.run_marker import clear_unfinished_run
-from tasks.schema import previous_path, schema_rollback_task
-from tasks.server_facts import read_nodes_facts, require_writable_primary
-from tasks.verify import summarize
+from om_runbook.flows.live_display import RunDisplay
+from om_runbook.flows.progress import ChunkProgress
+from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.flows.verification import check_chunks, verify_migration
+from om_runbook.migrations.config import build_settings
+from om_runbook.migrations.errors import RunbookError
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.report import PhaseClock, RunReport, compute_kpis
+from om_runbook.migrations.run_status import default_resume_command
+from om_runbook.migrations.targets import Storage, discover_targets, key_prefixes
+from om_runbook.tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
+from om_runbook.tasks.lease import RunLease
+from om_runbook.tasks.permissions import permissions_task
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.report_file import write_report
+from om_runbook.tasks.rollback import rollback_chunk_task
+from om_runbook.tasks.run_marker import clear_unfinished_run
+from om_runbook.tasks.schema import previous_path, schema_rollback_task
+from om_runbook.tasks.server_facts import read_nodes_facts, require_writable_primary
+from om_runbook.tasks.verify import summarize
 
 
 @flow(name="om-datetime-rollback")

@@ -13,13 +13,13 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, create_model
 
-from flows.gate_notifications import label_waiting_gate
-from flows.run_lookup import flow_run_ui_url
-from migrations.config import RunSettings
-from migrations.gate_notice import approve_command, gate_notice
-from migrations.redaction import url_password
-from migrations.run_status import GateWait
-from migrations.signoff import (
+from om_runbook.flows.gate_notifications import label_waiting_gate
+from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.gate_notice import approve_command, gate_notice
+from om_runbook.migrations.redaction import url_password
+from om_runbook.migrations.run_status import GateWait
+from om_runbook.migrations.signoff import (
     AUTOMATIC_APPROVER,
     Decision,
     Gate,
@@ -29,8 +29,8 @@ from migrations.signoff import (
     gate_outcome,
     missing_roles,
 )
-from tasks.progress_meter import METER
-from tasks.webhook import post_text, webhook_host
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.webhook import post_text, webhook_host
 
 
 class SignOffInput(RunInput):

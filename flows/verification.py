@@ -9,14 +9,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from migrations.backup_format import BackupManifest, ChunkBackup
-from migrations.config import RunSettings
-from migrations.targets import ModelTarget
-from migrations.worker_plan import worker_count
-from tasks.chunk_check import ChunkCheck, Expect
-from tasks.progress_meter import METER
-from tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
-from tasks.worker_processes import worker_processes
+from om_runbook.migrations.backup_format import BackupManifest, ChunkBackup
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.targets import ModelTarget
+from om_runbook.migrations.worker_plan import worker_count
+from om_runbook.tasks.chunk_check import ChunkCheck, Expect
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
+from om_runbook.tasks.worker_processes import worker_processes
 
 
 def check_chunks(

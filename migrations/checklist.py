@@ -3,7 +3,7 @@ and what only a human can do, listed as such (pure)."""
 
 from __future__ import annotations
 
-from migrations.signoff import ROLES, SignOff
+from om_runbook.migrations.signoff import ROLES, SignOff
 
 HUMAN = None  # an item only people can do: never ticked by the run
 

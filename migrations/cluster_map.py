@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from migrations.errors import RedisAccessError
-from migrations.slots import SLOT_COUNT
+from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.slots import SLOT_COUNT
 
 
 def node_url(seed_url: str, host: str, port: int) -> str:

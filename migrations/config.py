@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from migrations.errors import ConfigurationError
-from migrations.gate_notice import is_http_url
-from migrations.signoff import GateRoles
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.gate_notice import is_http_url
+from om_runbook.migrations.signoff import GateRoles
 
 FailureMode = Literal["fail", "skip", "log_and_skip"]
 

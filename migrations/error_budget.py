@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrations.config import FailureMode
+from om_runbook.migrations.config import FailureMode
 
 
 def refusal_before_writes(unreadable: int, failure_mode: FailureMode, max_errors: int | None) -> str | None:

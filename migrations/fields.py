@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
-from migrations.codec import FieldKind
+from om_runbook.migrations.codec import FieldKind
 
 # A JSON path step: a field name, or LIST_ITEMS for "every element of this list".
 LIST_ITEMS = "[*]"

@@ -6,8 +6,8 @@ import hashlib
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import digest_other_fields
-from migrations.codec import describe_raw
+from om_runbook.migrations.backup_format import digest_other_fields
+from om_runbook.migrations.codec import describe_raw
 
 
 def hash_fingerprint(fields: dict[bytes, bytes]) -> bytes:

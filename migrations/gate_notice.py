@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from migrations.redaction import redact_text
+from om_runbook.migrations.redaction import redact_text
 
 _EMPHASIS = re.compile(r"\*\*|__|`")
 

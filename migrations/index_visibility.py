@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from migrations.backup_format import Problem
-from migrations.codec import FieldKind, classify_value, describe_raw
+from om_runbook.migrations.backup_format import Problem
+from om_runbook.migrations.codec import FieldKind, classify_value, describe_raw
 
 _NUMBER = re.compile(rb"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf", re.IGNORECASE)
 

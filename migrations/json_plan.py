@@ -15,10 +15,10 @@ import re
 from datetime import tzinfo
 from typing import Any
 
-from migrations.backup_format import FieldChange, Problem
-from migrations.codec import FieldKind, ValueClass, classify_value, describe_raw, encode_timestamp
-from migrations.fields import LIST_ITEMS, DatetimeField
-from migrations.key_plan import KeyPlan
+from om_runbook.migrations.backup_format import FieldChange, Problem
+from om_runbook.migrations.codec import FieldKind, ValueClass, classify_value, describe_raw, encode_timestamp
+from om_runbook.migrations.fields import LIST_ITEMS, DatetimeField
+from om_runbook.migrations.key_plan import KeyPlan
 
 JSON_DIGEST_PREFIX = "json:"
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import NamedTuple
 
-from migrations.backup_format import FieldChange, Problem
-from migrations.codec import (
+from om_runbook.migrations.backup_format import FieldChange, Problem
+from om_runbook.migrations.codec import (
     Classification,
     FieldKind,
     ValueClass,
@@ -14,7 +14,7 @@ from migrations.codec import (
     describe_raw,
     encode_timestamp,
 )
-from migrations.fields import DatetimeField
+from om_runbook.migrations.fields import DatetimeField
 
 
 class KeyPlan(NamedTuple):

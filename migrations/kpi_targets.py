@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from migrations.report import KpiCheck, Kpis, LatencySummary, SystemMetrics
+from om_runbook.migrations.report import KpiCheck, Kpis, LatencySummary, SystemMetrics
 
 MAX_ERROR_RATE = 0.01
 MIN_SUCCESS_RATE = 0.99

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import Problem
-from migrations.signoff import SignOff
-from migrations.throttle import PaceEvent
+from om_runbook.migrations.backup_format import Problem
+from om_runbook.migrations.signoff import SignOff
+from om_runbook.migrations.throttle import PaceEvent
 
 PROBLEM_LIST_LIMIT = 1000
 

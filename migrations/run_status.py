@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from migrations.progress_figures import PhaseFigures, human_duration
+from om_runbook.migrations.progress_figures import PhaseFigures, human_duration
 
 RunKind = Literal["migration", "rollback", "rehearsal"]
 HEARTBEAT_STALE_SECONDS = 30.0  # the flow rewrites status.json every second; this long without it = gone

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from migrations.targets import key_prefix_of
+from om_runbook.migrations.targets import key_prefix_of
 
 DIRTY_VALUES: tuple[bytes, ...] = (
     b"not-a-date",
@@ -83,7 +83,7 @@ _DIRTY_FIELDS = {"Customer": (b"signed_up", b"last_login"), "Order": (b"placed_a
 
 def generate_legacy_records(count: int, dirty_share: float = 0.0, seed: int = 0) -> Iterator[LegacyRecord]:
     """`count` records alternating Customer/Order in 0.x format; about `dirty_share` of them dirty."""
-    from migrations.sample_models import Customer, Order
+    from om_runbook.migrations.sample_models import Customer, Order
 
     rng = random.Random(seed)
     models = ((Customer, _customer), (Order, _order))

@@ -1,6 +1,6 @@
 """The sample redis-om 1.x models that `om-runbook seed` and `rehearse` use (also a template for users).
 
-Keys use redis-om's default prefixes, e.g. `:migrations.sample_models.Customer:<pk>`.
+Keys use redis-om's default prefixes, e.g. `:om_runbook.migrations.sample_models.Customer:<pk>`.
 """
 
 from __future__ import annotations

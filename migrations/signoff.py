@@ -65,7 +65,7 @@ def gate_outcome(required: list[Role], signoffs: list[SignOff], gate: Gate) -> G
 
 def parse_gate_roles(specs: list[str]) -> GateRoles:
     """`GATE=ROLE[,ROLE]` items (from the command line) over the default roles; "final=" means nobody."""
-    from migrations.errors import ConfigurationError
+    from om_runbook.migrations.errors import ConfigurationError
 
     values = GateRoles().model_dump()
     for spec in specs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from migrations.redaction import redact_url
+from om_runbook.migrations.redaction import redact_url
 
 STAGING_MARKER_KEY = b"om-runbook:staging-rehearsal"
 

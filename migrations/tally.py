@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from migrations.backup_format import Problem
-from migrations.codec import ValueClass
-from migrations.report import PROBLEM_LIST_LIMIT
+from om_runbook.migrations.backup_format import Problem
+from om_runbook.migrations.codec import ValueClass
+from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
 
 
 @dataclass

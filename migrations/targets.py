@@ -15,11 +15,11 @@ from enum import Enum
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from migrations.errors import ConfigurationError
-from migrations.fields import DatetimeField, hash_datetime_fields, json_datetime_fields
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.fields import DatetimeField, hash_datetime_fields, json_datetime_fields
 
 if TYPE_CHECKING:
-    from migrations.backup_format import TargetInfo
+    from om_runbook.migrations.backup_format import TargetInfo
 
 
 class Storage(str, Enum):

@@ -15,20 +15,20 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from migrations.backup_format import (
+from om_runbook.migrations.backup_format import (
     BackupManifest,
     ChunkBackup,
     KeyBackup,
     SnapshotInfo,
 )
-from migrations.cluster_map import owner_changes
-from migrations.config import RunSettings
-from migrations.errors import BackupError, ConfigurationError
-from migrations.slots import plan_slot_ranges, slot_to_chunk_table
-from migrations.tally import Tally
-from migrations.targets import ModelTarget
-from tasks.assess import target_info
-from tasks.backup_files import (
+from om_runbook.migrations.cluster_map import owner_changes
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.errors import BackupError, ConfigurationError
+from om_runbook.migrations.slots import plan_slot_ranges, slot_to_chunk_table
+from om_runbook.migrations.tally import Tally
+from om_runbook.migrations.targets import ModelTarget
+from om_runbook.tasks.assess import target_info
+from om_runbook.tasks.backup_files import (
     ChunkFile,
     ChunkWriter,
     backup_write_error,
@@ -40,13 +40,13 @@ from tasks.backup_files import (
     save_manifest,
     writes_may_have_begun,
 )
-from tasks.inventory import planned_keys
-from tasks.keyspace import keys_in_database
-from tasks.progress_meter import METER
-from tasks.rdb_tools import resolve_restore_tools
-from tasks.record_scan import ScanShare
-from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.inventory import planned_keys
+from om_runbook.tasks.keyspace import keys_in_database
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.rdb_tools import resolve_restore_tools
+from om_runbook.tasks.record_scan import ScanShare
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 def reusable_backup(settings: RunSettings) -> BackupManifest | None:

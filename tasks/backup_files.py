@@ -14,7 +14,7 @@ from typing import NamedTuple, TextIO
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import (
+from om_runbook.migrations.backup_format import (
     MANIFEST_NAME,
     BackupManifest,
     ChunkBackup,
@@ -23,7 +23,7 @@ from migrations.backup_format import (
     encode_line,
     parse_line,
 )
-from migrations.errors import BackupError, ConfigurationError
+from om_runbook.migrations.errors import BackupError, ConfigurationError
 
 
 def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:

@@ -21,11 +21,11 @@ from typing import TypeAlias
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from migrations.errors import RedisAccessError
-from migrations.json_plan import is_json_digest, split_digest
-from tasks.redis_io.redis_connection import is_permission_error
-from tasks.redis_io.redis_nodes import RedisNodes
-from tasks.redis_io.resp import run_encoded
+from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.json_plan import is_json_digest, split_digest
+from om_runbook.tasks.redis_io.redis_connection import is_permission_error
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.tasks.redis_io.resp import run_encoded
 
 # ARGV in fours: field, expected, new, absence ('e': expected is "no field", 'n': new is "no field", '': neither)
 _CAS_TEMPLATE = """

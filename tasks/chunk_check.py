@@ -13,16 +13,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from redis.exceptions import ResponseError
 
-from migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
-from migrations.codec import describe_raw
-from migrations.json_plan import document_sha1, is_json_digest, others_digest, split_digest
-from migrations.json_plan import field_state as json_field_state
-from migrations.report import PROBLEM_LIST_LIMIT
-from tasks.backup_files import read_chunk
-from tasks.keyspace import read_documents_on, read_hashes_on
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from tasks.worker_processes import count_done
+from om_runbook.migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
+from om_runbook.migrations.codec import describe_raw
+from om_runbook.migrations.json_plan import document_sha1, is_json_digest, others_digest, split_digest
+from om_runbook.migrations.json_plan import field_state as json_field_state
+from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
+from om_runbook.tasks.backup_files import read_chunk
+from om_runbook.tasks.keyspace import read_documents_on, read_hashes_on
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.worker_processes import count_done
 
 Expect = Literal["target", "original"]
 SAMPLE_PER_CHUNK = 8

@@ -17,15 +17,21 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from migrations.backup_format import ChunkBackup, Problem
-from migrations.codec import describe_raw
-from migrations.config import FailureMode
-from migrations.errors import MigrationAborted
-from migrations.report import PROBLEM_LIST_LIMIT
-from migrations.throttle import Pace
-from tasks.backup_files import Checkpoint, clear_checkpoint, load_checkpoint, read_chunk_items, save_checkpoint
-from tasks.cas import BatchResult, apply_batch_on, load_cas_script
-from tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.migrations.backup_format import ChunkBackup, Problem
+from om_runbook.migrations.codec import describe_raw
+from om_runbook.migrations.config import FailureMode
+from om_runbook.migrations.errors import MigrationAborted
+from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
+from om_runbook.migrations.throttle import Pace
+from om_runbook.tasks.backup_files import (
+    Checkpoint,
+    clear_checkpoint,
+    load_checkpoint,
+    read_chunk_items,
+    save_checkpoint,
+)
+from om_runbook.tasks.cas import BatchResult, apply_batch_on, load_cas_script
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
 
 Direction = Literal["migrate", "rollback"]
 

@@ -13,22 +13,22 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from pydantic import BaseModel
 
-from migrations.backup_format import BackupManifest, SnapshotInfo
-from migrations.config import RunSettings
-from migrations.redaction import redact_url
-from migrations.tally import Tally
-from migrations.targets import ModelTarget
-from migrations.worker_plan import worker_count
-from tasks.assess import Assessment, build_assessment, migratable_targets
-from tasks.backup import LogicalBackup
-from tasks.keyspace import keys_in_database
-from tasks.progress_meter import METER, ProgressMeter
-from tasks.record_scan import back_up_share
-from tasks.redis_io.redis_nodes import open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from tasks.server_facts import ServerFacts
-from tasks.snapshot import no_snapshot, snapshot_nodes
-from tasks.worker_processes import map_in_workers, worker_processes
+from om_runbook.migrations.backup_format import BackupManifest, SnapshotInfo
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.tally import Tally
+from om_runbook.migrations.targets import ModelTarget
+from om_runbook.migrations.worker_plan import worker_count
+from om_runbook.tasks.assess import Assessment, build_assessment, migratable_targets
+from om_runbook.tasks.backup import LogicalBackup
+from om_runbook.tasks.keyspace import keys_in_database
+from om_runbook.tasks.progress_meter import METER, ProgressMeter
+from om_runbook.tasks.record_scan import back_up_share
+from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.server_facts import ServerFacts
+from om_runbook.tasks.snapshot import no_snapshot, snapshot_nodes
+from om_runbook.tasks.worker_processes import map_in_workers, worker_processes
 
 
 class FirstScan(BaseModel):

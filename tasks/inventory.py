@@ -11,15 +11,15 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from migrations.backup_format import Problem, digest_other_fields
-from migrations.codec import describe_raw
-from migrations.json_plan import document_digest, plan_document
-from migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
-from migrations.tally import Tally
-from migrations.targets import ModelTarget, Storage
-from tasks.keyspace import key_type, read_documents, read_hashes, scan_key_batches
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.migrations.backup_format import Problem, digest_other_fields
+from om_runbook.migrations.codec import describe_raw
+from om_runbook.migrations.json_plan import document_digest, plan_document
+from om_runbook.migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
+from om_runbook.migrations.tally import Tally
+from om_runbook.migrations.targets import ModelTarget, Storage
+from om_runbook.tasks.keyspace import key_type, read_documents, read_hashes, scan_key_batches
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
 
 
 @dataclass(frozen=True, slots=True)

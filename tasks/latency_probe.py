@@ -13,11 +13,11 @@ from prefect import task
 from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
-from migrations.kpi_targets import summarize_latencies
-from migrations.redaction import redact_text, url_password
-from migrations.report import LatencySummary
-from tasks.probe_process import ping_milliseconds
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.migrations.kpi_targets import summarize_latencies
+from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.migrations.report import LatencySummary
+from om_runbook.tasks.probe_process import ping_milliseconds
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 class ResourceProbe:
@@ -43,7 +43,7 @@ class ResourceProbe:
             self._status.parent.mkdir(parents=True, exist_ok=True)
             self._status.unlink(missing_ok=True)  # an earlier run's reading must not pass for this one's
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tasks.probe_process"],
+            [sys.executable, "-m", "om_runbook.tasks.probe_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

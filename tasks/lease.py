@@ -12,10 +12,10 @@ import uuid
 
 import redis
 
-from migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
-from tasks.local_process import process_alive
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
+from om_runbook.tasks.local_process import process_alive
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
 RENEW_SCRIPT = b"""

@@ -8,13 +8,13 @@ import socket
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from migrations.backup_format import ChunkBackup
-from migrations.config import RunSettings
-from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
-from tasks.lease import lease_check_on
-from tasks.pacing import PaceReader
-from tasks.redis_io.redis_nodes import open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.migrations.backup_format import ChunkBackup
+from om_runbook.migrations.config import RunSettings
+from om_runbook.tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from om_runbook.tasks.lease import lease_check_on
+from om_runbook.tasks.pacing import PaceReader
+from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 @task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from migrations.errors import ConfigurationError
-from migrations.run_status import ThrottleState
-from migrations.throttle import (
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.run_status import ThrottleState
+from om_runbook.migrations.throttle import (
     Pace,
     PaceEvent,
     Tuning,
@@ -22,8 +22,8 @@ from migrations.throttle import (
     throttled_seconds,
     tuning_events,
 )
-from tasks.backup_files import write_atomically
-from tasks.progress_meter import METER
+from om_runbook.tasks.backup_files import write_atomically
+from om_runbook.tasks.progress_meter import METER
 
 
 def control_path(backup_dir: Path) -> Path:

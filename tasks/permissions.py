@@ -11,14 +11,14 @@ from prefect import task
 from prefect.cache_policies import NONE
 from redis.exceptions import NoScriptError, ResponseError
 
-from migrations.errors import RedisAccessError
-from migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
-from migrations.unfinished_run import MARKER_KEY
-from tasks.cas import CAS_SCRIPT, supports_field_ttl
-from tasks.lease import LEASE_KEY
-from tasks.redis_io.redis_connection import is_permission_error
-from tasks.redis_io.redis_nodes import RedisNode, RedisNodes, open_nodes
-from tasks.server_facts import server_modules
+from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
+from om_runbook.migrations.unfinished_run import MARKER_KEY
+from om_runbook.tasks.cas import CAS_SCRIPT, supports_field_ttl
+from om_runbook.tasks.lease import LEASE_KEY
+from om_runbook.tasks.redis_io.redis_connection import is_permission_error
+from om_runbook.tasks.redis_io.redis_nodes import RedisNode, RedisNodes, open_nodes
+from om_runbook.tasks.server_facts import server_modules
 
 
 def _user(client: redis.Redis) -> str:

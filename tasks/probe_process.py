@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from migrations.kpi_targets import summarize_latencies
+from om_runbook.migrations.kpi_targets import summarize_latencies
 
 
 def _memory_share(memory: dict) -> float | None:

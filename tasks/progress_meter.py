@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from migrations.run_status import ChunkProgressState, GateWait, PhaseProgress, ThrottleState
+from om_runbook.migrations.run_status import ChunkProgressState, GateWait, PhaseProgress, ThrottleState
 
 
 class ProgressMeter:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import redis
 
-from migrations.errors import ConfigurationError
-from migrations.rdb_tools import (
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.rdb_tools import (
     MODULE_DIR_ENV,
     RDB_TOOLS_ENV,
     LocalTool,
@@ -29,7 +29,7 @@ from migrations.rdb_tools import (
     rdb_version_of_header,
     rdb_version_written_by,
 )
-from tasks.server_facts import server_modules
+from om_runbook.tasks.server_facts import server_modules
 
 TOOL_NAMES = ("redis-server", "redis-check-rdb")
 

@@ -8,13 +8,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
-from migrations.backup_format import ChunkBackup
-from migrations.redaction import redact_url
-from tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
-from tasks.lease import lease_check_on
-from tasks.redis_io.redis_nodes import open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from tasks.snapshot import restore_snapshot_into
+from om_runbook.migrations.backup_format import ChunkBackup
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
+from om_runbook.tasks.lease import lease_check_on
+from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.snapshot import restore_snapshot_into
 
 
 @task(name="rollback-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)

@@ -14,9 +14,9 @@ from prefect.cache_policies import NONE
 from redis.commands.search.query import Query
 from redis.exceptions import ResponseError
 
-from migrations.config import RunSettings
-from migrations.errors import MigrationAborted
-from migrations.index_plan import (
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.errors import MigrationAborted
+from om_runbook.migrations.index_plan import (
     IndexPlan,
     PreviousIndex,
     create_args_from_info,
@@ -25,10 +25,10 @@ from migrations.index_plan import (
     indexing_done,
     ready_to_switch,
 )
-from migrations.targets import ModelTarget
-from tasks.backup_files import write_atomically
-from tasks.redis_io.redis_connection import open_client
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.migrations.targets import ModelTarget
+from om_runbook.tasks.backup_files import write_atomically
+from om_runbook.tasks.redis_io.redis_connection import open_client
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
 
 
 def previous_path(backup_dir: Path) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import redis
 from pydantic import BaseModel
 
-from migrations.errors import RedisAccessError
-from migrations.rdb_tools import ServerModule
-from tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.rdb_tools import ServerModule
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
 
 
 class ServerFacts(BaseModel):

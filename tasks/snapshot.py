@@ -20,15 +20,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 
-from migrations.backup_format import SnapshotInfo, combine_snapshots
-from migrations.errors import BackupError, ConfigurationError
-from migrations.redaction import redact_text, url_password
-from tasks.backup_files import file_sha256
-from tasks.progress_meter import METER, ProgressMeter
-from tasks.rdb_tools import RestoreTools, check_rdb_command, read_rdb_version, resolve_restore_tools
-from tasks.redis_io.local_redis import RedisServer, start_redis_server
-from tasks.redis_io.redis_nodes import RedisNode, RedisNodes
-from tasks.server_facts import read_server_facts
+from om_runbook.migrations.backup_format import SnapshotInfo, combine_snapshots
+from om_runbook.migrations.errors import BackupError, ConfigurationError
+from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.tasks.backup_files import file_sha256
+from om_runbook.tasks.progress_meter import METER, ProgressMeter
+from om_runbook.tasks.rdb_tools import RestoreTools, check_rdb_command, read_rdb_version, resolve_restore_tools
+from om_runbook.tasks.redis_io.local_redis import RedisServer, start_redis_server
+from om_runbook.tasks.redis_io.redis_nodes import RedisNode, RedisNodes
+from om_runbook.tasks.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200
 SNAPSHOT_TIMEOUT_SECONDS = 3600

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from migrations.errors import ConfigurationError
-from migrations.run_status import RunStatus
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.run_status import RunStatus
 
 STATUS_NAME = "status.json"
 

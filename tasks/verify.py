@@ -21,11 +21,11 @@ from prefect import task
 from prefect.cache_policies import NONE
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from migrations.backup_format import ChunkBackup, Problem
-from migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
-from migrations.config import RunSettings
-from migrations.fields import embedded_models
-from migrations.index_visibility import (
+from om_runbook.migrations.backup_format import ChunkBackup, Problem
+from om_runbook.migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.fields import embedded_models
+from om_runbook.migrations.index_visibility import (
     IndexTally,
     IndexVerdict,
     RangeTally,
@@ -33,24 +33,24 @@ from migrations.index_visibility import (
     range_cuts,
     sortable_fields,
 )
-from migrations.json_plan import (
+from om_runbook.migrations.json_plan import (
     json_path_of,
     model_path,
     model_value_at,
     numeric_view,
     plan_document,
 )
-from migrations.report import PROBLEM_LIST_LIMIT
-from migrations.tally import Tally
-from migrations.targets import ModelTarget, Storage
-from tasks.chunk_check import ChunkCheck, Expect, check_chunk_at
-from tasks.inventory import planned_keys
-from tasks.keyspace import keys_in_database
-from tasks.progress_meter import METER
-from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from tasks.schema import index_plans, visible_documents
-from tasks.worker_processes import run_in_worker
+from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
+from om_runbook.migrations.tally import Tally
+from om_runbook.migrations.targets import ModelTarget, Storage
+from om_runbook.tasks.chunk_check import ChunkCheck, Expect, check_chunk_at
+from om_runbook.tasks.inventory import planned_keys
+from om_runbook.tasks.keyspace import keys_in_database
+from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.schema import index_plans, visible_documents
+from om_runbook.tasks.worker_processes import run_in_worker
 
 
 def count_legacy_left(

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from tasks.progress_meter import METER
+from om_runbook.tasks.progress_meter import METER
 
 Result = TypeVar("Result")
 Item = TypeVar("Item")

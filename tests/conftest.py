@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
+from om_runbook.tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
+from tests.installed_venv import InstalledVenv, build_installed_venv
 from tests.redis_stack import stack_binary, stack_module_args
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -67,3 +68,30 @@ def prefect_harness() -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=180):  # two workers build their databases at once on 2 cores
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
+
+
+@pytest.fixture(scope="session")
+def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> InstalledVenv:
+    """om-runbook installed from its wheel into a fresh venv (not editable), as into an application's environment."""
+    return build_installed_venv(tmp_path_factory.mktemp("installed"))
+
+
+SERVER_FIXTURES = {
+    "redis_server", "redis_server_factory", "redis_stack_server", "any_redis_server", "shared_redis_server",
+    "prefect_harness", "prefect_server", "installed_venv",
+}  # fmt: skip
+PURE_TESTS = Path(__file__).parent / "migrations"  # no I/O: what `make check` runs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers from what a test stands on: `servers` for a real redis-server or Prefect server (every test outside
+    tests/migrations, and those inside it that take a server fixture), `browser` for the Prefect UI, `slow` for the
+    deployment tests (a Prefect server, workers, minutes)."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if PURE_TESTS not in path.parents or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+        if path.name == "test_prefect_ui.py":
+            item.add_marker(pytest.mark.browser)
+        if path.parent.name == "deployments":
+            item.add_marker(pytest.mark.slow)

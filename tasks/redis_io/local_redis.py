@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from migrations.errors import RunbookError
+from om_runbook.migrations.errors import RunbookError
 
 
 def free_port() -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis
 from redis.exceptions import NoPermissionError
 
-from migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
-from migrations.redaction import redact_text, redact_url, url_password
+from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
+from om_runbook.migrations.redaction import redact_text, redact_url, url_password
 
 
 def open_client(url: str, *, timeout_seconds: float = 10.0) -> redis.Redis:

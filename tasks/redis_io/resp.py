@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import redis
 from redis.exceptions import AskError, ClusterDownError, ResponseError, TryAgainError
 
-from migrations.errors import ClusterTopologyChanged
+from om_runbook.migrations.errors import ClusterTopologyChanged
 
 
 def encode_command(args: Sequence[bytes]) -> bytes:

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from prefect.tasks import exponential_backoff
 
-from migrations.errors import RedisUnreachable
+from om_runbook.migrations.errors import RedisUnreachable
 
 IO_RETRIES = 4
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=1)(IO_RETRIES)

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def seed_hashes(client, count: int) -> None:
-    from migrations.sample_data import generate_legacy_records
-    from tasks.redis_io.redis_nodes import single_server
-    from tasks.seed import write_legacy_records
+    from om_runbook.migrations.sample_data import generate_legacy_records
+    from om_runbook.tasks.redis_io.redis_nodes import single_server
+    from om_runbook.tasks.seed import write_legacy_records
 
     write_legacy_records(single_server(client), generate_legacy_records(count, 0.0, seed=count))
 
@@ -45,13 +45,13 @@ def measure(url: str, count: int, kind: str) -> dict:
     import redis
     from pydantic import SecretStr
 
-    from flows.migration_flow import migration_flow
-    from migrations.config import build_settings
+    from om_runbook.flows.migration_flow import migration_flow
+    from om_runbook.migrations.config import build_settings
 
     client = redis.Redis.from_url(url)
     client.flushall()
     (seed_documents if kind == "json" else seed_hashes)(client, count)
-    models = "tests.flows.account_models" if kind == "json" else "migrations.sample_models"
+    models = "tests.flows.account_models" if kind == "json" else "om_runbook.migrations.sample_models"
     with tempfile.TemporaryDirectory(prefix="om-json-bench-") as work:
         settings = build_settings(
             redis_url=SecretStr(url), models=models, backup_dir=Path(work) / "b", rdb_snapshot=False, auto_approve=True
@@ -76,7 +76,7 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.redis_io.local_redis import start_redis_server
     from tests.redis_stack import stack_binary, stack_module_args
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -52,7 +52,7 @@ def run_redis_om(url: str, _work: Path) -> dict:
     from redis_om import get_redis_connection
     from redis_om.model.migrations.data.builtin import datetime_migration as dm
 
-    import migrations.sample_models  # noqa: F401  registers the models in redis-om's registry
+    import om_runbook.migrations.sample_models  # noqa: F401  registers the models in redis-om's registry
 
     # Dedenting the methods back into DatetimeFieldMigration makes them override its earlier definitions
     # (its wrapper _convert_datetime_value recurses into itself otherwise), so they are attached over them.
@@ -75,8 +75,8 @@ def run_naive(url: str, _work: Path) -> dict:
 
     client = redis.Redis.from_url(url)
     fields = {
-        b":migrations.sample_models.Customer:": [b"signed_up", b"birthday", b"last_login"],
-        b":migrations.sample_models.Order:": [b"placed_at", b"shipped_on", b"delivered_at"],
+        b":om_runbook.migrations.sample_models.Customer:": [b"signed_up", b"birthday", b"last_login"],
+        b":om_runbook.migrations.sample_models.Order:": [b"placed_at", b"shipped_on", b"delivered_at"],
     }
     started = time.perf_counter()
     for prefix, names in fields.items():
@@ -105,11 +105,11 @@ def run_naive(url: str, _work: Path) -> dict:
 def _settings(url: str, work: Path, **extra):
     from pydantic import SecretStr
 
-    from migrations.config import build_settings
+    from om_runbook.migrations.config import build_settings
 
     values = {
         "redis_url": SecretStr(url),
-        "models": "migrations.sample_models",
+        "models": "om_runbook.migrations.sample_models",
         "backup_dir": work / "backup",
         "auto_approve": True,
     }
@@ -118,12 +118,12 @@ def _settings(url: str, work: Path, **extra):
 
 def _back_up(url: str, work: Path):
     """The run's one scan (logical backup lines, no RDB snapshot): (nodes, settings, manifest)."""
-    from migrations.slots import auto_chunk_count
-    from migrations.targets import discover_targets
-    from tasks.first_scan import assess_and_back_up
-    from tasks.keyspace import keys_in_database
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.server_facts import read_nodes_facts
+    from om_runbook.migrations.slots import auto_chunk_count
+    from om_runbook.migrations.targets import discover_targets
+    from om_runbook.tasks.first_scan import assess_and_back_up
+    from om_runbook.tasks.keyspace import keys_in_database
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.server_facts import read_nodes_facts
 
     settings = _settings(url, work, rdb_snapshot=False)
     nodes = open_nodes(url)
@@ -133,7 +133,7 @@ def _back_up(url: str, work: Path):
 
 
 def _migrate_every_chunk(nodes, settings, manifest) -> None:
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
 
     for chunk in manifest.chunks:
         run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
@@ -155,18 +155,18 @@ def run_read_migrate(url: str, work: Path) -> dict:
 
 
 def run_plain(url: str, work: Path) -> dict:
-    from migrations.slots import auto_chunk_count
-    from migrations.targets import discover_targets
-    from migrations.worker_plan import worker_count
-    from tasks.chunk_check import check_chunk_at
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.first_scan import assess_and_back_up
-    from tasks.keyspace import keys_in_database
-    from tasks.latency_probe import ResourceProbe, probe_latency
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.server_facts import read_nodes_facts
-    from tasks.verify import check_sample_with_models, summarize
-    from tasks.worker_processes import run_in_worker, worker_processes
+    from om_runbook.migrations.slots import auto_chunk_count
+    from om_runbook.migrations.targets import discover_targets
+    from om_runbook.migrations.worker_plan import worker_count
+    from om_runbook.tasks.chunk_check import check_chunk_at
+    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.tasks.first_scan import assess_and_back_up
+    from om_runbook.tasks.keyspace import keys_in_database
+    from om_runbook.tasks.latency_probe import ResourceProbe, probe_latency
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.server_facts import read_nodes_facts
+    from om_runbook.tasks.verify import check_sample_with_models, summarize
+    from om_runbook.tasks.worker_processes import run_in_worker, worker_processes
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}
@@ -206,11 +206,11 @@ def run_plain(url: str, work: Path) -> dict:
 
 def _run_command(url: str, work: Path) -> dict:
     """`om-runbook run --auto-approve` in this process (its RSS is this process's), exactly as a user runs it."""
-    from flows.cli import main
+    from om_runbook.flows.cli import main
 
     report = work / "report.json"
-    argv = ["run", "--redis-url", url, "--models", "migrations.sample_models", "--backup-dir", str(work / "backup"),
-            "--auto-approve", "--report-json", str(report)]  # fmt: skip
+    argv = ["run", "--redis-url", url, "--models", "om_runbook.migrations.sample_models",
+            "--backup-dir", str(work / "backup"), "--auto-approve", "--report-json", str(report)]  # fmt: skip
     started = time.perf_counter()
     code = main(argv)
     seconds = time.perf_counter() - started
@@ -251,9 +251,9 @@ def child(mode: str, url: str) -> None:
 
 
 def seed_fresh(url: str, count: int) -> None:
-    from migrations.sample_data import generate_legacy_records
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.seed import write_legacy_records
+    from om_runbook.migrations.sample_data import generate_legacy_records
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.seed import write_legacy_records
 
     nodes = open_nodes(url)
     nodes.clients[0].flushall()
@@ -279,7 +279,7 @@ def measure(mode: str, url: str, count: int, prefect_env: dict[str, dict[str, st
 def _prefect_homes(root: Path) -> tuple[dict[str, dict[str, str]], object]:
     """A running Prefect server for flow-server (as production runs use), and for flow-embedded a PREFECT_HOME whose
     database was built as `make setup` builds it (the command starts its embedded server on it)."""
-    from flows.embedded_server import EmbeddedServer
+    from om_runbook.flows.embedded_server import EmbeddedServer
 
     embedded_home, server_home = root / "embedded-home", root / "server-home"
     env = dict(os.environ, PREFECT_HOME=str(embedded_home))
@@ -306,7 +306,7 @@ def main() -> None:
         child(args.child, args.url)
         return
 
-    from tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.redis_io.local_redis import start_redis_server
 
     with tempfile.TemporaryDirectory(prefix="om-bench-") as directory:
         server = start_redis_server(Path(directory) / "redis")

@@ -89,8 +89,8 @@ def measure(url: str, count: int, mode: str) -> dict:
     import redis
     from pydantic import SecretStr
 
-    from flows.migration_flow import migration_flow
-    from migrations.config import build_settings
+    from om_runbook.flows.migration_flow import migration_flow
+    from om_runbook.migrations.config import build_settings
 
     client = redis.Redis.from_url(url, protocol=2)
     seed_legacy_sessions(client, count)
@@ -126,7 +126,7 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.redis_io.local_redis import start_redis_server
     from tests.redis_stack import stack_binary, stack_module_args
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

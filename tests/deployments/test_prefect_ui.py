@@ -19,8 +19,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from migrations.run_status import RunStatus
-from tasks.status_file import status_path
+from om_runbook.migrations.run_status import RunStatus
+from om_runbook.tasks.status_file import status_path
 from tests.deployments.prefect_processes import ROOT, prefect_cli, run_script, start_worker, stop
 from tests.flows.helpers import keyspace, seed
 from tests.webhook_server import Webhook
@@ -72,7 +72,7 @@ def _om_runbook(env: dict[str, str], *args: str, timeout: float = 120) -> subpro
 
 
 def _run_command(redis_url: str, backup_dir: Path) -> list[str]:
-    return [str(OM_RUNBOOK), "run", "--redis-url", redis_url, "--models", "migrations.sample_models",
+    return [str(OM_RUNBOOK), "run", "--redis-url", redis_url, "--models", "om_runbook.migrations.sample_models",
             "--backup-dir", str(backup_dir)]  # fmt: skip
 
 
@@ -289,7 +289,7 @@ def test_the_deployment_run_form_starts_a_run_that_pauses_at_go_no_go(prefect_se
         browser.get(f"{env['PREFECT_UI_URL']}/deployments/deployment/{deployment_id}")
         browser.find_element(By.XPATH, "//button[normalize-space()='Run']").click()
         browser.find_element(By.XPATH, "//*[normalize-space()='Custom run']").click()
-        for label, value in (("models", "migrations.sample_models"), ("backup_dir", str(backup_dir))):
+        for label, value in (("models", "om_runbook.migrations.sample_models"), ("backup_dir", str(backup_dir))):
             browser.find_element(By.XPATH, f"//*[normalize-space(text())='{label}']/following::textarea[1]").send_keys(
                 value
             )

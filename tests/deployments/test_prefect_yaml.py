@@ -71,13 +71,13 @@ import json, sys
 from pathlib import Path
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
-from flows.migration_flow import migration_flow
-from migrations.config import build_settings
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.config import build_settings
 
 request = json.loads(sys.stdin.read())
 Secret(value=request["redis_url"]).save("om-runbook-fan-out-redis-url", overwrite=True)
 settings = build_settings(
-    redis_url=SecretStr(request["redis_url"]), models="migrations.sample_models",
+    redis_url=SecretStr(request["redis_url"]), models="om_runbook.migrations.sample_models",
     backup_dir=Path(request["backup_dir"]), chunks=4, parallel=4, auto_approve=True, rdb_snapshot=False,
     chunk_deployment="om-migrate-key-range/key-range", redis_url_secret="om-runbook-fan-out-redis-url",
 )
@@ -92,7 +92,7 @@ print(json.dumps({
 def test_chunks_fan_out_over_two_workers_and_the_result_equals_a_single_process_run(
     prefect_server, redis_server_factory, tmp_path, prefect_harness
 ):
-    from flows.migration_flow import migration_flow
+    from om_runbook.flows.migration_flow import migration_flow
     from tests.flows.helpers import keyspace, seed, settings_for
 
     fanned, single = redis_server_factory(), redis_server_factory()

@@ -17,19 +17,19 @@ from pathlib import Path
 import pytest
 import redis
 
-import tasks.first_scan
-from flows.cli import main
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
-from migrations.codec import describe_raw
-from migrations.errors import BackupError, RedisAccessError
-from migrations.report import RunReport
-from tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from om_runbook.flows.cli import main
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.migrations.codec import describe_raw
+from om_runbook.migrations.errors import BackupError, RedisAccessError
+from om_runbook.migrations.report import RunReport
+from om_runbook.tasks import backup, first_scan
+from om_runbook.tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-CUSTOMER = b":migrations.sample_models.Customer:"
+CUSTOMER = b":om_runbook.migrations.sample_models.Customer:"
 LEGACY = b"2021-06-30T23:59:59.999999"
 CONVERTED = expected_bytes(LEGACY)
 
@@ -149,7 +149,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
         for case in RECORD_CASES.values():
             case.create(client, case.key)
         before = keyspace(client)
-        original_backup = tasks.first_scan.assess_and_back_up
+        original_backup = first_scan.assess_and_back_up
 
         def backup_then_expire(*args, **kwargs):
             result = original_backup(*args, **kwargs)
@@ -158,7 +158,7 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) 
 
         settings = settings_for(server.url, directory / "backup", max_error_rate=0.5)  # bad input is dense here
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tasks.first_scan, "assess_and_back_up", backup_then_expire)
+            patch.setattr(first_scan, "assess_and_back_up", backup_then_expire)
             report = migration_flow(settings)
         after_migration = keyspace(client)
         rollback = rollback_flow(settings.redis_url, settings.backup_dir)
@@ -207,7 +207,9 @@ def seeded(redis_server: RedisServer) -> tuple[RedisServer, dict[bytes, object]]
     return redis_server, keyspace(redis_server.client())
 
 
-def _run_cli(url: str, backup_dir: Path, capsys: pytest.CaptureFixture[str], models: str = "migrations.sample_models"):
+def _run_cli(
+    url: str, backup_dir: Path, capsys: pytest.CaptureFixture[str], models: str = "om_runbook.migrations.sample_models"
+):
     code = main(["run", "--redis-url", url, "--models", models, "--auto-approve", "--backup-dir", str(backup_dir)])
     return code, capsys.readouterr().err
 
@@ -274,8 +276,8 @@ ACL_REFUSALS = {
         r"user 'app' may not use .*commands HSET \(compare-and-set writes .*ACL SETUSER app \+hset\)",
     ),
     "limited to other key patterns": (
-        ("~:migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all"),
-        r"keys matching :migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
+        ("~:om_runbook.migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all"),
+        r"keys matching :om_runbook.migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
     ),
     "no ACL DRYRUN, missing EVALSHA (found by read-only probes)": (
         ("~*", "&*", "+@all", "-@admin", "+info", "-evalsha"),
@@ -348,7 +350,7 @@ def test_a_backup_directory_too_small_for_the_backup_is_refused_before_any_write
 
 def test_a_backup_directory_that_fills_up_during_the_backup(seeded, small_disk, monkeypatch):
     server, before = seeded
-    original = tasks.backup.save_manifest
+    original = backup.save_manifest
 
     def save_then_fill_the_disk(backup_dir: Path, manifest) -> None:
         original(backup_dir, manifest)
@@ -361,7 +363,7 @@ def test_a_backup_directory_that_fills_up_during_the_backup(seeded, small_disk, 
                 except OSError:
                     pass
 
-    monkeypatch.setattr(tasks.backup, "save_manifest", save_then_fill_the_disk)
+    monkeypatch.setattr(backup, "save_manifest", save_then_fill_the_disk)
     with pytest.raises(BackupError, match=r"the backup directory .* is full; free space or use another --backup-dir"):
         migration_flow(settings_for(server.url, small_disk / "b", rdb_snapshot=False))
     assert keyspace(server.client()) == before

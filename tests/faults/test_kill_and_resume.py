@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from flows.rollback_flow import rollback_flow
+from om_runbook.flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, migrate_lines_done, seed
 from tests.flows.test_migration_flow import DATETIME_FIELDS, OPTIONAL_FIELDS, expected_bytes
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 def _run_command(url: str, backup_dir: Path, report: Path) -> list[str]:
     return [
-        str(OM_RUNBOOK), "run", "--redis-url", url, "--models", "migrations.sample_models",
+        str(OM_RUNBOOK), "run", "--redis-url", url, "--models", "om_runbook.migrations.sample_models",
         "--backup-dir", str(backup_dir), "--auto-approve", "--chunks", "4", "--batch-size", "100",
         "--report-json", str(report),
     ]  # fmt: skip

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-import flows.migration_flow as migration_module
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
-from migrations.sample_data import generate_legacy_records
+import om_runbook.flows.migration_flow as migration_module
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.migrations.sample_data import generate_legacy_records
 from tests.flows.helpers import keyspace, migrate_lines_done, seed, settings_for
 from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
 

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-CUSTOMER = b":migrations.sample_models.Customer:"
+CUSTOMER = b":om_runbook.migrations.sample_models.Customer:"
 
 
 def test_odd_keys_and_values(redis_server, tmp_path):

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from flows.cli import main
-from tasks.redis_io.local_redis import free_port, reap_all, start_redis_server
+from om_runbook.flows.cli import main
+from om_runbook.tasks.redis_io.local_redis import free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -105,7 +105,7 @@ def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows
         backup_dir = tmp_path / "backup"
         report_path = tmp_path / "report.json"
         common = ["--redis-url", url, "--backup-dir", str(backup_dir)]
-        run = ["run", *common, "--models", "migrations.sample_models", "--auto-approve"]
+        run = ["run", *common, "--models", "om_runbook.migrations.sample_models", "--auto-approve"]
         code = main([*run, "--report-json", str(report_path)])
         output = capsys.readouterr()
         report = json.loads(report_path.read_text())
@@ -131,6 +131,6 @@ def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows
 
 def test_a_tls_url_to_a_plain_port_is_a_clear_error(redis_server, tmp_path, capsys):
     url = f"rediss://:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
-    code = main(["assess", "--redis-url", url, "--models", "migrations.sample_models"])
+    code = main(["assess", "--redis-url", url, "--models", "om_runbook.migrations.sample_models"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot connect to Redis at rediss://:***@127.0.0.1:" in err and PASSWORD not in err

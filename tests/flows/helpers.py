@@ -8,12 +8,13 @@ from pathlib import Path
 import redis
 from pydantic import SecretStr
 
-from migrations.backup_format import BackupManifest
-from migrations.config import RunSettings, build_settings
-from migrations.report import RunReport
-from migrations.sample_data import generate_legacy_records
-from tasks.redis_io.redis_nodes import single_server
-from tasks.seed import write_legacy_records
+from om_runbook.migrations.backup_format import BackupManifest
+from om_runbook.migrations.config import RunSettings, build_settings
+from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.sample_data import generate_legacy_records
+from om_runbook.tasks import worker_processes
+from om_runbook.tasks.redis_io.redis_nodes import single_server
+from om_runbook.tasks.seed import write_legacy_records
 
 
 def seed(client: redis.Redis, count: int, dirty_share: float = 0.0, seed: int = 0) -> None:
@@ -32,10 +33,10 @@ def keyspace(client: redis.Redis) -> dict[bytes, object]:
 
 def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
     """The logical backup as a run writes it (the one scan), without the flow and without an RDB snapshot."""
-    from migrations.targets import discover_targets
-    from tasks.first_scan import assess_and_back_up
-    from tasks.redis_io.redis_nodes import open_nodes
-    from tasks.server_facts import read_nodes_facts
+    from om_runbook.migrations.targets import discover_targets
+    from om_runbook.tasks.first_scan import assess_and_back_up
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.server_facts import read_nodes_facts
 
     settings = settings.model_copy(update={"rdb_snapshot": False})
     facts = read_nodes_facts(open_nodes(settings.redis_url.get_secret_value()))
@@ -44,11 +45,10 @@ def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
 
 def record_worker_jobs(monkeypatch) -> list[list[str]]:
     """Worker processes stay real; each pool opened adds a list of the names of the jobs submitted to it."""
-    import tasks.worker_processes
 
     opened: list[list[str]] = []
 
-    class RecordingPool(tasks.worker_processes.ProcessPoolExecutor):
+    class RecordingPool(worker_processes.ProcessPoolExecutor):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             opened.append([])
@@ -58,14 +58,14 @@ def record_worker_jobs(monkeypatch) -> list[list[str]]:
             opened[-1].append(getattr(mapped[0] if mapped else job, "__name__", ""))
             return super().submit(job, *args, **kwargs)
 
-    monkeypatch.setattr(tasks.worker_processes, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(worker_processes, "ProcessPoolExecutor", RecordingPool)
     return opened
 
 
 def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
     values = {
         "redis_url": SecretStr(url),
-        "models": "migrations.sample_models",
+        "models": "om_runbook.migrations.sample_models",
         "backup_dir": backup_dir,
         "chunks": 4,
         "auto_approve": True,
@@ -86,7 +86,7 @@ def migrate_lines_done(backup_dir: Path) -> int:
 
 def assert_complete_and_reversible(report: RunReport, settings: RunSettings, client: redis.Redis, before: dict) -> None:
     """The run succeeded, converted exactly what it backed up, and the rollback gives back every byte."""
-    from flows.rollback_flow import rollback_flow
+    from om_runbook.flows.rollback_flow import rollback_flow
 
     assert report.status == "succeeded", report.messages
     assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]

@@ -18,9 +18,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-import flows.migration_flow as migration_module
-from flows.migration_flow import migration_flow
-from migrations.signoff import GateRoles
+import om_runbook.flows.migration_flow as migration_module
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.signoff import GateRoles
 from tests.flows.helpers import keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -110,7 +110,7 @@ def test_every_gate_approved_through_pauses_and_artifacts_carry_the_kpis(redis_s
     seed(client, 400)
     flow = FlowInThread(_gated(redis_server.url, tmp_path / "b"))
     run_id = _wait_and_answer(flow, "Database Administrator")
-    assert client.hget(next(client.scan_iter(match=b":migrations.sample_models.Order:*")), "placed_at")
+    assert client.hget(next(client.scan_iter(match=b":om_runbook.migrations.sample_models.Order:*")), "placed_at")
     _wait_and_answer(flow, "Technical Lead")
     _wait_and_answer(
         flow, "Operations Manager", issues_encountered="none", lessons_learned="rehearse", recommendations="keep"
@@ -215,7 +215,7 @@ def test_a_failed_verification_rolls_back_automatically(redis_server, tmp_path, 
     client = redis_server.client()
     seed(client, 300)
     before = keyspace(client)
-    key = next(client.scan_iter(match=b":migrations.sample_models.Order:*"))
+    key = next(client.scan_iter(match=b":om_runbook.migrations.sample_models.Order:*"))
     real_verify = migration_module.verify_migration
 
     def application_writes_then_verify(*args, **kwargs):
@@ -233,7 +233,7 @@ def test_a_failed_verification_rolls_back_automatically(redis_server, tmp_path, 
 
 
 def test_a_redis_near_its_maxmemory_is_refused_before_any_write(redis_server, tmp_path):
-    from migrations.errors import MigrationAborted
+    from om_runbook.migrations.errors import MigrationAborted
 
     client = redis_server.client()
     seed(client, 100)
@@ -245,9 +245,9 @@ def test_a_redis_near_its_maxmemory_is_refused_before_any_write(redis_server, tm
 
 
 def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_lapsed(redis_server, tmp_path):
-    from flows.rollback_flow import rollback_flow
-    from migrations.errors import MigrationAborted
-    from tasks.lease import LEASE_KEY, RunLease
+    from om_runbook.flows.rollback_flow import rollback_flow
+    from om_runbook.migrations.errors import MigrationAborted
+    from om_runbook.tasks.lease import LEASE_KEY, RunLease
 
     client = redis_server.client()
     seed(client, 60)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.cli import main
-from migrations.signoff import GateRoles
+from om_runbook.flows.cli import main
+from om_runbook.migrations.signoff import GateRoles
 from tests.flows.helpers import keyspace, seed
 from tests.flows.test_checklist_flow import FlowInThread, _gated
 
@@ -104,7 +104,15 @@ def test_run_with_gates_and_no_reachable_prefect_server_refuses_before_any_write
     before = keyspace(client)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     code = main(
-        ["run", "--redis-url", redis_server.url, "--models", "migrations.sample_models", "--backup-dir", str(tmp_path)]
+        [
+            "run",
+            "--redis-url",
+            redis_server.url,
+            "--models",
+            "om_runbook.migrations.sample_models",
+            "--backup-dir",
+            str(tmp_path),
+        ]
     )
     assert code == 2
     assert "sign-off gates need a Prefect server people can reach" in capsys.readouterr().err

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.embedded_server import EmbeddedServer
-from migrations.errors import ConfigurationError
+from om_runbook.flows.embedded_server import EmbeddedServer
+from om_runbook.migrations.errors import ConfigurationError
 
 
 def test_a_server_that_exits_during_start_up_names_its_log(tmp_path):

@@ -12,8 +12,8 @@ from typing import Optional
 import pytest
 import redis
 
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -102,7 +102,7 @@ def test_a_shortfall_the_verification_cannot_explain_fails_it_and_rolls_back(red
     _legacy_sessions(client)
     before = keyspace(client)
     _session_models(monkeypatch)
-    monkeypatch.setattr("tasks.verify.numeric_fields", lambda schema: ())
+    monkeypatch.setattr("om_runbook.tasks.verify.numeric_fields", lambda schema: ())
     settings = settings_for(redis_stack_server.url, tmp_path / "b", models="session_models", rdb_snapshot=False)
 
     report = migration_flow(settings)
@@ -115,7 +115,7 @@ def test_a_shortfall_the_verification_cannot_explain_fails_it_and_rolls_back(red
 
 
 def test_a_run_against_another_database_than_0_is_refused_before_any_write(redis_stack_server, tmp_path):
-    from migrations.errors import ConfigurationError
+    from om_runbook.migrations.errors import ConfigurationError
     from tests.flows.helpers import seed
 
     url = redis_stack_server.url.rsplit("/", 1)[0] + "/1"

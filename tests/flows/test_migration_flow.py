@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow, verification_flow
-from migrations.errors import ConfigurationError, MigrationAborted
-from migrations.sample_models import Customer, Order
-from migrations.targets import key_prefix_of
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow, verification_flow
+from om_runbook.migrations.errors import ConfigurationError, MigrationAborted
+from om_runbook.migrations.sample_models import Customer, Order
+from om_runbook.migrations.targets import key_prefix_of
+from om_runbook.tasks import chunk_runner
 from tests.flows.helpers import back_up, keyspace, seed, settings_for
 from tests.process_timezone import process_timezone
 
@@ -135,10 +136,9 @@ def test_a_rerun_after_success_changes_nothing_and_counts_stay_exact(redis_serve
 def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path, monkeypatch, window):
     import logging
 
-    import tasks.chunk_runner
-    from tasks.backup_files import read_chunk_items, save_checkpoint
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.backup_files import read_chunk_items, save_checkpoint
+    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 2000)
@@ -157,7 +157,7 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
         if checkpoint.lines_done >= 150:
             raise Crash
 
-    monkeypatch.setattr(tasks.chunk_runner, "save_checkpoint", checkpoint_then_crash_after_three_batches)
+    monkeypatch.setattr(chunk_runner, "save_checkpoint", checkpoint_then_crash_after_three_batches)
     with pytest.raises(Crash):
         run_chunk(
             nodes, settings.backup_dir, chunk, "migrate", 50, ErrorPolicy("log_and_skip", None), logging.getLogger("t")
@@ -182,9 +182,9 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
 def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, tmp_path):
     import logging
 
-    from tasks.backup_files import read_chunk
-    from tasks.chunk_runner import ErrorPolicy, run_chunk
-    from tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.backup_files import read_chunk
+    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
 
     client = redis_server.client()
     seed(client, 200)
@@ -241,7 +241,7 @@ def assert_no_backup_left(backup_dir: Path) -> None:
 
 
 def test_a_second_process_on_the_same_backup_directory_is_refused_before_its_scan(redis_server, tmp_path):
-    from tasks.backup_files import BackupDirectoryLock
+    from om_runbook.tasks.backup_files import BackupDirectoryLock
 
     client = redis_server.client()
     seed(client, 100)
@@ -266,7 +266,7 @@ def test_max_errors_stops_before_any_write(redis_server, tmp_path):
 
 
 def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_path):
-    from migrations.errors import BackupError
+    from om_runbook.migrations.errors import BackupError
 
     client = redis_server.client()
     seed(client, 100)
@@ -287,7 +287,7 @@ def test_verification_flow_fails_when_a_field_outside_the_migration_changed(redi
     settings = settings_for(redis_server.url, tmp_path / "backup")
     migration_flow(settings)
     assert verification_flow(settings.redis_url, settings.backup_dir).status == "verified"
-    key = next(client.scan_iter(match=b":migrations.sample_models.Order:*"))
+    key = next(client.scan_iter(match=b":om_runbook.migrations.sample_models.Order:*"))
     client.hset(key, "total", "0.01")  # a field outside the migration
     report = verification_flow(settings.redis_url, settings.backup_dir)
     assert report.status == "verification_failed"

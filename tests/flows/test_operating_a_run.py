@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from flows.cli import main
-from migrations.errors import ConfigurationError
-from migrations.signoff import GateRoles
-from tasks.status_file import read_status, status_path, write_status
+from om_runbook.flows.cli import main
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.signoff import GateRoles
+from om_runbook.tasks.status_file import read_status, status_path, write_status
 from tests.flows.helpers import keyspace, seed
 from tests.flows.test_checklist_flow import FlowInThread, _answer, _gated, _wait_until_not_paused
 from tests.webhook_server import Webhook
@@ -101,7 +101,7 @@ def test_a_webhook_that_is_not_http_is_refused_before_anything_runs(redis_server
 
 
 def test_status_of_a_run_whose_process_died_says_crashed_where_and_how_to_resume(any_redis_server, tmp_path, capsys):
-    from flows.migration_flow import migration_flow
+    from om_runbook.flows.migration_flow import migration_flow
     from tests.flows.helpers import settings_for
 
     seed(any_redis_server.client(), 30)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from flows.migration_flow import migration_flow
-from migrations.errors import BackupError
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.errors import BackupError
 from tests.flows.helpers import (
     assert_complete_and_reversible,
     back_up,
@@ -30,7 +30,7 @@ def scan_workers(monkeypatch):
         jobs = record_worker_jobs(monkeypatch)
 
         def set(self, count: int) -> None:
-            monkeypatch.setattr("tasks.first_scan.worker_count", lambda *sizes: count)
+            monkeypatch.setattr("om_runbook.tasks.first_scan.worker_count", lambda *sizes: count)
 
     return Workers()
 
@@ -90,7 +90,7 @@ def test_a_run_scanned_in_worker_processes_converts_and_rolls_back_exactly(redis
 def test_a_worker_that_cannot_write_its_chunk_file_fails_the_run_before_any_write(
     redis_server, tmp_path, scan_workers, monkeypatch
 ):
-    from tasks import backup
+    from om_runbook.tasks import backup
     from tests.flows.test_migration_flow import assert_no_backup_left
 
     client = redis_server.client()

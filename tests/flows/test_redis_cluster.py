@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows.cli import main
-from migrations.errors import ClusterTopologyChanged
-from migrations.sample_data import generate_legacy_records
-from tasks.fingerprint import keyspace_fingerprint
-from tasks.redis_io.local_redis import RedisServer
-from tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from tasks.redis_io.resp import encode_command, run_encoded
-from tasks.seed import write_legacy_records
+from om_runbook.flows.cli import main
+from om_runbook.migrations.errors import ClusterTopologyChanged
+from om_runbook.migrations.sample_data import generate_legacy_records
+from om_runbook.tasks.fingerprint import keyspace_fingerprint
+from om_runbook.tasks.redis_io.local_redis import RedisServer
+from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.redis_io.resp import encode_command, run_encoded
+from om_runbook.tasks.seed import write_legacy_records
 from tests.local_cluster import local_cluster, wait_until_ok
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -44,7 +44,7 @@ def test_a_cluster_migrates_and_rolls_back_byte_identical_through_the_cli(cluste
 
     backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
     common = ["--redis-url", url, "--backup-dir", str(backup_dir)]
-    run = ["run", *common, "--models", "migrations.sample_models", "--auto-approve", "--chunks", "2"]
+    run = ["run", *common, "--models", "om_runbook.migrations.sample_models", "--auto-approve", "--chunks", "2"]
     assert main([*run, "--report-json", str(report)]) == 0
 
     outcome = json.loads(report.read_text())
@@ -95,7 +95,7 @@ def test_a_cluster_with_an_unserved_slot_is_refused_before_any_write(cluster, tm
     try:
         code = main(
             ["run", "--redis-url", f"redis://127.0.0.1:{cluster[2].port}", "--backup-dir", str(tmp_path / "b")]
-            + ["--models", "migrations.sample_models", "--auto-approve"]
+            + ["--models", "om_runbook.migrations.sample_models", "--auto-approve"]
         )
         assert code == 2
         assert "of 16384 slots" in capsys.readouterr().err

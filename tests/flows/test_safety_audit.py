@@ -8,19 +8,19 @@ import time
 
 import pytest
 
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow, verification_flow
-from migrations.backup_format import Problem
-from migrations.errors import BackupError, ConfigurationError
-from migrations.unfinished_run import MARKER_KEY
-from tasks.backup_files import load_checkpoint, load_manifest
-from tasks.lease import LEASE_KEY
-from tasks.migrate import migrate_chunk_task
-from tasks.verify import check_sample_with_models, summarize
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow, verification_flow
+from om_runbook.migrations.backup_format import Problem
+from om_runbook.migrations.errors import BackupError, ConfigurationError
+from om_runbook.migrations.unfinished_run import MARKER_KEY
+from om_runbook.tasks.backup_files import load_checkpoint, load_manifest
+from om_runbook.tasks.lease import LEASE_KEY
+from om_runbook.tasks.migrate import migrate_chunk_task
+from om_runbook.tasks.verify import check_sample_with_models, summarize
 from tests.flows.helpers import keyspace, migrate_lines_done, record_worker_jobs, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-CUSTOMER = b":migrations.sample_models.Customer:"
+CUSTOMER = b":om_runbook.migrations.sample_models.Customer:"
 
 
 def _migrated(server, tmp_path, count=300, **extra):
@@ -99,7 +99,7 @@ def test_a_backup_whose_complete_manifest_was_lost_is_not_redone_over_its_chunk_
 def test_atomic_writes_and_finished_chunk_files_fsync_their_directory(tmp_path, monkeypatch):
     import os
 
-    from tasks import backup_files
+    from om_runbook.tasks import backup_files
 
     synced: list[str] = []
     real_fsync = os.fsync
@@ -238,8 +238,8 @@ def _runs_verify_phase(settings):
     """The run's verify phase itself (no rescan unless --live-traffic), inside a flow as the run calls it."""
     from prefect import flow
 
-    from flows.verification import verify_migration
-    from migrations.targets import discover_targets
+    from om_runbook.flows.verification import verify_migration
+    from om_runbook.migrations.targets import discover_targets
 
     @flow
     def verify_phase():
@@ -287,9 +287,9 @@ def test_verification_fails_when_the_models_read_another_instant(verified):
 
 
 def test_verification_fails_when_model_get_fails_for_the_sample(verified):
-    from migrations.targets import discover_targets
+    from om_runbook.migrations.targets import discover_targets
 
-    targets = discover_targets("migrations.sample_models")
+    targets = discover_targets("om_runbook.migrations.sample_models")
     client, settings = verified
     key = CUSTOMER + b"unloadable"  # exists, but its converted field is not a number redis-om can load
     client.hset(key, mapping={"pk": "unloadable", "name": "n", "email": "e", "signed_up": "1.5e400"})
@@ -318,7 +318,7 @@ def _save_secret(name: str, value: str) -> None:
 
 
 def test_the_staging_rehearsal_refuses_a_redis_with_unmarked_data_or_the_production_server(redis_server, tmp_path):
-    from flows.deployment_flows import staging_rehearsal
+    from om_runbook.flows.deployment_flows import staging_rehearsal
 
     client = redis_server.client()
     seed(client, 20)
@@ -364,7 +364,9 @@ def test_a_sampled_record_the_model_refuses_for_data_we_did_not_change_does_not_
 def worker_pools(monkeypatch):
     """Verification's chunk checks forced into two real worker processes; the pools opened, with their submissions."""
     opened = record_worker_jobs(monkeypatch)
-    monkeypatch.setattr("flows.verification.worker_count", lambda *sizes: 2)  # the run's verify and the rollback's
+    monkeypatch.setattr(
+        "om_runbook.flows.verification.worker_count", lambda *sizes: 2
+    )  # the run's verify and the rollback's
     return opened
 
 

@@ -13,8 +13,8 @@ import pytest
 import redis
 from redis.commands.search.query import Query
 
-from flows.migration_flow import migration_flow
-from flows.rollback_flow import rollback_flow
+from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.flows.rollback_flow import rollback_flow
 from tests.flows.helpers import keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -87,8 +87,8 @@ def test_the_1x_index_is_applied_and_rollback_restores_the_previous_one(mode, se
 def test_the_previous_definitions_are_saved_once_and_read_back(redis_server, tmp_path):
     """Runs without the search module: FT.INFO is unknown, so no index stood there; a resumed run keeps the
     first record rather than recording the state it left itself."""
-    from migrations.index_plan import IndexPlan
-    from tasks.schema import load_previous_indexes, save_previous_indexes
+    from om_runbook.migrations.index_plan import IndexPlan
+    from om_runbook.tasks.schema import load_previous_indexes, save_previous_indexes
 
     client = redis_server.client()
     client.set(":app.Event:index:hash", "0x-hash")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrations.backup_format import (
+from om_runbook.migrations.backup_format import (
     FieldChange,
     KeyBackup,
     SnapshotInfo,
@@ -12,8 +12,8 @@ from migrations.backup_format import (
     digest_other_fields,
     encode_line,
 )
-from migrations.error_budget import refusal_before_writes, remaining_budget
-from migrations.report import compute_kpis
+from om_runbook.migrations.error_budget import refusal_before_writes, remaining_budget
+from om_runbook.migrations.report import compute_kpis
 
 raw = st.binary(max_size=64)
 

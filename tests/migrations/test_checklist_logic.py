@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from migrations.checklist import CHECKLIST, checklist_markdown
-from migrations.errors import ConfigurationError
-from migrations.fingerprint import compare_fingerprints, hash_fingerprint
-from migrations.kpi_targets import (
+from om_runbook.migrations.checklist import CHECKLIST, checklist_markdown
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.fingerprint import compare_fingerprints, hash_fingerprint
+from om_runbook.migrations.kpi_targets import (
     evaluate_kpis,
     performance_impact,
     rollback_reasons,
     summarize_latencies,
 )
-from migrations.report import Kpis, LatencySummary, SystemMetrics
-from migrations.signoff import GateRoles, SignOff, gate_outcome, missing_roles, parse_gate_roles
+from om_runbook.migrations.report import Kpis, LatencySummary, SystemMetrics
+from om_runbook.migrations.signoff import GateRoles, SignOff, gate_outcome, missing_roles, parse_gate_roles
 
 
 def _signoff(role: str, decision: str = "approve", gate: str = "go-no-go") -> SignOff:
@@ -123,7 +123,7 @@ def test_keyspace_diff_counts_changed_missing_and_added_keys():
 
 
 def test_headroom_refuses_a_full_disk_and_a_nearly_full_redis():
-    from migrations.headroom import headroom_findings
+    from om_runbook.migrations.headroom import headroom_findings
 
     ok = headroom_findings(used_memory=10, maxmemory=0, disk_free=10_000, backup_bytes=100)
     assert ok == ([], [])
@@ -136,7 +136,7 @@ def test_headroom_refuses_a_full_disk_and_a_nearly_full_redis():
 
 
 def test_datetime_fields_indexed_as_tag_are_found_in_an_ft_info_reply():
-    from migrations.index_schema import attribute_types, datetime_index_mismatches
+    from om_runbook.migrations.index_schema import attribute_types, datetime_index_mismatches
 
     # the shape RediSearch 2.x returns over RESP2 (redis-py leaves attributes as nested lists)
     resp2 = {

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from migrations.codec import (
+from om_runbook.migrations.codec import (
     Classification,
     FieldKind,
     ValueClass,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from migrations.codec import FieldKind, ValueClass, classify_value, encode_timestamp, same_instant
+from om_runbook.migrations.codec import FieldKind, ValueClass, classify_value, encode_timestamp, same_instant
 from tests.process_timezone import process_timezone
 
 ZONES = (

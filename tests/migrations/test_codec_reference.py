@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from migrations.codec import (
+from om_runbook.migrations.codec import (
     EPOCH,
     FieldKind,
     ValueClass,

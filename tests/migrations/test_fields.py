@@ -5,8 +5,8 @@ from typing import Annotated, List, Optional, Union  # noqa: UP035
 
 from pydantic import BaseModel
 
-from migrations.codec import FieldKind
-from migrations.fields import (
+from om_runbook.migrations.codec import FieldKind
+from om_runbook.migrations.fields import (
     DatetimeField,
     admits_none,
     datetime_kind,
@@ -33,7 +33,7 @@ def test_non_datetime_and_ambiguous_unions_are_not_fields():
 
 
 def test_hash_fields_of_the_sample_models_include_optional_and_annotated():
-    from migrations.sample_models import Customer, Order
+    from om_runbook.migrations.sample_models import Customer, Order
 
     assert hash_datetime_fields(Customer) == [
         DatetimeField(("signed_up",), FieldKind.DATETIME),

@@ -5,7 +5,7 @@ import datetime
 import pytest
 from redis_om import Field, HashModel
 
-from migrations.index_plan import (
+from om_runbook.migrations.index_plan import (
     IndexPlan,
     create_args_from_info,
     index_name_of,

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from migrations.index_visibility import IndexTally, IndexVerdict, holds_number, invisibility_reason, numeric_fields
+from om_runbook.migrations.index_visibility import (
+    IndexTally,
+    IndexVerdict,
+    holds_number,
+    invisibility_reason,
+    numeric_fields,
+)
 
 
 def test_numeric_fields_are_read_from_redis_om_schemas_for_hashes_and_json():

@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from migrations.backup_format import FieldChange
-from migrations.codec import FieldKind, ValueClass
-from migrations.fields import DatetimeField
-from migrations.json_plan import (
+from om_runbook.migrations.backup_format import FieldChange
+from om_runbook.migrations.codec import FieldKind, ValueClass
+from om_runbook.migrations.fields import DatetimeField
+from om_runbook.migrations.json_plan import (
     document_digest,
     field_state,
     json_path_of,

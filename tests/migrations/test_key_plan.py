@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from migrations.backup_format import FieldChange
-from migrations.codec import FieldKind, ValueClass
-from migrations.fields import DatetimeField
-from migrations.key_plan import field_specs, plan_hash
+from om_runbook.migrations.backup_format import FieldChange
+from om_runbook.migrations.codec import FieldKind, ValueClass
+from om_runbook.migrations.fields import DatetimeField
+from om_runbook.migrations.key_plan import field_specs, plan_hash
 
 SPECS = field_specs(
     (

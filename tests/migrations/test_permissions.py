@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from migrations.permissions import NeededCommand, denial_message, is_key_denial, needed_commands
+from om_runbook.migrations.permissions import NeededCommand, denial_message, is_key_denial, needed_commands
 
 PREFIXES = [":app.Customer:", ":app.Order:"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrations.rdb_tools import (
+from om_runbook.migrations.rdb_tools import (
     LocalTool,
     ServerModule,
     choose_rdb_tools,

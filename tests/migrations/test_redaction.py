@@ -1,4 +1,4 @@
-from migrations.redaction import redact_text, redact_url, url_password
+from om_runbook.migrations.redaction import redact_text, redact_url, url_password
 
 
 def test_passwords_are_replaced_and_users_kept():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from migrations.gate_notice import approve_command, gate_notice, summary_paragraph
-from migrations.progress_figures import PhaseFigures, clock, human_duration
-from migrations.run_status import (
+from om_runbook.migrations.gate_notice import approve_command, gate_notice, summary_paragraph
+from om_runbook.migrations.progress_figures import PhaseFigures, clock, human_duration
+from om_runbook.migrations.run_status import (
     ChunkProgressState,
     GateWait,
     LeaseState,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrations.slots import SLOT_COUNT, key_slot, plan_slot_ranges, slot_to_chunk_table
+from om_runbook.migrations.slots import SLOT_COUNT, key_slot, plan_slot_ranges, slot_to_chunk_table
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrations.staging_guard import flush_refusal, server_identity
+from om_runbook.migrations.staging_guard import flush_refusal, server_identity
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,15 @@ import types
 
 import pytest
 
-from migrations.errors import ConfigurationError
-from migrations.targets import Storage, discover_targets
+from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.targets import Storage, discover_targets
 
 
 def test_sample_models_are_discovered_with_redis_om_key_prefixes():
-    targets = discover_targets("migrations.sample_models")
+    targets = discover_targets("om_runbook.migrations.sample_models")
     assert [(t.class_name, t.storage, t.key_prefix) for t in targets] == [
-        ("Customer", Storage.HASH, ":migrations.sample_models.Customer:"),
-        ("Order", Storage.HASH, ":migrations.sample_models.Order:"),
+        ("Customer", Storage.HASH, ":om_runbook.migrations.sample_models.Customer:"),
+        ("Order", Storage.HASH, ":om_runbook.migrations.sample_models.Order:"),
     ]
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrations.throttle import (
+from om_runbook.migrations.throttle import (
     MAX_DELAY,
     MIN_DELAY,
     PaceEvent,

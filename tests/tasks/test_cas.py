@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
-from tasks.cas import apply_batch, load_cas_script
-from tasks.redis_io.redis_nodes import single_server
+from om_runbook.migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
+from om_runbook.tasks.cas import apply_batch, load_cas_script
+from om_runbook.tasks.redis_io.redis_nodes import single_server
 
 KEY = b":app.Session:1"
 
@@ -50,7 +50,7 @@ def test_cas_never_removes_or_overwrites_a_value_the_application_wrote(any_redis
 
 
 def test_a_json_document_is_written_whole_only_while_unchanged_since_its_backup(redis_stack_server):
-    from migrations.json_plan import document_digest
+    from om_runbook.migrations.json_plan import document_digest
 
     client = redis_stack_server.client()
     text = '{"pk":"1","at":"2023-12-01T14:30:22Z","history":["2023-12-01"],"note":"x"}'
@@ -85,8 +85,8 @@ def test_a_user_who_may_not_write_json_documents_is_refused_before_any_write(red
     import pytest
     import redis
 
-    from migrations.errors import RedisAccessError
-    from tasks.permissions import require_permissions
+    from om_runbook.migrations.errors import RedisAccessError
+    from om_runbook.tasks.permissions import require_permissions
 
     admin = redis_stack_server.client()
     admin.acl_setuser("reader", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-json.set"])

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from migrations.targets import discover_targets
-from tasks.verify import _load_failure
+from om_runbook.migrations.targets import discover_targets
+from om_runbook.tasks.verify import _load_failure
 
-KEY = ":migrations.sample_models.Customer:sample"
+KEY = ":om_runbook.migrations.sample_models.Customer:sample"
 CONVERTED = b"1701734400.0"
 
 
 def _customer():
-    return next(t for t in discover_targets("migrations.sample_models") if t.name.endswith("Customer"))
+    return next(t for t in discover_targets("om_runbook.migrations.sample_models") if t.name.endswith("Customer"))
 
 
 def test_an_overflow_on_a_value_reported_unconvertible_is_refused_unchanged_data(redis_server):

@@ -3,14 +3,14 @@ from __future__ import annotations
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from flows.cli import main
-from migrations.codec import ValueClass, classify_value
-from migrations.targets import discover_targets
+from om_runbook.flows.cli import main
+from om_runbook.migrations.codec import ValueClass, classify_value
+from om_runbook.migrations.targets import discover_targets
 
 
 def classify_all(client) -> Counter:
     counts: Counter = Counter()
-    for target in discover_targets("migrations.sample_models"):
+    for target in discover_targets("om_runbook.migrations.sample_models"):
         for key in client.scan_iter(match=target.key_prefix.encode() + b"*", count=1000):
             stored = client.hgetall(key)
             assert stored[b"pk"] == key.rsplit(b":", 1)[1]
@@ -51,17 +51,17 @@ def test_seed_reports_a_wrong_password_without_printing_it(redis_server_factory,
 
 
 def test_seed_reports_an_unreachable_server(capsys):
-    from tasks.redis_io.local_redis import free_port
+    from om_runbook.tasks.redis_io.local_redis import free_port
 
     assert main(["seed", "--redis-url", f"redis://127.0.0.1:{free_port()}", "--count", "1"]) == 2
     assert "cannot connect to Redis at redis://127.0.0.1" in capsys.readouterr().err
 
 
 def test_the_progress_meter_counts_every_seeded_record_the_last_partial_batch_too(redis_server):
-    from migrations.sample_data import generate_legacy_records
-    from tasks.progress_meter import METER
-    from tasks.redis_io.redis_nodes import single_server
-    from tasks.seed import write_legacy_records
+    from om_runbook.migrations.sample_data import generate_legacy_records
+    from om_runbook.tasks.progress_meter import METER
+    from om_runbook.tasks.redis_io.redis_nodes import single_server
+    from om_runbook.tasks.seed import write_legacy_records
 
     METER.begin("seed legacy records", 2500)
     write_legacy_records(single_server(redis_server.client()), generate_legacy_records(2500, 0.0, 0), batch_size=1000)
