@@ -8,6 +8,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
+from om_runbook.flows.run_options import add_run_options
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_text, url_password
 from om_runbook.migrations.signoff import ROLES
@@ -58,107 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="assess, back up, migrate, verify (the production run)")
     _add_url(run)
     _add_migration_options(run)
-    run.add_argument("--backup-dir", default="runbook-backups", metavar="DIR", help="where backups go")
-    run.add_argument(
-        "--chunks", type=int, default=None, help="key-range chunks, run as subflows (default: one per 250k keys)"
-    )
-    run.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes for the CPU-bound scan and read-back checks (default: one per core from 200k keys)",
-    )
-    run.add_argument("--batch-size", type=int, default=1000, help="keys per pipelined batch (1000)")
-    run.add_argument(
-        "--failure-mode",
-        choices=("fail", "skip", "log_and_skip"),
-        default="log_and_skip",
-        help="on a value that cannot be migrated: stop, skip quietly, or log it and skip (default)",
-    )
-    run.add_argument("--max-errors", type=int, default=None, help="stop when more values than this fail")
-    run.add_argument(
-        "--no-rdb-snapshot",
-        action="store_true",
-        help="accept running without a full RDB snapshot (managed Redis that refuses SYNC)",
-    )
-    run.add_argument(
-        "--rdb-tools-dir",
-        metavar="DIR",
-        default=None,
-        help="a directory with a redis-server (and redis-check-rdb) of the server's release, searched after PATH, to "
-        "check and restore-test the snapshot (default: $OM_RUNBOOK_RDB_TOOLS_DIR)",
-    )
-    run.add_argument(
-        "--module-dir",
-        metavar="DIR",
-        default=None,
-        help="a directory with the server's modules (redisearch.so, rejson.so) for the restore test, when they are "
-        "not at the paths MODULE LIST reports (default: $OM_RUNBOOK_MODULE_DIR)",
-    )
-    run.add_argument(
-        "--auto-approve", action="store_true", help='sign every gate as "automatic (rehearsal)" (no pauses)'
-    )
-    run.add_argument(
-        "--roles",
-        action="append",
-        default=[],
-        metavar="GATE=ROLE[,ROLE]",
-        help="roles that must approve a gate (go-no-go, acceptance, final); repeatable; "
-        '"final=" for none. Roles: ' + ", ".join(ROLES),
-    )
-    run.add_argument(
-        "--gate-timeout", type=int, default=4 * 3600, metavar="SECONDS", help="unanswered gate = not approved (14400)"
-    )
-    run.add_argument("--gate-poll", type=int, default=10, metavar="SECONDS", help="how often a pause checks (10)")
-    run.add_argument(
-        "--max-error-rate", type=float, default=0.01, help="roll back when a larger share of values fails (0.01)"
-    )
-    run.add_argument(
-        "--live-traffic",
-        action="store_true",
-        help="the application keeps writing: convert values written meanwhile (catch-up rounds) and report, "
-        "not fail on, other fields it changed",
-    )
-    run.add_argument(
-        "--no-auto-rollback", action="store_true", help="when a rollback criterion is met, stop and report instead"
-    )
-    run.add_argument(
-        "--acknowledge-unfinished-run",
-        action="store_true",
-        help="go on although an unfinished run with another --backup-dir changed this Redis (its backup alone holds "
-        "those originals; the report lists them)",
-    )
-    run.add_argument(
-        "--chunk-deployment",
-        default=None,
-        metavar="FLOW/DEPLOYMENT",
-        help="fan-out: run each chunk as a run of this deployment on its work pool (e.g. "
-        "om-migrate-key-range/key-range); needs --redis-url-secret and a backup dir the workers share",
-    )
-    run.add_argument(
-        "--redis-url-secret", default=None, metavar="BLOCK", help="Prefect Secret block the chunk workers read"
-    )
-    run.add_argument(
-        "--schema-mode",
-        choices=("recreate", "alias", "skip"),
-        default="recreate",
-        help="with the search module: recreate indexes as `om migrate` does (default), build new ones and switch "
-        "an alias once complete (no query downtime), or leave them",
-    )
-    run.add_argument(
-        "--max-latency-ms",
-        type=float,
-        default=None,
-        help="PING p99 above which chunks slow down (default: 5x the baseline p99, at least 10 ms; 0 = off)",
-    )
-    run.add_argument(
-        "--notify-webhook",
-        default=None,
-        metavar="URL",
-        help='JSON POST {"text": ...} (Slack-compatible) each time a sign-off gate waits; default '
-        "$OM_RUNBOOK_NOTIFY_WEBHOOK (keeps the URL out of the process list)",
-    )
+    add_run_options(run)
     _add_report(run)
 
     tune = commands.add_parser("tune", help="change a running migration's batch size, parallelism or throttle")

@@ -15,12 +15,12 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 
 from om_runbook.flows.report_view import print_rehearsal, print_report, rehearsal_json
+from om_runbook.flows.run_options import run_option_values
 from om_runbook.migrations.config import RunSettings, build_settings
 from om_runbook.migrations.errors import ConfigurationError, RunbookError
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import RunReport
-from om_runbook.migrations.signoff import parse_gate_roles
-from om_runbook.tasks.backup_files import write_atomically
+from om_runbook.tasks.backup_store.backup_format import write_atomically
 
 if TYPE_CHECKING:
     from om_runbook.flows.embedded_server import EmbeddedServer
@@ -30,8 +30,8 @@ console = Console(stderr=False)
 
 def seed(args: argparse.Namespace) -> int:
     from om_runbook.migrations.sample_data import generate_legacy_records
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.seed import write_legacy_records
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.seed import write_legacy_records
 
     if args.count < 0:
         raise RunbookError("--count must be >= 0")
@@ -88,33 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from om_runbook.flows.migration_flow import migration_flow
 
     _require_reachable_prefect(args.auto_approve)
-    settings = _settings(
-        args,
-        backup_dir=Path(args.backup_dir),
-        chunks=args.chunks,
-        parallel=args.parallel,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        failure_mode=args.failure_mode,
-        max_errors=args.max_errors,
-        rdb_snapshot=not args.no_rdb_snapshot,
-        rdb_tools_dir=Path(args.rdb_tools_dir) if args.rdb_tools_dir else None,
-        module_dir=Path(args.module_dir) if args.module_dir else None,
-        auto_approve=args.auto_approve,
-        signoff_roles=parse_gate_roles(args.roles),
-        gate_timeout_seconds=args.gate_timeout,
-        gate_poll_seconds=args.gate_poll,
-        max_error_rate=args.max_error_rate,
-        auto_rollback=not args.no_auto_rollback,
-        acknowledge_unfinished_run=args.acknowledge_unfinished_run,
-        live_traffic=args.live_traffic,
-        max_latency_ms=args.max_latency_ms,
-        schema_mode=args.schema_mode,
-        chunk_deployment=args.chunk_deployment,
-        redis_url_secret=args.redis_url_secret,
-        resume_command=args.resume_command,
-        notify_webhook=args.notify_webhook,
-    )
+    settings = _settings(args, **run_option_values(args), resume_command=args.resume_command)
     with _prefect_ready():
         report = migration_flow(settings)
     return _exit_code(report, {"succeeded"})
@@ -151,7 +125,7 @@ def rollback(args: argparse.Namespace) -> int:
 def rehearse(args: argparse.Namespace) -> int:
     from om_runbook.flows.embedded_server import prefect_api
     from om_runbook.flows.rehearsal_flow import rehearsal_flow
-    from om_runbook.tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.io.local_redis import start_redis_server
 
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
@@ -183,8 +157,8 @@ def rehearse(args: argparse.Namespace) -> int:
 def _seed_while_starting(prefect_server: EmbeddedServer, url: str, args: argparse.Namespace) -> tuple[int, int]:
     """The embedded server's cold start overlaps the seeding (it needs no Prefect); both times are printed."""
     from om_runbook.migrations.sample_data import generate_legacy_records
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.seed import write_legacy_records
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.seed import write_legacy_records
 
     started = time.perf_counter()
     with console.status(f"seeding {args.count:,} legacy records while the Prefect server starts"):
@@ -204,7 +178,7 @@ def _seed_while_starting(prefect_server: EmbeddedServer, url: str, args: argpars
 
 def tune(args: argparse.Namespace) -> int:
     from om_runbook.migrations.throttle import Tuning
-    from om_runbook.tasks.pacing import write_tuning
+    from om_runbook.tasks.guards.throttle import write_tuning
 
     try:
         change = Tuning(batch_size=args.batch_size, parallel=args.parallel, max_latency_ms=args.max_latency_ms)
@@ -256,8 +230,8 @@ def status(args: argparse.Namespace) -> int:
 
     from om_runbook.flows.run_lookup import flow_run_state
     from om_runbook.migrations.run_status import judge_status, status_lines
-    from om_runbook.tasks.local_process import process_alive
-    from om_runbook.tasks.status_file import read_status
+    from om_runbook.tasks.backup_store.run_status import read_status
+    from om_runbook.tasks.io.local_process import process_alive
 
     backup_dir, host = Path(args.backup_dir), socket.gethostname()
     while True:
@@ -280,7 +254,7 @@ def status(args: argparse.Namespace) -> int:
 def setup_notifications(args: argparse.Namespace) -> int:
     from om_runbook.flows.gate_notifications import AUTOMATION_NAME, WEBHOOK_BLOCK, set_up_gate_automation
     from om_runbook.migrations.gate_notice import is_http_url
-    from om_runbook.tasks.webhook import webhook_host
+    from om_runbook.tasks.io.webhook import webhook_host
 
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigurationError(

@@ -1,8 +1,7 @@
 """Entry points of the deployments in deployments/prefect.yaml: typed parameters for the UI form, and the
 Redis URL (with its password) read from a Prefect Secret block, never taken as a plain parameter."""
 
-from __future__ import annotations
-
+import inspect
 import time
 from pathlib import Path
 from typing import Annotated
@@ -15,11 +14,12 @@ from pydantic import Field, SecretStr
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rehearsal_flow import RehearsalReport, rehearsal_flow
 from om_runbook.flows.rollback_flow import rollback_flow
-from om_runbook.migrations.config import FailureMode, build_settings
+from om_runbook.flows.run_options import deployment_default, deployment_parameter, parameter_docs
+from om_runbook.migrations.config import FailureMode, RunSettings, build_settings
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import GateRoles
-from om_runbook.tasks.backup_files import (
+from om_runbook.tasks.backup_store.backup_format import (
     chunk_result_path,
     latest_snapshot,
     require_complete_manifest,
@@ -27,7 +27,7 @@ from om_runbook.tasks.backup_files import (
 )
 from om_runbook.tasks.migrate import migrate_chunk_task
 from om_runbook.tasks.rollback import restore_snapshot_task
-from om_runbook.tasks.staging import empty_staging
+from om_runbook.tasks.writer.staging_guard import empty_staging
 
 SecretName = Annotated[
     str, Field(description="name of the Prefect Secret block holding the Redis URL (with its password)")
@@ -57,45 +57,60 @@ def redis_url_from_secret(block_name: str) -> SecretStr:
     return SecretStr(str(value))
 
 
-@flow(name="om-production-migration")
-def production_migration(
+def _production_migration(
     redis_url_secret: SecretName,
     models: ModelsModule,
     backup_dir: Annotated[str, Field(description="directory for the RDB and logical backups (it is the rollback)")],
-    naive_timezone: NaiveTimezone = "UTC",
-    chunks: Annotated[
-        int | None, Field(ge=1, le=16384, description="key-range chunks; default 1 per 250k keys")
-    ] = None,
-    batch_size: Annotated[int, Field(ge=1, le=100_000, description="keys per pipelined batch")] = 1000,
-    failure_mode: Annotated[FailureMode, Field(description="on a value that cannot be migrated")] = "log_and_skip",
-    max_errors: Annotated[int | None, Field(ge=0, description="stop when more values than this fail")] = None,
-    max_error_rate: Annotated[float, Field(ge=0, le=1, description="roll back above this share of failures")] = 0.01,
-    rdb_snapshot: Annotated[bool, Field(description="take and restore-test a full RDB snapshot first")] = True,
-    signoff_roles: Annotated[GateRoles | None, Field(description="roles that must approve each gate")] = None,
-    gate_timeout_seconds: Annotated[int, Field(ge=1, description="an unanswered gate is not approved")] = 4 * 3600,
-    chunk_deployment: Annotated[
-        str | None,
-        Field(description="fan-out: run each chunk as a run of this deployment (om-migrate-key-range/key-range)"),
-    ] = None,
+    naive_timezone: deployment_parameter("naive_timezone") = deployment_default("naive_timezone"),
+    chunks: deployment_parameter("chunks") = deployment_default("chunks"),
+    parallel: deployment_parameter("parallel") = deployment_default("parallel"),
+    workers: deployment_parameter("workers") = deployment_default("workers"),
+    batch_size: deployment_parameter("batch_size") = deployment_default("batch_size"),
+    failure_mode: deployment_parameter("failure_mode") = deployment_default("failure_mode"),
+    max_errors: deployment_parameter("max_errors") = deployment_default("max_errors"),
+    max_error_rate: deployment_parameter("max_error_rate") = deployment_default("max_error_rate"),
+    rdb_snapshot: deployment_parameter("rdb_snapshot") = deployment_default("rdb_snapshot"),
+    rdb_tools_dir: deployment_parameter("rdb_tools_dir") = deployment_default("rdb_tools_dir"),
+    module_dir: deployment_parameter("module_dir") = deployment_default("module_dir"),
+    report_json: deployment_parameter("report_json") = deployment_default("report_json"),
+    signoff_roles: deployment_parameter("signoff_roles") = deployment_default("signoff_roles"),
+    gate_timeout_seconds: deployment_parameter("gate_timeout_seconds") = deployment_default("gate_timeout_seconds"),
+    gate_poll_seconds: deployment_parameter("gate_poll_seconds") = deployment_default("gate_poll_seconds"),
+    live_traffic: deployment_parameter("live_traffic") = deployment_default("live_traffic"),
+    auto_rollback: deployment_parameter("auto_rollback") = deployment_default("auto_rollback"),
+    acknowledge_unfinished_run: deployment_parameter("acknowledge_unfinished_run") = deployment_default(
+        "acknowledge_unfinished_run"
+    ),
+    chunk_deployment: deployment_parameter("chunk_deployment") = deployment_default("chunk_deployment"),
+    schema_mode: deployment_parameter("schema_mode") = deployment_default("schema_mode"),
+    schema_timeout_seconds: deployment_parameter("schema_timeout_seconds") = deployment_default(
+        "schema_timeout_seconds"
+    ),
+    max_latency_ms: deployment_parameter("max_latency_ms") = deployment_default("max_latency_ms"),
 ) -> RunReport:
-    """The production run: the whole checklist with sign-off pauses answered in the UI."""
+    values = {name: value for name, value in locals().items() if name in RunSettings.model_fields}
     settings = build_settings(
-        redis_url=redis_url_from_secret(redis_url_secret),
-        models=models,
-        backup_dir=Path(backup_dir),
-        naive_timezone=naive_timezone,
-        chunks=chunks,
-        batch_size=batch_size,
-        failure_mode=failure_mode,
-        max_errors=max_errors,
-        max_error_rate=max_error_rate,
-        rdb_snapshot=rdb_snapshot,
-        signoff_roles=signoff_roles or GateRoles(),
-        gate_timeout_seconds=gate_timeout_seconds,
-        chunk_deployment=chunk_deployment,
-        redis_url_secret=redis_url_secret,
+        **values
+        | {
+            "redis_url": redis_url_from_secret(redis_url_secret),
+            "backup_dir": Path(backup_dir),
+            "signoff_roles": signoff_roles or GateRoles(),
+        }
     )
     return migration_flow(settings)
+
+
+_production_migration.__doc__ = parameter_docs(
+    "The production run: the whole checklist with sign-off pauses answered in the UI. Every parameter but the Secret "
+    "block's name is a RunSettings field (flows/run_options.py says which are left out, and why).",
+    {
+        "redis_url_secret": "name of the Prefect Secret block holding the Redis URL (with its password)",
+        "models": "importable module of the application's redis-om 1.x models",
+        "backup_dir": "directory for the RDB and logical backups (it is the rollback)",
+    },
+    list(inspect.signature(_production_migration).parameters),
+)
+production_migration = flow(name="om-production-migration")(_production_migration)
 
 
 @flow(name="om-migrate-key-range", flow_run_name="key-range-{chunk_index}")

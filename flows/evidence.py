@@ -6,8 +6,8 @@ from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.progress_figures import human_duration
 from om_runbook.migrations.report import KpiCheck, LatencySummary, RunReport
+from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import Assessment
-from om_runbook.tasks.verify import Verification
 
 
 def _mb(size: int | None) -> str:

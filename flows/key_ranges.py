@@ -1,20 +1,27 @@
-"""Key-range chunks as Prefect subflows, run in parallel threads (one subflow per hash-slot range)."""
+"""Key-range chunks fanned out in parallel threads, paced and tunable: the migration's as Prefect subflows (one per
+hash-slot range, or flow runs on a work pool), the rollback's as tasks."""
 
 from __future__ import annotations
 
-from prefect import flow, task
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import Task, flow, task
 from prefect.cache_policies import NONE
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import SecretStr
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import MigrationAborted
-from om_runbook.tasks.backup_files import chunk_result_path
-from om_runbook.tasks.chunk_runner import ChunkResult
+from om_runbook.tasks.backup_store.backup_format import chunk_result_path
+from om_runbook.tasks.guards.throttle import PaceReader
 from om_runbook.tasks.migrate import migrate_chunk_task
-from om_runbook.tasks.pacing import PaceReader
+from om_runbook.tasks.rollback import rollback_chunk_task
+from om_runbook.tasks.writer.chunk_runner import ChunkResult
 
 MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 
@@ -66,25 +73,56 @@ def _key_range_on_worker(
 def migrate_key_ranges(
     settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None, lease_token: str | None = None
 ) -> list[ChunkResult]:
-    """Run every non-empty chunk's subflow, `settings.parallel` at a time (or as `om-runbook tune` changed it
-    meanwhile). Once one fails no further chunk starts (Redis down: no more retry rounds to sit through); the
-    running ones finish, then the failure raises."""
+    """Every non-empty chunk's subflow (on a work pool with `settings.chunk_deployment`), paced by `fan_out`."""
+    chunk_task = _key_range_on_worker if settings.chunk_deployment else _key_range_in_thread
+
+    def parameters(chunk: ChunkBackup) -> dict[str, Any]:
+        return {"settings": settings, "chunk": chunk, "error_budget": error_budget, "lease_token": lease_token}
+
+    return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel)
+
+
+def rollback_key_ranges(
+    redis_url: SecretStr,
+    backup_dir: Path,
+    chunks: list[ChunkBackup],
+    batch_size: int,
+    parallel: int,
+    lease_token: str | None,
+) -> list[ChunkResult]:
+    """Every non-empty chunk's rollback task, through the same paced fan-out as the migration's chunks."""
+
+    def parameters(chunk: ChunkBackup) -> dict[str, Any]:
+        return {
+            "redis_url": redis_url,
+            "backup_dir": backup_dir,
+            "chunk": chunk,
+            "batch_size": batch_size,
+            "lease_token": lease_token,
+        }
+
+    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel)
+
+
+def fan_out(
+    chunks: list[ChunkBackup],
+    chunk_task: Task[..., ChunkResult],
+    parameters: Callable[[ChunkBackup], dict[str, Any]],
+    backup_dir: Path,
+    parallel: int,
+) -> list[ChunkResult]:
+    """Run `chunk_task` on every non-empty chunk, `parallel` at a time (or as `om-runbook tune` changed it meanwhile,
+    through the run's pace file). Once one fails no further chunk starts (Redis down: no more retry rounds to sit
+    through); the running ones finish, then the failure raises."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
     running: set[PrefectFuture[ChunkResult]] = set()
-    pace = PaceReader(settings.backup_dir)
-    chunk_task = _key_range_on_worker if settings.chunk_deployment else _key_range_in_thread
+    pace = PaceReader(backup_dir)
     with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
-            while waiting and len(running) < (pace().parallel or settings.parallel) and not failed:
-                parameters = {
-                    "settings": settings,
-                    "chunk": waiting.pop(0),
-                    "error_budget": error_budget,
-                    "lease_token": lease_token,
-                }
-                running.add(runner.submit(chunk_task, parameters=parameters))
+            while waiting and len(running) < (pace().parallel or parallel) and not failed:
+                running.add(runner.submit(chunk_task, parameters=parameters(waiting.pop(0))))
             if not running:
                 break
             try:

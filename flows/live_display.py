@@ -18,8 +18,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.theme import Theme
 
 from om_runbook.migrations.run_status import LeaseState, RunKind, RunStatus
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.status_file import write_status
+from om_runbook.tasks.backup_store.run_status import write_status
+from om_runbook.tasks.io.progress_meter import METER
 
 TICK_SECONDS = 0.5
 STATUS_EVERY_TICKS = 2  # status.json once a second

@@ -11,8 +11,8 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.run_status import ChunkProgressState
-from om_runbook.tasks.backup_files import load_checkpoint
-from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.backup_store.backup_format import load_checkpoint
+from om_runbook.tasks.io.progress_meter import METER
 
 PROGRESS_ARTIFACT_KEY = "migration-progress"
 

@@ -17,11 +17,11 @@ from om_runbook.migrations.fingerprint import KeyspaceDiff, compare_fingerprints
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.sample_data import generate_legacy_records
-from om_runbook.tasks.fingerprint import fingerprint_task
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.seed import write_legacy_records
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.fingerprint import fingerprint_task
+from om_runbook.tasks.writer.seed import write_legacy_records
 
 
 class RehearsalReport(BaseModel):

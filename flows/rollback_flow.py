@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
+from om_runbook.flows.key_ranges import rollback_key_ranges
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
 from om_runbook.flows.run_lookup import flow_run_ui_url
@@ -18,20 +18,26 @@ from om_runbook.flows.verification import check_chunks, verify_migration
 from om_runbook.migrations.config import build_settings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_url
-from om_runbook.migrations.report import PhaseClock, RunReport, compute_kpis
+from om_runbook.migrations.report import PhaseClock, RunReport, migration_kpis
 from om_runbook.migrations.run_status import default_resume_command
+from om_runbook.migrations.server_facts import require_writable_primary
 from om_runbook.migrations.targets import Storage, discover_targets, key_prefixes
-from om_runbook.tasks.backup_files import check_chunk_files, clear_checkpoints, require_complete_manifest, save_manifest
-from om_runbook.tasks.lease import RunLease
-from om_runbook.tasks.permissions import permissions_task
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-from om_runbook.tasks.report_file import write_report
-from om_runbook.tasks.rollback import rollback_chunk_task
-from om_runbook.tasks.run_marker import clear_unfinished_run
+from om_runbook.migrations.verification import summarize
+from om_runbook.tasks.backup_store.backup_format import (
+    check_chunk_files,
+    clear_checkpoints,
+    require_complete_manifest,
+    save_manifest,
+)
+from om_runbook.tasks.backup_store.report import write_report
+from om_runbook.tasks.guards.lease import RunLease
+from om_runbook.tasks.guards.permissions import permissions_task
+from om_runbook.tasks.guards.throttle import PaceController
+from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.readers.server_facts import read_nodes_facts
 from om_runbook.tasks.schema import previous_path, schema_rollback_task
-from om_runbook.tasks.server_facts import read_nodes_facts, require_writable_primary
-from om_runbook.tasks.verify import summarize
 
 
 @flow(name="om-datetime-rollback")
@@ -92,39 +98,21 @@ def _rollback(
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
         with lease as held, clock.phase("rollback") as details:
             token = held.token_text if held is not None else lease_token
-            with ChunkProgress(backup_dir, chunks, "rollback"), ThreadPoolTaskRunner(max_workers=parallel) as runner:
-                futures = [
-                    runner.submit(
-                        rollback_chunk_task,
-                        parameters={
-                            "redis_url": redis_url,
-                            "backup_dir": backup_dir,
-                            "chunk": c,
-                            "batch_size": batch_size,
-                            "lease_token": token,
-                        },
-                    )
-                    for c in chunks
-                ]
-                results = [future.result() for future in futures]
+            with ChunkProgress(backup_dir, chunks, "rollback"), PaceController(backup_dir, None) as pacer:
+                results = rollback_key_ranges(redis_url, backup_dir, chunks, batch_size, parallel, token)
+            details["pace_events"] = [event.model_dump(mode="json") for event in pacer.events]
             check_started = time.perf_counter()
             METER.begin("rollback: check restored values", sum(chunk.key_count for chunk in chunks))
             checks = check_chunks(redis_url, backup_dir, chunks, "original", batch_size)
-            verification = summarize(checks, "original", check_started)
+            verification = summarize(checks, "original", time.perf_counter() - check_started)
             details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
             details["check"] = verification.model_dump(mode="json", exclude={"problems"})
-        totals: dict[str, int] = {}
-        for result in results:
-            for name, count in result.counts.items():
-                totals[name] = totals.get(name, 0) + count
-        report.kpis = compute_kpis(
+        report.kpis = migration_kpis(
             keys_scanned=sum(c.key_count for c in chunks),
             keys_migrated=sum(r.key_count for r in results),
-            converted=totals.get("written", 0) + totals.get("already", 0),
             already_converted=0,
-            failed=totals.get("errors", 0),
-            conflicts=totals.get("conflict", 0),
-            missing=totals.get("missing", 0),
+            unreadable=0,
+            chunk_counts=[r.counts for r in results],
             duration_seconds=time.perf_counter() - started,
         )
         report.problems = [p for r in results for p in r.problems] + verification.problems

@@ -29,8 +29,8 @@ from om_runbook.migrations.signoff import (
     gate_outcome,
     missing_roles,
 )
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.webhook import post_text, webhook_host
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.webhook import post_text, webhook_host
 
 
 class SignOffInput(RunInput):

@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from om_runbook.migrations.backup_format import BackupManifest, ChunkBackup
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.targets import ModelTarget
-from om_runbook.migrations.worker_plan import worker_count
-from om_runbook.tasks.chunk_check import ChunkCheck, Expect
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.verify import Verification, summarize, verify_chunk_task, verify_leftovers_task
-from om_runbook.tasks.worker_processes import worker_processes
+from om_runbook.migrations.verification import ChunkCheck, Expect, Verification, summarize
+from om_runbook.migrations.worker_pool import worker_count
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.worker_pool import worker_processes
+from om_runbook.tasks.verify import verify_chunk_task, verify_leftovers_task
 
 
 def check_chunks(
@@ -30,8 +30,8 @@ def check_chunks(
     """Every chunk read back against the backup, a `verify-chunk` task each; the checks run in worker processes for a
     large phase (`workers`: --workers, else one per core from 200k keys)."""
     keys = sum(chunk.key_count for chunk in chunks)
-    with worker_processes(worker_count(keys, len(chunks), os.cpu_count(), workers)):
-        futures = [verify_chunk_task.submit(redis_url, backup_dir, chunk, expect, batch_size) for chunk in chunks]
+    with worker_processes(worker_count(keys, len(chunks), os.cpu_count(), workers)) as pool:
+        futures = [verify_chunk_task.submit(redis_url, backup_dir, chunk, expect, batch_size, pool) for chunk in chunks]
         return [future.result() for future in futures]
 
 
@@ -55,7 +55,7 @@ def verify_migration(
     return summarize(
         checks,
         "target",
-        started,
+        time.perf_counter() - started,
         left,
         model_sample,
         search,

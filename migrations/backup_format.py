@@ -15,6 +15,8 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from om_runbook.migrations.codec import ValueClass
+
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 
@@ -188,3 +190,15 @@ class BackupManifest(BaseModel):
     problem_counts: dict[str, int] = Field(default_factory=dict)
     snapshot: SnapshotInfo | None = None
     duration_seconds: float = 0.0
+
+
+def unreadable_count(manifest: BackupManifest) -> int:
+    """Values the scan could not read as a datetime (unparseable, or a key of the wrong type): failed before any
+    write."""
+    unparseable = sum(c.get(ValueClass.UNPARSEABLE.value, 0) for c in manifest.value_counts.values())
+    return unparseable + manifest.problem_counts.get("wrong_type", 0)
+
+
+def already_converted_count(manifest: BackupManifest) -> int:
+    """Values the scan found already in the 1.x form (converted by an earlier run)."""
+    return sum(c.get(ValueClass.CONVERTED.value, 0) for c in manifest.value_counts.values())

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Version = tuple[int, int, int]
+from om_runbook.migrations.server_facts import Version
 
 # The RDB version each Redis release writes (release -> version), newest first.
 _RDB_VERSION_SINCE: tuple[tuple[Version, int], ...] = (
@@ -40,14 +40,6 @@ def parse_tool_version(output: str) -> Version | None:
     ("redis-check-rdb 7.0.15", or "redis-check-rdb v=8.2.3 ...")."""
     match = _VERSION.search(" " + output)
     return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
-
-
-def parse_release(text: str) -> Version | None:
-    """INFO's `redis_version` ("8.2.3") as a tuple."""
-    parts = text.split(".")
-    if len(parts) < 2 or not all(part.isdigit() for part in parts[:3]):
-        return None
-    return (int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) > 2 else 0)
 
 
 def rdb_version_written_by(release: Version) -> int:

@@ -126,9 +126,9 @@ def migration_kpis(
     chunk_counts: list[dict[str, int]],
     duration_seconds: float,
 ) -> Kpis:
-    """KPIs of a migration from the backup's counts and the chunks' compare-and-set outcomes.
+    """KPIs of a migration (or a rollback) from the backup's counts and the chunks' compare-and-set outcomes.
 
-    A field counts as converted when it now holds our conversion, written by this run or a resumed one.
+    A field counts as converted when it now holds what this direction writes, written by this run or a resumed one.
     """
     totals: Counter[str] = Counter()
     for counts in chunk_counts:

@@ -16,14 +16,15 @@ from om_runbook.migrations.backup_format import Problem, TargetInfo
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.index_schema import attribute_types, datetime_index_mismatches
 from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.server_facts import ServerFacts
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget, Storage
-from om_runbook.tasks.keyspace import keys_in_database
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.record_scan import scan_records
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.server_facts import ServerFacts, read_nodes_facts
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.keyspace import keys_in_database
+from om_runbook.tasks.readers.record_scan import scan_records
+from om_runbook.tasks.readers.server_facts import read_nodes_facts
 
 # Passes over the keys after the assessment (whose scan also writes the backup), each at about the measured read
 # rate: migrate (CAS writes), verify (read back the changed keys).

@@ -28,7 +28,7 @@ from om_runbook.migrations.slots import plan_slot_ranges, slot_to_chunk_table
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget
 from om_runbook.tasks.assess import target_info
-from om_runbook.tasks.backup_files import (
+from om_runbook.tasks.backup_store.backup_format import (
     ChunkFile,
     ChunkWriter,
     backup_write_error,
@@ -40,13 +40,13 @@ from om_runbook.tasks.backup_files import (
     save_manifest,
     writes_may_have_begun,
 )
-from om_runbook.tasks.inventory import planned_keys
-from om_runbook.tasks.keyspace import keys_in_database
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.rdb_tools import resolve_restore_tools
-from om_runbook.tasks.record_scan import ScanShare
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.backup_store.rdb_tools import resolve_restore_tools
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.inventory import planned_keys
+from om_runbook.tasks.readers.keyspace import keys_in_database
+from om_runbook.tasks.readers.record_scan import ScanShare
 
 
 def reusable_backup(settings: RunSettings) -> BackupManifest | None:

@@ -16,19 +16,19 @@ from pydantic import BaseModel
 from om_runbook.migrations.backup_format import BackupManifest, SnapshotInfo
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.server_facts import ServerFacts
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget
-from om_runbook.migrations.worker_plan import worker_count
+from om_runbook.migrations.worker_pool import worker_count
 from om_runbook.tasks.assess import Assessment, build_assessment, migratable_targets
 from om_runbook.tasks.backup import LogicalBackup
-from om_runbook.tasks.keyspace import keys_in_database
-from om_runbook.tasks.progress_meter import METER, ProgressMeter
-from om_runbook.tasks.record_scan import back_up_share
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.server_facts import ServerFacts
-from om_runbook.tasks.snapshot import no_snapshot, snapshot_nodes
-from om_runbook.tasks.worker_processes import map_in_workers, worker_processes
+from om_runbook.tasks.backup_store.snapshot import no_snapshot, snapshot_nodes
+from om_runbook.tasks.io.progress_meter import METER, ProgressMeter
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.io.worker_pool import worker_processes
+from om_runbook.tasks.readers.keyspace import keys_in_database
+from om_runbook.tasks.readers.record_scan import back_up_share
 
 
 class FirstScan(BaseModel):
@@ -68,8 +68,8 @@ def assess_and_back_up(
             started = time.perf_counter()
             METER.begin("assess + backup: scan", keys)
             shares = backup.shares(worker_count(keys, len(backup.manifest.chunks), os.cpu_count(), settings.workers))
-            with worker_processes(len(shares)):
-                scanned = map_in_workers(back_up_share, shares)
+            with worker_processes(len(shares)) as workers:
+                scanned = workers.map(back_up_share, shares)
             tally, files = Tally(), {}
             for part in scanned:
                 tally.merge(part.tally)

@@ -10,11 +10,11 @@ from prefect.cache_policies import NONE
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.config import RunSettings
-from om_runbook.tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
-from om_runbook.tasks.lease import lease_check_on
-from om_runbook.tasks.pacing import PaceReader
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.guards.lease import lease_check_on
+from om_runbook.tasks.guards.throttle import PaceReader
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.writer.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
 
 
 @task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)

@@ -10,24 +10,26 @@ from pydantic import SecretStr
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.redaction import redact_url
-from om_runbook.tasks.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
-from om_runbook.tasks.lease import lease_check_on
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.snapshot import restore_snapshot_into
+from om_runbook.tasks.backup_store.snapshot import restore_snapshot_into
+from om_runbook.tasks.guards.lease import lease_check_on
+from om_runbook.tasks.guards.throttle import PaceReader
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.writer.chunk_runner import ChunkResult, ErrorPolicy, run_chunk
 
 
 @task(name="rollback-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
 def rollback_chunk_task(
     redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, batch_size: int, lease_token: str | None = None
 ) -> ChunkResult:
-    """Put the originals back where a field still holds the value we wrote (others are conflicts); with the run's
-    lease token, the lease is checked before every batch."""
+    """Put the originals back where a field still holds the value we wrote (others are conflicts), following the
+    run's pace (`om-runbook tune`); with the run's lease token, the lease is checked before every batch."""
     logger = get_run_logger()
     nodes = open_nodes(redis_url.get_secret_value())
     policy = ErrorPolicy("log_and_skip", None)  # a rollback goes as far as it can and reports the rest
     check = lease_check_on(nodes, lease_token)
-    result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger, lease_check=check)
+    pace = PaceReader(backup_dir)
+    result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger, pace, check)
     logger.info("rollback chunk %04d: %d keys, %s", chunk.index, result.key_count, result.counts)
     return result
 

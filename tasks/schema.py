@@ -26,9 +26,9 @@ from om_runbook.migrations.index_plan import (
     ready_to_switch,
 )
 from om_runbook.migrations.targets import ModelTarget
-from om_runbook.tasks.backup_files import write_atomically
-from om_runbook.tasks.redis_io.redis_connection import open_client
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.backup_store.backup_format import write_atomically
+from om_runbook.tasks.io.redis_connection import open_client
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
 
 
 def previous_path(backup_dir: Path) -> Path:

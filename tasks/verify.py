@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
@@ -19,7 +17,7 @@ from pathlib import Path
 import redis
 from prefect import task
 from prefect.cache_policies import NONE
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
 from om_runbook.migrations.backup_format import ChunkBackup, Problem
 from om_runbook.migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
@@ -43,14 +41,16 @@ from om_runbook.migrations.json_plan import (
 from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget, Storage
-from om_runbook.tasks.chunk_check import ChunkCheck, Expect, check_chunk_at
-from om_runbook.tasks.inventory import planned_keys
-from om_runbook.tasks.keyspace import keys_in_database
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.migrations.verification import ChunkCheck, Expect
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_connection import open_client
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.io.worker_pool import WorkerPool
+from om_runbook.tasks.readers.chunk_check import check_chunk_at
+from om_runbook.tasks.readers.inventory import planned_keys
+from om_runbook.tasks.readers.keyspace import keys_in_database
 from om_runbook.tasks.schema import index_plans, visible_documents
-from om_runbook.tasks.worker_processes import run_in_worker
 
 
 def count_legacy_left(
@@ -187,8 +187,8 @@ def check_sample_with_models(
 
     Returns (loaded, equal, problems).
     """
-    connection = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url, decode_responses=True)
-    raw_reader = (redis.RedisCluster if cluster else redis.Redis).from_url(redis_url)
+    connection = open_client(redis_url, decode_responses=True, cluster=cluster, ping=False)
+    raw_reader = open_client(redis_url, cluster=cluster, ping=False)
     loaded = equal = 0
     problems: list[Problem] = []
     for target in targets:
@@ -226,85 +226,12 @@ def check_sample_with_models(
     return loaded, equal, problems
 
 
-class Verification(BaseModel):
-    passed: bool
-    expect: str
-    keys_checked: int
-    field_counts: dict[str, int]
-    legacy_left: int | None = None
-    sample_loaded: int = 0
-    sample_equal: int = 0
-    sample_failed: int = 0  # Model.get() raised: the application could not read the record
-    search_checks: str = ""
-    index_checks: list[str] = Field(default_factory=list)  # per index: documents visible to queries, and why not
-    index_shortfall: int = 0  # documents missing from queries with no reason found
-    problems: list[Problem] = Field(default_factory=list)
-    problem_counts: dict[str, int] = Field(default_factory=dict)
-    duration_seconds: float = 0.0
-
-
-def summarize(
-    checks: list[ChunkCheck],
-    expect: Expect,
-    started: float,
-    legacy_left: tuple[int, list[Problem]] | None = None,
-    sample: tuple[int, int, list[Problem]] | None = None,
-    search_checks: str = "",
-    tolerate_other_fields: bool = False,
-    indexes: tuple[list[IndexVerdict], list[Problem]] | None = None,
-) -> Verification:
-    """Combine chunk checks (and the rescan and model sample, after a migration) into one verdict."""
-    counts: Counter[str] = Counter()
-    problems: list[Problem] = []
-    for check in checks:
-        counts.update(check.counts)
-        problems.extend(check.problems)
-    left, left_examples = legacy_left or (None, [])
-    loaded, equal, sample_problems = sample or (0, 0, [])
-    verdicts, invisible = indexes or ([], [])
-    load_failures = sum(1 for p in sample_problems if p.kind == "model_load_failed")
-    problems += left_examples + sample_problems + invisible
-    problem_counts = Counter(p.kind for p in problems)
-    # Fields someone else changed or deleted were reported as conflicts; they are not our failures,
-    # but a field still holding the value from before our write is. Other fields changed since the backup
-    # fail a migration's verification (traffic should be stopped); after a rollback they are the
-    # application's own later writes, which the rollback keeps: reported, not failed; the same during a
-    # migration the user declared as running with live traffic.
-    conflicts_left = counts["changed_by_others"]
-    passed = (
-        counts["not_applied"] == 0
-        and (counts["other_fields_changed"] == 0 or expect == "original" or tolerate_other_fields)
-        and counts["wrong_type"] == 0
-        and (left is None or left <= conflicts_left)
-        and equal == loaded
-        and load_failures == 0
-        and (tolerate_other_fields or not any(v.unexplained_shortfall for v in verdicts))
-        and (tolerate_other_fields or not search_checks.startswith("FAILED"))
-    )
-    return Verification(
-        passed=passed,
-        expect=expect,
-        keys_checked=sum(c.key_count for c in checks),
-        field_counts=dict(counts),
-        legacy_left=left,
-        sample_loaded=loaded,
-        sample_equal=equal,
-        sample_failed=load_failures,
-        search_checks=search_checks,
-        index_checks=[verdict.line() for verdict in verdicts],
-        index_shortfall=sum(verdict.unexplained_shortfall for verdict in verdicts),
-        problems=problems[:PROBLEM_LIST_LIMIT],
-        problem_counts=dict(problem_counts),
-        duration_seconds=time.perf_counter() - started,
-    )
-
-
 @task(name="verify-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
 def verify_chunk_task(
-    redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int
+    redis_url: SecretStr, backup_dir: Path, chunk: ChunkBackup, expect: Expect, batch_size: int, workers: WorkerPool
 ) -> ChunkCheck:
     """Read-only comparison of one chunk's keys with the backup (in a worker process when the phase opened them)."""
-    return run_in_worker(check_chunk_at, redis_url.get_secret_value(), backup_dir, chunk, expect, batch_size)
+    return workers.run(check_chunk_at, redis_url.get_secret_value(), backup_dir, chunk, expect, batch_size)
 
 
 def _index_tallies(
@@ -350,7 +277,7 @@ def check_range_queries(
 ) -> tuple[str, list[Problem]]:
     """redis-om 1.x range queries (`find(field >= t).count()`) and sorts (`sort_by(field).first()`) through the
     application's models, against the counts and the smallest value read from the keys."""
-    connection = redis.Redis.from_url(url, decode_responses=True)
+    connection = open_client(url, decode_responses=True, ping=False)
     asked, problems = 0, []
     for target in targets:
         tally = tallies.get(target.name)

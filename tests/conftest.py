@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from om_runbook.tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import RedisServer, reap_all, start_redis_server
 from tests.installed_venv import InstalledVenv, build_installed_venv
 from tests.redis_stack import stack_binary, stack_module_args
 
@@ -85,11 +85,12 @@ PURE_TESTS = Path(__file__).parent / "migrations"  # no I/O: what `make check` r
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Markers from what a test stands on: `servers` for a real redis-server or Prefect server (every test outside
-    tests/migrations, and those inside it that take a server fixture), `browser` for the Prefect UI, `slow` for the
-    deployment tests (a Prefect server, workers, minutes)."""
+    tests/migrations not marked `pure`, and any test that takes a server fixture), `browser` for the Prefect UI,
+    `slow` for the deployment tests (a Prefect server, workers, minutes)."""
     for item in items:
         path = Path(str(item.fspath))
-        if PURE_TESTS not in path.parents or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        pure = PURE_TESTS in path.parents or item.get_closest_marker("pure") is not None
+        if not pure or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
         if path.name == "test_prefect_ui.py":
             item.add_marker(pytest.mark.browser)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from om_runbook.tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import RedisServer, free_port, reap_all, start_redis_server
 
 
 def wait_until_ok(servers: list[RedisServer], masters: int) -> None:

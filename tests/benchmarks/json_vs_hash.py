@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 def seed_hashes(client, count: int) -> None:
     from om_runbook.migrations.sample_data import generate_legacy_records
-    from om_runbook.tasks.redis_io.redis_nodes import single_server
-    from om_runbook.tasks.seed import write_legacy_records
+    from om_runbook.tasks.io.redis_nodes import single_server
+    from om_runbook.tasks.writer.seed import write_legacy_records
 
     write_legacy_records(single_server(client), generate_legacy_records(count, 0.0, seed=count))
 
@@ -76,7 +76,7 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from om_runbook.tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.io.local_redis import start_redis_server
     from tests.redis_stack import stack_binary, stack_module_args
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -121,9 +121,9 @@ def _back_up(url: str, work: Path):
     from om_runbook.migrations.slots import auto_chunk_count
     from om_runbook.migrations.targets import discover_targets
     from om_runbook.tasks.first_scan import assess_and_back_up
-    from om_runbook.tasks.keyspace import keys_in_database
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.server_facts import read_nodes_facts
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.readers.keyspace import keys_in_database
+    from om_runbook.tasks.readers.server_facts import read_nodes_facts
 
     settings = _settings(url, work, rdb_snapshot=False)
     nodes = open_nodes(url)
@@ -133,7 +133,7 @@ def _back_up(url: str, work: Path):
 
 
 def _migrate_every_chunk(nodes, settings, manifest) -> None:
-    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.tasks.writer.chunk_runner import ErrorPolicy, run_chunk
 
     for chunk in manifest.chunks:
         run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, ErrorPolicy("log_and_skip", None),
@@ -157,16 +157,17 @@ def run_read_migrate(url: str, work: Path) -> dict:
 def run_plain(url: str, work: Path) -> dict:
     from om_runbook.migrations.slots import auto_chunk_count
     from om_runbook.migrations.targets import discover_targets
-    from om_runbook.migrations.worker_plan import worker_count
-    from om_runbook.tasks.chunk_check import check_chunk_at
-    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
+    from om_runbook.migrations.verification import summarize
+    from om_runbook.migrations.worker_pool import worker_count
     from om_runbook.tasks.first_scan import assess_and_back_up
-    from om_runbook.tasks.keyspace import keys_in_database
-    from om_runbook.tasks.latency_probe import ResourceProbe, probe_latency
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.server_facts import read_nodes_facts
-    from om_runbook.tasks.verify import check_sample_with_models, summarize
-    from om_runbook.tasks.worker_processes import run_in_worker, worker_processes
+    from om_runbook.tasks.guards.latency_probe import ResourceProbe, probe_latency
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.io.worker_pool import worker_processes
+    from om_runbook.tasks.readers.chunk_check import check_chunk_at
+    from om_runbook.tasks.readers.keyspace import keys_in_database
+    from om_runbook.tasks.readers.server_facts import read_nodes_facts
+    from om_runbook.tasks.verify import check_sample_with_models
+    from om_runbook.tasks.writer.chunk_runner import ErrorPolicy, run_chunk
 
     settings = _settings(url, work)
     phases: dict[str, float] = {}
@@ -189,13 +190,16 @@ def run_plain(url: str, work: Path) -> dict:
     mark = time.perf_counter()
     chunks = [c for c in manifest.chunks if c.key_count]
     keys = sum(c.key_count for c in chunks)
-    with worker_processes(worker_count(keys, len(chunks), os.cpu_count())), ThreadPoolExecutor(len(chunks)) as threads:
+    with (
+        worker_processes(worker_count(keys, len(chunks), os.cpu_count())) as pool,
+        ThreadPoolExecutor(len(chunks)) as threads,
+    ):
         checks = list(threads.map(  # as the flow runs them: a thread per chunk, its check in a worker process
-            lambda c: run_in_worker(check_chunk_at, url, settings.backup_dir, c, "target", settings.batch_size), chunks
+            lambda c: pool.run(check_chunk_at, url, settings.backup_dir, c, "target", settings.batch_size), chunks
         ))  # fmt: skip
     sample = check_sample_with_models(url, targets, [s for c in checks for s in c.sample], settings.zone)
     left = (sum(c.counts.get("not_applied", 0) for c in checks), [])
-    verification = summarize(checks, "target", mark, left, sample)
+    verification = summarize(checks, "target", time.perf_counter() - mark, left, sample)
     phases["verify"] = time.perf_counter() - mark
     assert verification.passed, verification.problem_counts
     mark = time.perf_counter()
@@ -252,8 +256,8 @@ def child(mode: str, url: str) -> None:
 
 def seed_fresh(url: str, count: int) -> None:
     from om_runbook.migrations.sample_data import generate_legacy_records
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.seed import write_legacy_records
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.seed import write_legacy_records
 
     nodes = open_nodes(url)
     nodes.clients[0].flushall()
@@ -306,7 +310,7 @@ def main() -> None:
         child(args.child, args.url)
         return
 
-    from om_runbook.tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.io.local_redis import start_redis_server
 
     with tempfile.TemporaryDirectory(prefix="om-bench-") as directory:
         server = start_redis_server(Path(directory) / "redis")

@@ -126,7 +126,7 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from om_runbook.tasks.redis_io.local_redis import start_redis_server
+    from om_runbook.tasks.io.local_redis import start_redis_server
     from tests.redis_stack import stack_binary, stack_module_args
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

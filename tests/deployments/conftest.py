@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from om_runbook.tasks.redis_io.local_redis import free_port
+from om_runbook.tasks.io.local_redis import free_port
 from tests.deployments.prefect_processes import BIN, ROOT, prefect_cli, stop, wait_healthy
 
 

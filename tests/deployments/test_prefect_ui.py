@@ -20,7 +20,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from om_runbook.migrations.run_status import RunStatus
-from om_runbook.tasks.status_file import status_path
+from om_runbook.tasks.backup_store.run_status import status_path
 from tests.deployments.prefect_processes import ROOT, prefect_cli, run_script, start_worker, stop
 from tests.flows.helpers import keyspace, seed
 from tests.webhook_server import Webhook

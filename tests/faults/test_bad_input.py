@@ -24,7 +24,7 @@ from om_runbook.migrations.codec import describe_raw
 from om_runbook.migrations.errors import BackupError, RedisAccessError
 from om_runbook.migrations.report import RunReport
 from om_runbook.tasks import backup, first_scan
-from om_runbook.tasks.redis_io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import RedisServer, free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 

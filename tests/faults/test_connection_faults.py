@@ -11,7 +11,7 @@ import pytest
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.migrations.config import RunSettings
-from om_runbook.tasks.redis_io.local_redis import RedisServer, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import RedisServer, reap_all, start_redis_server
 from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from om_runbook.flows.cli import main
-from om_runbook.tasks.redis_io.local_redis import free_port, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import free_port, reap_all, start_redis_server
 from tests.flows.helpers import keyspace, seed
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -12,9 +12,9 @@ from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings, build_settings
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.sample_data import generate_legacy_records
-from om_runbook.tasks import worker_processes
-from om_runbook.tasks.redis_io.redis_nodes import single_server
-from om_runbook.tasks.seed import write_legacy_records
+from om_runbook.tasks.io import worker_pool
+from om_runbook.tasks.io.redis_nodes import single_server
+from om_runbook.tasks.writer.seed import write_legacy_records
 
 
 def seed(client: redis.Redis, count: int, dirty_share: float = 0.0, seed: int = 0) -> None:
@@ -35,8 +35,8 @@ def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
     """The logical backup as a run writes it (the one scan), without the flow and without an RDB snapshot."""
     from om_runbook.migrations.targets import discover_targets
     from om_runbook.tasks.first_scan import assess_and_back_up
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
-    from om_runbook.tasks.server_facts import read_nodes_facts
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.readers.server_facts import read_nodes_facts
 
     settings = settings.model_copy(update={"rdb_snapshot": False})
     facts = read_nodes_facts(open_nodes(settings.redis_url.get_secret_value()))
@@ -48,7 +48,7 @@ def record_worker_jobs(monkeypatch) -> list[list[str]]:
 
     opened: list[list[str]] = []
 
-    class RecordingPool(worker_processes.ProcessPoolExecutor):
+    class RecordingPool(worker_pool.ProcessPoolExecutor):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             opened.append([])
@@ -58,7 +58,7 @@ def record_worker_jobs(monkeypatch) -> list[list[str]]:
             opened[-1].append(getattr(mapped[0] if mapped else job, "__name__", ""))
             return super().submit(job, *args, **kwargs)
 
-    monkeypatch.setattr(worker_processes, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(worker_pool, "ProcessPoolExecutor", RecordingPool)
     return opened
 
 

@@ -247,7 +247,7 @@ def test_a_redis_near_its_maxmemory_is_refused_before_any_write(redis_server, tm
 def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_lapsed(redis_server, tmp_path):
     from om_runbook.flows.rollback_flow import rollback_flow
     from om_runbook.migrations.errors import MigrationAborted
-    from om_runbook.tasks.lease import LEASE_KEY, RunLease
+    from om_runbook.tasks.guards.lease import LEASE_KEY, RunLease
 
     client = redis_server.client()
     seed(client, 60)

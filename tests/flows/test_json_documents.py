@@ -13,7 +13,7 @@ import redis
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow, verification_flow
-from om_runbook.tasks import chunk_runner
+from om_runbook.tasks.writer import chunk_runner
 from tests.flows.account_models import Account, Address, Line
 from tests.flows.helpers import back_up, keyspace, settings_for
 from tests.process_timezone import process_timezone
@@ -166,9 +166,9 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
 ):
     import logging
 
-    from om_runbook.tasks.backup_files import save_checkpoint
-    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.backup_store.backup_format import save_checkpoint
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.chunk_runner import ErrorPolicy, run_chunk
 
     client = redis_stack_server.client()
     for model in (Account, Address, Line):
@@ -216,7 +216,7 @@ def test_json_documents_resume_after_a_crash_mid_chunk_and_convert_nothing_twice
 def test_json_documents_on_a_redis_cluster_migrate_and_roll_back_per_key(tmp_path):
     """RedisJSON is per key: on 3 masters (Redis 8.2 with RedisJSON), every document is read, written and rolled back
     on the master that owns it."""
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.io.redis_nodes import open_nodes
     from tests.local_cluster import local_cluster
     from tests.redis_stack import stack_binary, stack_module_args
 

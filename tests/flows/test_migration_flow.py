@@ -13,7 +13,7 @@ from om_runbook.flows.rollback_flow import rollback_flow, verification_flow
 from om_runbook.migrations.errors import ConfigurationError, MigrationAborted
 from om_runbook.migrations.sample_models import Customer, Order
 from om_runbook.migrations.targets import key_prefix_of
-from om_runbook.tasks import chunk_runner
+from om_runbook.tasks.writer import chunk_runner
 from tests.flows.helpers import back_up, keyspace, seed, settings_for
 from tests.process_timezone import process_timezone
 
@@ -136,9 +136,9 @@ def test_a_rerun_after_success_changes_nothing_and_counts_stay_exact(redis_serve
 def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp_path, monkeypatch, window):
     import logging
 
-    from om_runbook.tasks.backup_files import read_chunk_items, save_checkpoint
-    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.backup_store.backup_format import read_chunk_items, save_checkpoint
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.chunk_runner import ErrorPolicy, run_chunk
 
     client = redis_server.client()
     seed(client, 2000)
@@ -182,9 +182,9 @@ def test_resume_after_a_crash_mid_chunk_converts_nothing_twice(redis_server, tmp
 def test_a_value_changed_by_the_application_is_never_overwritten(redis_server, tmp_path):
     import logging
 
-    from om_runbook.tasks.backup_files import read_chunk
-    from om_runbook.tasks.chunk_runner import ErrorPolicy, run_chunk
-    from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+    from om_runbook.tasks.backup_store.backup_format import read_chunk
+    from om_runbook.tasks.io.redis_nodes import open_nodes
+    from om_runbook.tasks.writer.chunk_runner import ErrorPolicy, run_chunk
 
     client = redis_server.client()
     seed(client, 200)
@@ -241,7 +241,7 @@ def assert_no_backup_left(backup_dir: Path) -> None:
 
 
 def test_a_second_process_on_the_same_backup_directory_is_refused_before_its_scan(redis_server, tmp_path):
-    from om_runbook.tasks.backup_files import BackupDirectoryLock
+    from om_runbook.tasks.backup_store.backup_format import BackupDirectoryLock
 
     client = redis_server.client()
     seed(client, 100)

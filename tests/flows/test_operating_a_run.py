@@ -10,7 +10,7 @@ import pytest
 from om_runbook.flows.cli import main
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.signoff import GateRoles
-from om_runbook.tasks.status_file import read_status, status_path, write_status
+from om_runbook.tasks.backup_store.run_status import read_status, status_path, write_status
 from tests.flows.helpers import keyspace, seed
 from tests.flows.test_checklist_flow import FlowInThread, _answer, _gated, _wait_until_not_paused
 from tests.webhook_server import Webhook

@@ -11,11 +11,11 @@ import pytest
 from om_runbook.flows.cli import main
 from om_runbook.migrations.errors import ClusterTopologyChanged
 from om_runbook.migrations.sample_data import generate_legacy_records
-from om_runbook.tasks.fingerprint import keyspace_fingerprint
-from om_runbook.tasks.redis_io.local_redis import RedisServer
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.redis_io.resp import encode_command, run_encoded
-from om_runbook.tasks.seed import write_legacy_records
+from om_runbook.tasks.io.local_redis import RedisServer
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.resp import encode_command, run_encoded
+from om_runbook.tasks.readers.fingerprint import keyspace_fingerprint
+from om_runbook.tasks.writer.seed import write_legacy_records
 from tests.local_cluster import local_cluster, wait_until_ok
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

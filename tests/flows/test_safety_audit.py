@@ -13,10 +13,11 @@ from om_runbook.flows.rollback_flow import rollback_flow, verification_flow
 from om_runbook.migrations.backup_format import Problem
 from om_runbook.migrations.errors import BackupError, ConfigurationError
 from om_runbook.migrations.unfinished_run import MARKER_KEY
-from om_runbook.tasks.backup_files import load_checkpoint, load_manifest
-from om_runbook.tasks.lease import LEASE_KEY
+from om_runbook.migrations.verification import summarize
+from om_runbook.tasks.backup_store.backup_format import load_checkpoint, load_manifest
+from om_runbook.tasks.guards.lease import LEASE_KEY
 from om_runbook.tasks.migrate import migrate_chunk_task
-from om_runbook.tasks.verify import check_sample_with_models, summarize
+from om_runbook.tasks.verify import check_sample_with_models
 from tests.flows.helpers import keyspace, migrate_lines_done, record_worker_jobs, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -99,7 +100,7 @@ def test_a_backup_whose_complete_manifest_was_lost_is_not_redone_over_its_chunk_
 def test_atomic_writes_and_finished_chunk_files_fsync_their_directory(tmp_path, monkeypatch):
     import os
 
-    from om_runbook.tasks import backup_files
+    from om_runbook.tasks.backup_store import backup_format
 
     synced: list[str] = []
     real_fsync = os.fsync
@@ -109,10 +110,10 @@ def test_atomic_writes_and_finished_chunk_files_fsync_their_directory(tmp_path, 
         real_fsync(descriptor)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    backup_files.write_atomically(tmp_path / "new" / "manifest.json", "{}")
+    backup_format.write_atomically(tmp_path / "new" / "manifest.json", "{}")
     assert synced[-1] == str(tmp_path / "new")  # the rename made durable
     assert str(tmp_path) in synced  # the new directory's entry too
-    writer = backup_files.ChunkWriter(tmp_path / "new" / "chunk.jsonl")
+    writer = backup_format.ChunkWriter(tmp_path / "new" / "chunk.jsonl")
     writer.close()
     assert synced[-2:] == [str(tmp_path / "new" / "chunk.jsonl.partial"), str(tmp_path / "new")]
     assert (tmp_path / "new" / "chunk.jsonl").exists() and not (tmp_path / "new" / "chunk.jsonl.partial").exists()
@@ -299,13 +300,13 @@ def test_verification_fails_when_model_get_fails_for_the_sample(verified):
         settings.redis_url.get_secret_value(), targets, sample, settings.zone
     )
     assert (loaded, equal, [p.kind for p in problems]) == (0, 0, ["model_load_failed", "sample_key_gone"])
-    verdict = summarize([], "target", time.perf_counter(), (0, []), (loaded, equal, problems))
+    verdict = summarize([], "target", 0.0, (0, []), (loaded, equal, problems))
     assert not verdict.passed and verdict.sample_failed == 1
 
 
 def test_a_sample_whose_every_load_failed_does_not_pass():
     failed = [Problem(kind="model_load_failed", key="k", field="f", message="ValidationError")] * 3
-    assert not summarize([], "target", time.perf_counter(), (0, []), (0, 0, failed)).passed
+    assert not summarize([], "target", 0.0, (0, []), (0, 0, failed)).passed
 
 
 # --- 5. the staging rehearsal empties only an empty or marked staging Redis, never production ------------------

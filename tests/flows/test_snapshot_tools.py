@@ -10,9 +10,9 @@ import pytest
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.migrations.errors import ConfigurationError
-from om_runbook.tasks.redis_io.local_redis import reap_all, start_redis_server
-from om_runbook.tasks.redis_io.redis_nodes import single_server
-from om_runbook.tasks.snapshot import snapshot_nodes
+from om_runbook.tasks.backup_store.snapshot import snapshot_nodes
+from om_runbook.tasks.io.local_redis import reap_all, start_redis_server
+from om_runbook.tasks.io.redis_nodes import single_server
 from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for
 from tests.redis_stack import stack_binary, stack_module_args
 

@@ -12,7 +12,7 @@ import pytest
 from om_runbook.flows.cli import main
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
-from om_runbook.tasks.pacing import pace_path
+from om_runbook.tasks.guards.throttle import pace_path
 from tests.flows.helpers import keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

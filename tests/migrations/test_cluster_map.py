@@ -7,8 +7,8 @@ import pytest
 from om_runbook.migrations.backup_format import SnapshotInfo, combine_snapshots
 from om_runbook.migrations.cluster_map import master_slot_ranges, node_url, owner_changes, slot_owner_table
 from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.server_facts import ServerFacts, combine_facts
 from om_runbook.migrations.slots import SLOT_COUNT, plan_slot_ranges
-from om_runbook.tasks.server_facts import ServerFacts, combine_facts
 
 # CLUSTER SLOTS as redis-py returns it: [first, last, master, replica...]; one master owns two ranges
 REPLY = [

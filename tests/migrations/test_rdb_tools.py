@@ -9,7 +9,6 @@ from om_runbook.migrations.rdb_tools import (
     missing_modules_message,
     missing_tools_message,
     module_load_plan,
-    parse_release,
     parse_tool_version,
     rdb_version_of_header,
     rdb_version_written_by,
@@ -28,7 +27,6 @@ def test_rdb_header_and_tool_versions_are_read_from_what_the_files_and_tools_pri
     assert parse_tool_version("redis-check-rdb v=8.2.3 sha=b5d43ceb:0 malloc=jemalloc-5.3.0") == (8, 2, 3)
     assert parse_tool_version("Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64") == (7, 0, 15)
     assert parse_tool_version("command not understood") is None
-    assert parse_release("8.2.3") == (8, 2, 3) and parse_release("7.4") == (7, 4, 0) and parse_release("?") is None
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-from om_runbook.migrations.worker_plan import MIN_KEYS_FOR_WORKERS, worker_count
+from om_runbook.migrations.worker_pool import MIN_KEYS_FOR_WORKERS, worker_count
 
 
 def test_a_small_phase_stays_in_this_process():

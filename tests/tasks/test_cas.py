@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from om_runbook.migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
-from om_runbook.tasks.cas import apply_batch, load_cas_script
-from om_runbook.tasks.redis_io.redis_nodes import single_server
+from om_runbook.tasks.io.redis_nodes import single_server
+from om_runbook.tasks.writer.cas import apply_batch, load_cas_script
 
 KEY = b":app.Session:1"
 
@@ -86,7 +86,7 @@ def test_a_user_who_may_not_write_json_documents_is_refused_before_any_write(red
     import redis
 
     from om_runbook.migrations.errors import RedisAccessError
-    from om_runbook.tasks.permissions import require_permissions
+    from om_runbook.tasks.guards.permissions import require_permissions
 
     admin = redis_stack_server.client()
     admin.acl_setuser("reader", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-json.set"])

@@ -51,7 +51,7 @@ def test_seed_reports_a_wrong_password_without_printing_it(redis_server_factory,
 
 
 def test_seed_reports_an_unreachable_server(capsys):
-    from om_runbook.tasks.redis_io.local_redis import free_port
+    from om_runbook.tasks.io.local_redis import free_port
 
     assert main(["seed", "--redis-url", f"redis://127.0.0.1:{free_port()}", "--count", "1"]) == 2
     assert "cannot connect to Redis at redis://127.0.0.1" in capsys.readouterr().err
@@ -59,9 +59,9 @@ def test_seed_reports_an_unreachable_server(capsys):
 
 def test_the_progress_meter_counts_every_seeded_record_the_last_partial_batch_too(redis_server):
     from om_runbook.migrations.sample_data import generate_legacy_records
-    from om_runbook.tasks.progress_meter import METER
-    from om_runbook.tasks.redis_io.redis_nodes import single_server
-    from om_runbook.tasks.seed import write_legacy_records
+    from om_runbook.tasks.io.progress_meter import METER
+    from om_runbook.tasks.io.redis_nodes import single_server
+    from om_runbook.tasks.writer.seed import write_legacy_records
 
     METER.begin("seed legacy records", 2500)
     write_legacy_records(single_server(redis_server.client()), generate_legacy_records(2500, 0.0, 0), batch_size=1000)

@@ -8,10 +8,10 @@ from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
 from om_runbook.migrations.fingerprint import hash_fingerprint, other_fingerprint
-from om_runbook.tasks.keyspace import keys_in_database, read_hashes, scan_key_batches
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.keyspace import keys_in_database, read_hashes, scan_key_batches
 
 
 def keyspace_fingerprint(nodes: RedisNodes, batch_size: int = 1000) -> dict[bytes, bytes]:

@@ -9,14 +9,34 @@ from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, R
 from om_runbook.migrations.redaction import redact_text, redact_url, url_password
 
 
-def open_client(url: str, *, timeout_seconds: float = 10.0) -> redis.Redis:
-    """A bytes client for `url`, checked with PING; raises RedisAccessError with a redacted message."""
+def open_client(
+    url: str,
+    *,
+    timeout_seconds: float = 10.0,
+    decode_responses: bool = False,
+    cluster: bool = False,
+    ping: bool = True,
+) -> redis.Redis:
+    """The one way a connection to the user's Redis is opened: a client for `url` (bytes unless `decode_responses`;
+    a RedisCluster client, with the same command API, when `cluster`), checked with PING unless `ping` is False;
+    raises ConfigurationError or RedisAccessError with a redacted message."""
     safe = redact_url(url)
+    client_class = redis.RedisCluster if cluster else redis.Redis
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+        client = client_class.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            decode_responses=decode_responses,
+        )
     except ValueError as exc:
         message = redact_text(str(exc), (url_password(url),))
         raise ConfigurationError(f"invalid Redis URL {safe}: {message}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:  # a cluster client connects at once
+        message = redact_text(str(exc), (url_password(url),))
+        raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
+    if not ping:
+        return client
     try:
         client.ping()
     except redis.AuthenticationError as exc:

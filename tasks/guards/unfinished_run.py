@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from om_runbook.migrations.unfinished_run import MARKER_KEY, UnfinishedRun
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 
 _CLEAR_IF_OURS = b"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

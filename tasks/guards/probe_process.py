@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from om_runbook.migrations.kpi_targets import summarize_latencies
+from om_runbook.tasks.io.redis_connection import open_client
 
 
 def _memory_share(memory: dict) -> float | None:
@@ -47,7 +48,7 @@ def ping_milliseconds(client: redis.Redis) -> float:
 def probe(
     url: str, stop: threading.Event, ping_interval: float, sample_interval: float, status: Path | None = None
 ) -> dict:
-    client = redis.Redis.from_url(url, socket_timeout=10)
+    client = open_client(url, ping=False)
     timings: list[float] = []
     memory_peak: float | None = None
     cpu_peak: float | None = None

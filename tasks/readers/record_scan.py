@@ -14,11 +14,11 @@ from om_runbook.migrations.key_plan import converted_by_earlier_run
 from om_runbook.migrations.slots import key_slot
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget
-from om_runbook.tasks.backup_files import ChunkFile, ChunkWriter, backup_write_error
-from om_runbook.tasks.inventory import PlannedKey, planned_keys
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.worker_processes import count_done
+from om_runbook.tasks.backup_store.backup_format import ChunkFile, ChunkWriter, backup_write_error
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.worker_pool import count_done
+from om_runbook.tasks.readers.inventory import PlannedKey, planned_keys
 
 _LINE_OVERHEAD = 48  # JSON punctuation, digest and newline per backed-up key
 

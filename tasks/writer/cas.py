@@ -23,9 +23,11 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from om_runbook.migrations.errors import RedisAccessError
 from om_runbook.migrations.json_plan import is_json_digest, split_digest
-from om_runbook.tasks.redis_io.redis_connection import is_permission_error
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
-from om_runbook.tasks.redis_io.resp import run_encoded
+from om_runbook.migrations.server_facts import supports_field_ttl
+from om_runbook.tasks.io.redis_connection import is_permission_error
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.resp import run_encoded
+from om_runbook.tasks.readers.server_facts import read_redis_version
 
 # ARGV in fours: field, expected, new, absence ('e': expected is "no field", 'n': new is "no field", '': neither)
 _CAS_TEMPLATE = """
@@ -93,7 +95,6 @@ end
 if all_hold(2) then return reply(2) end
 return reply(0)
 """
-FIELD_TTL_SINCE = (7, 4)
 Line: TypeAlias = Sequence[str | None]  # a backup line's items, as `parse_line` gives them
 
 
@@ -118,15 +119,13 @@ class BatchResult:
     errors: list[tuple[bytes, str]] = field(default_factory=list)  # key, message
 
 
-def supports_field_ttl(client: redis.Redis) -> bool:
-    """Redis 7.4 and later: hash fields may have their own TTL."""
-    version = str(client.info("server").get("redis_version", "0"))
-    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) >= FIELD_TTL_SINCE
-
-
 def cas_script_for(nodes: RedisNodes) -> bytes:
     """The script keeping field TTLs when every master has them, else the plain one."""
-    return CAS_SCRIPT_KEEPING_FIELD_TTL if all(map(supports_field_ttl, nodes.clients)) else CAS_SCRIPT
+    return (
+        CAS_SCRIPT_KEEPING_FIELD_TTL
+        if all(supports_field_ttl(read_redis_version(c)) for c in nodes.clients)
+        else CAS_SCRIPT
+    )
 
 
 def load_cas_script(nodes: RedisNodes) -> CasScript:

@@ -22,8 +22,8 @@ from om_runbook.migrations.throttle import (
     throttled_seconds,
     tuning_events,
 )
-from om_runbook.tasks.backup_files import write_atomically
-from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.backup_store.backup_format import write_atomically
+from om_runbook.tasks.io.progress_meter import METER
 
 
 def control_path(backup_dir: Path) -> Path:

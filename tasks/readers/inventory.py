@@ -17,9 +17,9 @@ from om_runbook.migrations.json_plan import document_digest, plan_document
 from om_runbook.migrations.key_plan import KeyPlan, field_specs, plan_hash, wrong_type_problem
 from om_runbook.migrations.tally import Tally
 from om_runbook.migrations.targets import ModelTarget, Storage
-from om_runbook.tasks.keyspace import key_type, read_documents, read_hashes, scan_key_batches
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.readers.keyspace import key_type, read_documents, read_hashes, scan_key_batches
 
 
 @dataclass(frozen=True, slots=True)

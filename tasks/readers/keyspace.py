@@ -10,8 +10,8 @@ from typing import TypeVar
 import redis
 from redis.exceptions import ResponseError
 
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
-from om_runbook.tasks.redis_io.resp import encode_command, run_encoded
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.resp import encode_command, run_encoded
 
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
 

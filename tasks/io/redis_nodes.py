@@ -16,7 +16,7 @@ from om_runbook.migrations.cluster_map import master_slot_ranges, node_url, slot
 from om_runbook.migrations.errors import RedisAccessError
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.slots import key_slot
-from om_runbook.tasks.redis_io.redis_connection import open_client
+from om_runbook.tasks.io.redis_connection import open_client
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.staging_guard import STAGING_MARKER_KEY, flush_refusal
-from om_runbook.tasks.redis_io.redis_nodes import open_nodes
+from om_runbook.tasks.io.redis_nodes import open_nodes
 
 
 def empty_staging(url: str, production_url: str | None) -> None:

@@ -18,57 +18,60 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from om_runbook.tasks.progress_meter import METER
+from om_runbook.tasks.io.progress_meter import METER
 
 Result = TypeVar("Result")
 Item = TypeVar("Item")
 _RELAY_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
 
-_pool: ProcessPoolExecutor | None = None
 _shared_done: Any = None  # in a worker: the count of units done, which the parent adds to its meter
 
 
+class WorkerPool:
+    """Worker processes for CPU-bound jobs, passed to what runs them; without processes every job runs in the
+    calling thread."""
+
+    def __init__(self, executor: ProcessPoolExecutor | None = None) -> None:
+        self._executor = executor
+
+    def run(self, job: Callable[..., Result], *args: Any) -> Result:
+        """`job(*args)` in a worker process, or in this thread without processes."""
+        if self._executor is None:
+            return job(*args)
+        return self._executor.submit(job, *args).result()
+
+    def map(self, job: Callable[[Item], Result], items: list[Item]) -> list[Result]:
+        """`job` on every item, at the same time in the worker processes, or in turn without processes."""
+        if self._executor is None:
+            return [job(item) for item in items]
+        return list(self._executor.map(job, items))
+
+
+IN_THIS_THREAD = WorkerPool()
+
+
 @contextmanager
-def worker_processes(count: int) -> Iterator[None]:
-    """Within the block, `run_in_worker` runs jobs in `count` processes (started here; none when count < 2)."""
-    global _pool
-    if count < 2 or _pool is not None:
-        yield
+def worker_processes(count: int) -> Iterator[WorkerPool]:
+    """A pool of `count` processes (started here) for the block; with count < 2, jobs run in the calling thread."""
+    if count < 2:
+        yield IN_THIS_THREAD
         return
     context = multiprocessing.get_context("spawn")  # never fork: the flow's process runs threads
     done = context.Value("q", 0)
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=(done, os.getpid()))
+    executor = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=(done, os.getpid()))
     stop = threading.Event()
     relay = threading.Thread(target=_relay_progress, args=(done, stop), name="om-runbook-progress-relay", daemon=True)
     try:
         # every worker started now, from this thread (which outlives them), not inside the first job
-        list(pool.map(_ready, range(count)))
+        list(executor.map(_ready, range(count)))
         relay.start()
-        _pool = pool
-        yield
+        yield WorkerPool(executor)
     finally:
-        _pool = None
         stop.set()
         if relay.is_alive():
             relay.join()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def run_in_worker(job: Callable[..., Result], *args: Any) -> Result:
-    """`job(*args)` in a worker process when `worker_processes` is open, else in this thread."""
-    pool = _pool
-    if pool is None:
-        return job(*args)
-    return pool.submit(job, *args).result()
-
-
-def map_in_workers(job: Callable[[Item], Result], items: list[Item]) -> list[Result]:
-    """`job` on every item, at the same time in the worker processes when `worker_processes` is open, else in turn."""
-    pool = _pool
-    if pool is None:
-        return [job(item) for item in items]
-    return list(pool.map(job, items))
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def count_done(units: int) -> None:

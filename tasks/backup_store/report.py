@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from om_runbook.migrations.report import RunReport
-from om_runbook.tasks.backup_files import write_atomically
+from om_runbook.tasks.backup_store.backup_format import write_atomically
 
 
 def write_report(path: Path | None, report: RunReport) -> None:

@@ -16,8 +16,9 @@ from pydantic import SecretStr
 from om_runbook.migrations.kpi_targets import summarize_latencies
 from om_runbook.migrations.redaction import redact_text, url_password
 from om_runbook.migrations.report import LatencySummary
-from om_runbook.tasks.probe_process import ping_milliseconds
-from om_runbook.tasks.redis_io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.guards.probe_process import ping_milliseconds
+from om_runbook.tasks.io.redis_connection import open_client
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
 
 
 class ResourceProbe:
@@ -43,7 +44,7 @@ class ResourceProbe:
             self._status.parent.mkdir(parents=True, exist_ok=True)
             self._status.unlink(missing_ok=True)  # an earlier run's reading must not pass for this one's
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "om_runbook.tasks.probe_process"],
+            [sys.executable, "-m", "om_runbook.tasks.guards.probe_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -89,7 +90,7 @@ def probe_latency(url: str, pings: int = 60, interval: float = 0.005) -> Latency
     migration's probe takes as many in a second), each timed as that probe times it (`ping_milliseconds`).
     In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
     the chunks' CPU out of its timings) would only add its start-up to the run."""
-    client = redis.Redis.from_url(url, socket_timeout=10)
+    client = open_client(url, ping=False)
     timings: list[float] = []
     try:
         client.ping()  # the connection's set-up is not a PING's latency

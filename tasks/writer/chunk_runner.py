@@ -23,15 +23,15 @@ from om_runbook.migrations.config import FailureMode
 from om_runbook.migrations.errors import MigrationAborted
 from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
 from om_runbook.migrations.throttle import Pace
-from om_runbook.tasks.backup_files import (
+from om_runbook.tasks.backup_store.backup_format import (
     Checkpoint,
     clear_checkpoint,
     load_checkpoint,
     read_chunk_items,
     save_checkpoint,
 )
-from om_runbook.tasks.cas import BatchResult, apply_batch_on, load_cas_script
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.writer.cas import BatchResult, apply_batch_on, load_cas_script
 
 Direction = Literal["migrate", "rollback"]
 
@@ -145,3 +145,12 @@ def run_chunk(
     result.key_count, result.counts = lines_done, dict(counts)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def chunk_problem_counts(result: ChunkResult) -> dict[str, int]:
+    """Problem counts from a chunk's exact counters (its problem list is capped)."""
+    return {
+        kind: result.counts.get(counter, 0)
+        for kind, counter in (("conflict", "conflict"), ("missing", "missing"), ("write_error", "errors"))
+        if result.counts.get(counter, 0)
+    }

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from om_runbook.migrations.errors import RedisAccessError
 from om_runbook.migrations.sample_data import LegacyRecord
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes
-from om_runbook.tasks.redis_io.resp import encode_command, run_encoded
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.resp import encode_command, run_encoded
 
 
 def _write_batch(nodes: RedisNodes, keys: list[bytes], batch: list[bytes]) -> None:

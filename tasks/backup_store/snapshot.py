@@ -2,7 +2,7 @@
 
 The snapshot comes through the replication stream (`redis-cli --rdb`); `redis-check-rdb` checks it;
 a throwaway local redis-server loads it and is compared with the source (key count, sample of keys). Both tools must
-read the file's RDB version, and the throwaway server loads the source's modules (tasks/rdb_tools.py finds them).
+read the file's RDB version, and the throwaway server loads the source's modules (rdb_tools.py beside this finds them).
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ import redis
 from om_runbook.migrations.backup_format import SnapshotInfo, combine_snapshots
 from om_runbook.migrations.errors import BackupError, ConfigurationError
 from om_runbook.migrations.redaction import redact_text, url_password
-from om_runbook.tasks.backup_files import file_sha256
-from om_runbook.tasks.progress_meter import METER, ProgressMeter
-from om_runbook.tasks.rdb_tools import RestoreTools, check_rdb_command, read_rdb_version, resolve_restore_tools
-from om_runbook.tasks.redis_io.local_redis import RedisServer, start_redis_server
-from om_runbook.tasks.redis_io.redis_nodes import RedisNode, RedisNodes
-from om_runbook.tasks.server_facts import read_server_facts
+from om_runbook.tasks.backup_store.backup_format import file_sha256
+from om_runbook.tasks.backup_store.rdb_tools import (
+    RestoreTools,
+    check_rdb_command,
+    read_rdb_version,
+    resolve_restore_tools,
+)
+from om_runbook.tasks.io.local_redis import RedisServer, start_redis_server
+from om_runbook.tasks.io.progress_meter import METER, ProgressMeter
+from om_runbook.tasks.io.redis_nodes import RedisNode, RedisNodes
+from om_runbook.tasks.readers.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200
 SNAPSHOT_TIMEOUT_SECONDS = 3600

@@ -8,9 +8,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
 from redis.exceptions import ResponseError
 
 from om_runbook.migrations.backup_format import ChunkBackup, FieldChange, KeyBackup, Problem, digest_other_fields
@@ -18,22 +16,14 @@ from om_runbook.migrations.codec import describe_raw
 from om_runbook.migrations.json_plan import document_sha1, is_json_digest, others_digest, split_digest
 from om_runbook.migrations.json_plan import field_state as json_field_state
 from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
-from om_runbook.tasks.backup_files import read_chunk
-from om_runbook.tasks.keyspace import read_documents_on, read_hashes_on
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
-from om_runbook.tasks.worker_processes import count_done
+from om_runbook.migrations.verification import ChunkCheck, Expect
+from om_runbook.tasks.backup_store.backup_format import read_chunk
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.worker_pool import count_done
+from om_runbook.tasks.readers.keyspace import read_documents_on, read_hashes_on
 
-Expect = Literal["target", "original"]
 SAMPLE_PER_CHUNK = 8
-
-
-class ChunkCheck(BaseModel):
-    index: int
-    key_count: int = 0
-    counts: dict[str, int] = Field(default_factory=dict)
-    problems: list[Problem] = Field(default_factory=list)
-    sample: list[tuple[str, str, str]] = Field(default_factory=list)  # key, field, original (latin-1)
 
 
 def _field_state(current: bytes | None, change, expect: Expect) -> str:

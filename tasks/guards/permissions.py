@@ -13,12 +13,13 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from om_runbook.migrations.errors import RedisAccessError
 from om_runbook.migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
+from om_runbook.migrations.server_facts import supports_field_ttl
 from om_runbook.migrations.unfinished_run import MARKER_KEY
-from om_runbook.tasks.cas import CAS_SCRIPT, supports_field_ttl
-from om_runbook.tasks.lease import LEASE_KEY
-from om_runbook.tasks.redis_io.redis_connection import is_permission_error
-from om_runbook.tasks.redis_io.redis_nodes import RedisNode, RedisNodes, open_nodes
-from om_runbook.tasks.server_facts import server_modules
+from om_runbook.tasks.guards.lease import LEASE_KEY
+from om_runbook.tasks.io.redis_connection import is_permission_error
+from om_runbook.tasks.io.redis_nodes import RedisNode, RedisNodes, open_nodes
+from om_runbook.tasks.readers.server_facts import read_redis_version, server_modules
+from om_runbook.tasks.writer.cas import CAS_SCRIPT
 
 
 def _user(client: redis.Redis) -> str:
@@ -81,7 +82,7 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefi
             key_prefixes,
             LEASE_KEY.decode(),
             MARKER_KEY.decode(),
-            field_ttl=supports_field_ttl(client),
+            field_ttl=supports_field_ttl(read_redis_version(client)),
             json_prefixes=json_prefixes,
         )
         denials = _dryrun_denials(client, user, needed)

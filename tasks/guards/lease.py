@@ -13,9 +13,9 @@ import uuid
 import redis
 
 from om_runbook.migrations.errors import LeaseLost, MigrationAborted, RedisAccessError
-from om_runbook.tasks.local_process import process_alive
-from om_runbook.tasks.progress_meter import METER
-from om_runbook.tasks.redis_io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.local_process import process_alive
+from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
 RENEW_SCRIPT = b"""

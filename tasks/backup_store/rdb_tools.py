@@ -24,12 +24,12 @@ from om_runbook.migrations.rdb_tools import (
     missing_modules_message,
     missing_tools_message,
     module_load_plan,
-    parse_release,
     parse_tool_version,
     rdb_version_of_header,
     rdb_version_written_by,
 )
-from om_runbook.tasks.server_facts import server_modules
+from om_runbook.migrations.server_facts import parse_release
+from om_runbook.tasks.readers.server_facts import read_redis_version, server_modules
 
 TOOL_NAMES = ("redis-server", "redis-check-rdb")
 
@@ -100,7 +100,7 @@ def resolve_restore_tools(
 ) -> RestoreTools:
     """The tools for this server's snapshot (the RDB version its release writes, unless the file's own header said
     otherwise); ConfigurationError naming what is missing and the remedy when there are none."""
-    release = parse_release(str(client.info("server").get("redis_version", "")))
+    release = parse_release(read_redis_version(client))
     wanted = rdb_version or (rdb_version_written_by(release) if release else 12)
     found = find_local_tools(tools_directory(tools_dir))
     choice = choose_rdb_tools(found, wanted, release)

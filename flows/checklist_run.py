@@ -1,0 +1,96 @@
+"""The state one checklist run accumulates (settings, report, checklist evidence, the lease held, the live display),
+its sign-off gates, and how it ends: the report, artifacts and archive always written."""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from om_runbook.flows.artifacts import publish_checklist, publish_kpis
+from om_runbook.flows.live_display import RunDisplay
+from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.flows.signoff_gates import ask_for_signoffs
+from om_runbook.migrations.checklist import checklist_markdown
+from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.kpi_targets import evaluate_kpis
+from om_runbook.migrations.redaction import redact_url
+from om_runbook.migrations.report import PhaseClock, RunReport
+from om_runbook.migrations.run_status import default_resume_command
+from om_runbook.migrations.signoff import Gate
+from om_runbook.migrations.unfinished_run import UnfinishedRun
+from om_runbook.tasks.backup_store.report import archive_run, write_report
+from om_runbook.tasks.guards.lease import RunLease
+from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
+from om_runbook.tasks.io.progress_meter import METER
+
+
+class ChecklistRun:
+    """The state one run accumulates: report, checklist evidence, the lease; the phases are functions taking it."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.started = time.perf_counter()
+        self.report = RunReport(
+            status="running", redis=redact_url(settings.redis_url.get_secret_value()), flow_run_id=str(flow_run.id)
+        )
+        self.clock = PhaseClock(self.report)
+        self.evidence: dict[str, str] = {}
+        self.logger = get_run_logger()
+        self.resources = ExitStack()  # held until the run ends: the lease on the Redis
+        self.lease: RunLease | None = None
+        self.earlier_run: UnfinishedRun | None = None
+        self.display = RunDisplay(
+            "migration",
+            settings.backup_dir,
+            self.report.redis,
+            settings.resume_command or default_resume_command("migration", str(settings.backup_dir)),
+            str(flow_run.id),
+            flow_run_ui_url(),
+            self.logger,
+        )
+
+    def gate(self, gate: Gate, summary: str) -> bool:
+        outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
+        self.report.signoffs += signoffs
+        if outcome == "approved":
+            self.evidence[f"signoff_{gate}"] = ", ".join(f"{s.role}: {s.name}" for s in signoffs)
+            return True
+        self.report.messages.append(
+            f"sign-off {gate}: {'rejected' if outcome == 'rejected' else 'not answered in time'}"
+        )
+        return False
+
+    @property
+    def lease_token(self) -> str | None:
+        return self.lease.token_text if self.lease is not None else None
+
+    def finish(self) -> None:
+        report = self.report
+        if report.status in ("succeeded", "not_signed_off"):  # migrated and verified: nothing left unfinished
+            clear_unfinished_run(self.settings.redis_url.get_secret_value(), self.settings.backup_dir)
+        self.resources.close()
+        report.kpis.duration_seconds = time.perf_counter() - self.started
+        report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        if report.status != "succeeded" and report.messages:
+            METER.last_error = report.messages[-1]
+        self.display.finish(report.status)
+        self.evidence.setdefault("rollback_decision", "no rollback criterion met")
+        checklist = checklist_markdown(self.evidence, report.signoffs, report.status)
+        try:
+            publish_kpis(report.kpi_checks, report.status)
+            publish_checklist(checklist)
+        finally:
+            self.keep_records(checklist)
+
+    def keep_records(self, checklist: str) -> None:
+        """Report file and archive; a full disk here is logged, never allowed to hide how the run ended."""
+        backup_dir = self.settings.backup_dir
+        try:
+            write_report(self.settings.report_json, self.report)
+            if (backup_dir / "manifest.json").exists():
+                archive_run(backup_dir, self.report, checklist)
+        except OSError as exc:
+            self.logger.error("could not write the run report or archive: %s (the artifacts hold them)", exc)

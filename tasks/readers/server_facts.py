@@ -1,0 +1,73 @@
+"""Reading the facts about the user's Redis (INFO, CONFIG GET, MODULE LIST) that decide whether and how we may run;
+migrations/server_facts.py judges them."""
+
+from __future__ import annotations
+
+import redis
+
+from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.rdb_tools import ServerModule
+from om_runbook.migrations.server_facts import ServerFacts, combine_facts
+from om_runbook.tasks.io.redis_nodes import RedisNodes
+
+
+def _info(client: redis.Redis, section: str) -> dict:
+    try:
+        return client.info(section)
+    except redis.ResponseError as exc:
+        raise RedisAccessError(f"INFO {section} was refused ({exc}); the migration user needs INFO") from None
+
+
+def server_modules(client: redis.Redis) -> list[ServerModule] | None:
+    """MODULE LIST: each loaded module's name, path (empty when built in) and arguments; None when refused."""
+    try:
+        entries = client.module_list()
+    except redis.ResponseError:
+        return None
+
+    def text(value: object) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    modules = []
+    for entry in entries:
+        fields = {text(name): value for name, value in entry.items()}
+        args = tuple(text(arg) for arg in fields.get("args") or ())
+        modules.append(ServerModule(text(fields.get("name", "")), text(fields.get("path", "")), args))
+    return modules
+
+
+def _rdb_saves(client: redis.Redis) -> bool | None:
+    try:
+        return client.config_get("save").get(b"save", b"") not in (b"", "")
+    except redis.ResponseError:
+        return None
+
+
+def read_redis_version(client: redis.Redis) -> str:
+    """INFO's `redis_version` of one server ("?" when it names none)."""
+    return str(_info(client, "server").get("redis_version", "?"))
+
+
+def read_server_facts(client: redis.Redis) -> ServerFacts:
+    server, memory = _info(client, "server"), _info(client, "memory")
+    persistence, replication = _info(client, "persistence"), _info(client, "replication")
+    keyspace = _info(client, "keyspace")
+    cluster = _info(client, "cluster")
+    loaded = server_modules(client)
+    return ServerFacts(
+        redis_version=str(server.get("redis_version", "?")),
+        role=str(replication.get("role", "?")),
+        cluster_enabled=bool(cluster.get("cluster_enabled", 0)),
+        modules=None if loaded is None else [module.name for module in loaded],
+        used_memory=int(memory.get("used_memory", 0)),
+        maxmemory=int(memory.get("maxmemory", 0)),
+        rdb_enabled=_rdb_saves(client),
+        aof_enabled=bool(persistence.get("aof_enabled", 0)),
+        total_keys=sum(int(db.get("keys", 0)) for db in keyspace.values() if isinstance(db, dict)),
+        keys_with_ttl=sum(int(db.get("expires", 0)) for db in keyspace.values() if isinstance(db, dict)),
+    )
+
+
+def read_nodes_facts(nodes: RedisNodes) -> ServerFacts:
+    """The facts of the server, or of every master of a cluster combined."""
+    return combine_facts([read_server_facts(client) for client in nodes.clients])
