@@ -28,8 +28,24 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-json", metavar="PATH", help="write the outcome as JSON to PATH")
 
 
+def _add_app_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--app-dir",
+        default=None,
+        metavar="DIR",
+        help="the application's directory, first on the import path (default: the current directory)",
+    )
+
+
 def _add_migration_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", required=True, metavar="MODULE", help="importable module of 1.x models")
+    parser.add_argument(
+        "--models",
+        required=True,
+        action="append",
+        metavar="MODULE",
+        help="module or package of the application's redis-om 1.x models (a package: every module in it); repeatable",
+    )
+    _add_app_dir(parser)
     parser.add_argument(
         "--naive-timezone",
         default="UTC",
@@ -76,11 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="read-only check of a migration against its backup")
     _add_url(verify)
     verify.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_app_dir(verify)
     _add_report(verify)
 
     rollback = commands.add_parser("rollback", help="put back the exact original bytes from a backup")
     _add_url(rollback)
     rollback.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_app_dir(rollback)
     _add_report(rollback)
 
     approve = commands.add_parser("approve", help="sign a paused run's gate from a terminal")
@@ -99,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--backup-dir", required=True, metavar="DIR", help="the run's --backup-dir")
     status.add_argument("--watch", action="store_true", help="redraw until the run ends or crashes")
     status.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="--watch redraw period (2)")
+    _add_app_dir(status)
 
     notifications = commands.add_parser(
         "setup-notifications",
@@ -161,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, getattr(args, name) or os.environ.get("OM_RUNBOOK_NOTIFY_WEBHOOK") or None)
     args.resume_command = resume_command(argv, args)
     try:
+        if hasattr(args, "app_dir"):
+            from om_runbook.tasks.io.app_dir import put_app_dir_first
+
+            put_app_dir_first(args.app_dir)
         return _commands()[args.command](args)
     except RunbookError as exc:
         secrets = (url_password(getattr(args, "redis_url", "") or ""),)

@@ -49,13 +49,19 @@ def seed(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, **extra: object) -> RunSettings:
-    return build_settings(
+    """The run's settings; the models are imported here, so a module that fails to import is named before Prefect
+    starts (one line, no traceback)."""
+    from om_runbook.migrations.targets import discover_targets
+
+    settings = build_settings(
         redis_url=args.redis_url,
-        models=args.models,
+        models=",".join(args.models),
         naive_timezone=args.naive_timezone,
         report_json=Path(args.report_json) if args.report_json else None,
         **extra,
     )
+    discover_targets(settings.models)
+    return settings
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """Entry points of the deployments in deployments/prefect.yaml: typed parameters for the UI form, and the
 Redis URL (with its password) read from a Prefect Secret block, never taken as a plain parameter."""
 
-import inspect
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,7 @@ from pydantic import Field, SecretStr
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rehearsal_flow import RehearsalReport, rehearsal_flow
 from om_runbook.flows.rollback_flow import rollback_flow
-from om_runbook.flows.run_options import deployment_default, deployment_parameter, parameter_docs
+from om_runbook.flows.run_options import deployment_default, deployment_parameter, with_parameter_docs
 from om_runbook.migrations.config import FailureMode, RunSettings, build_settings
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.report import RunReport
@@ -25,6 +24,7 @@ from om_runbook.tasks.backup_store.backup_format import (
     require_complete_manifest,
     write_atomically,
 )
+from om_runbook.tasks.io.app_dir import put_app_dir_first
 from om_runbook.tasks.migrate import migrate_chunk_task
 from om_runbook.tasks.rollback import restore_snapshot_task
 from om_runbook.tasks.writer.staging_guard import empty_staging
@@ -32,7 +32,12 @@ from om_runbook.tasks.writer.staging_guard import empty_staging
 SecretName = Annotated[
     str, Field(description="name of the Prefect Secret block holding the Redis URL (with its password)")
 ]
-ModelsModule = Annotated[str, Field(description="importable module of the application's redis-om 1.x models")]
+MODELS_HELP = (
+    "modules or packages of the application's redis-om 1.x models, comma-separated (a package: every module in it)"
+)
+APP_DIR_HELP = "the application's directory, first on the import path (default: the work pool's working directory)"
+ModelsModule = Annotated[str, Field(description=MODELS_HELP)]
+AppDir = Annotated[str | None, Field(description=APP_DIR_HELP)]
 NaiveTimezone = Annotated[str, Field(description="IANA zone in which naive legacy datetimes are read")]
 
 
@@ -57,6 +62,7 @@ def redis_url_from_secret(block_name: str) -> SecretStr:
     return SecretStr(str(value))
 
 
+@with_parameter_docs
 def _production_migration(
     redis_url_secret: SecretName,
     models: ModelsModule,
@@ -87,7 +93,12 @@ def _production_migration(
         "schema_timeout_seconds"
     ),
     max_latency_ms: deployment_parameter("max_latency_ms") = deployment_default("max_latency_ms"),
+    app_dir: AppDir = None,
 ) -> RunReport:
+    """The production run: the whole checklist with sign-off pauses answered in the UI. Every parameter but the
+    Secret block's name and the application's directory is a RunSettings field (flows/run_options.py says which are
+    left out, and why)."""
+    put_app_dir_first(app_dir)
     values = {name: value for name, value in locals().items() if name in RunSettings.model_fields}
     settings = build_settings(
         **values
@@ -100,20 +111,11 @@ def _production_migration(
     return migration_flow(settings)
 
 
-_production_migration.__doc__ = parameter_docs(
-    "The production run: the whole checklist with sign-off pauses answered in the UI. Every parameter but the Secret "
-    "block's name is a RunSettings field (flows/run_options.py says which are left out, and why).",
-    {
-        "redis_url_secret": "name of the Prefect Secret block holding the Redis URL (with its password)",
-        "models": "importable module of the application's redis-om 1.x models",
-        "backup_dir": "directory for the RDB and logical backups (it is the rollback)",
-    },
-    list(inspect.signature(_production_migration).parameters),
-)
 production_migration = flow(name="om-production-migration")(_production_migration)
 
 
 @flow(name="om-migrate-key-range", flow_run_name="key-range-{chunk_index}")
+@with_parameter_docs
 def key_range_on_worker(
     redis_url_secret: SecretName,
     backup_dir: Annotated[str, Field(description="the run's backup directory (shared storage)")],
@@ -122,9 +124,11 @@ def key_range_on_worker(
     failure_mode: FailureMode = "log_and_skip",
     error_budget: Annotated[int | None, Field(ge=0)] = None,
     lease_token: Annotated[str | None, Field(description="the parent run's lease, checked before every batch")] = None,
+    app_dir: AppDir = None,
 ) -> dict:
     """One chunk of a fanned-out migration, on whichever worker of the pool picks it up; its result goes to the
     shared backup directory for the parent run (which triggered it with run_deployment)."""
+    put_app_dir_first(app_dir)
     directory = Path(backup_dir)
     manifest = require_complete_manifest(directory)
     chunk = next((c for c in manifest.chunks if c.index == chunk_index), None)
@@ -144,15 +148,19 @@ def key_range_on_worker(
 
 
 @flow(name="om-rollback")
+@with_parameter_docs
 def production_rollback(
     redis_url_secret: SecretName,
     backup_dir: Annotated[str, Field(description="the backup directory of the run to roll back")],
+    app_dir: AppDir = None,
 ) -> RunReport:
     """Exact rollback from a run's logical backup."""
+    put_app_dir_first(app_dir)
     return rollback_flow(redis_url_from_secret(redis_url_secret), Path(backup_dir))
 
 
 @flow(name="om-staging-rehearsal")
+@with_parameter_docs
 def staging_rehearsal(
     redis_url_secret: SecretName,
     work_dir: Annotated[str, Field(description="directory for this rehearsal's backups")],
@@ -167,9 +175,11 @@ def staging_rehearsal(
     production_redis_url_secret: Annotated[
         str, Field(description="the production Secret block: the rehearsal refuses to empty the server it names")
     ] = PRODUCTION_SECRET,
+    app_dir: AppDir = None,
 ) -> RehearsalReport:
     """Restore production's latest snapshot (or seed legacy data) into staging, run forward with automatic
     sign-off, verify, roll back, verify again, and publish the measured keys/s as the production estimate."""
+    put_app_dir_first(app_dir)
     logger = get_run_logger()
     if redis_url_secret == production_redis_url_secret:
         raise ConfigurationError(f"the staging rehearsal was given the production Secret {redis_url_secret!r}")

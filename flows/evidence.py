@@ -64,7 +64,10 @@ def verification_evidence(verification: Verification, kpis_error_rate: float) ->
             f"{verification.keys_checked:,} keys: every changed field equals its expected conversion, other "
             f"fields unchanged (digest), {verification.legacy_left or 0} legacy values left (all reported)"
         )
-        evidence["sample"] = f"{verification.sample_equal}/{verification.sample_loaded} keys equal via Model.get()"
+        evidence["sample"] = (
+            f"{verification.sample_equal}/{verification.sample_loaded} keys equal via Model.get() "
+            f"({verification.sample_connection or 'no sample'})"
+        )
     if verification.index_checks and not verification.index_shortfall:
         evidence["index_visibility"] = "; ".join(verification.index_checks)
     if verification.search_checks.startswith("passed"):
@@ -111,7 +114,7 @@ def acceptance_summary(report: RunReport) -> str:
             f"failed (left unchanged): {report.kpis.fields_failed:,}; conflicts: {report.kpis.conflicts:,}",
             f"- verification passed: {details.get('passed')}; keys checked: {details.get('keys_checked')}; "
             f"legacy values left: {details.get('legacy_left')}; Model.get sample: "
-            f"{details.get('sample_equal')}/{details.get('sample_loaded')}",
+            f"{details.get('sample_equal')}/{details.get('sample_loaded')} ({details.get('sample_connection')})",
             f"- search checks: {details.get('search_checks') or 'n/a'}",
             *[f"- queries see: {line}" for line in details.get("index_checks") or []],
             "",

@@ -6,7 +6,9 @@ The flag names are a contract with our users' automation, so a field whose flag 
 from __future__ import annotations
 
 import argparse
+import inspect
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,11 +86,17 @@ def deployment_parameter(name: str) -> Any:
     return Annotated[(annotation, *info.metadata, Field(description=info.description))]
 
 
-def parameter_docs(summary: str, own: dict[str, str], names: list[str]) -> str:
-    """A flow docstring whose Args section (what Prefect's form shows beside each field) holds the descriptions:
-    `own` for the flow's own parameters, RunSettings' for the rest."""
-    described = own | {name: RunSettings.model_fields[name].description or "" for name in names if name not in own}
-    return summary + "\n\nArgs:\n" + "".join(f"    {name}: {text}\n" for name, text in described.items())
+def with_parameter_docs(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function, its docstring given an Args section (what Prefect's form shows beside each field) from the
+    descriptions in its parameters' `Annotated[..., Field(description=...)]`, which the form does not read itself."""
+    lines = []
+    for name, parameter in inspect.signature(function).parameters.items():
+        metadata = getattr(parameter.annotation, "__metadata__", ())
+        described = [item.description for item in metadata if isinstance(item, FieldInfo) and item.description]
+        if described:
+            lines.append(f"    {name}: {described[-1]}\n")
+    function.__doc__ = (function.__doc__ or "").rstrip() + "\n\nArgs:\n" + "".join(lines)
+    return function
 
 
 def deployment_default(name: str) -> Any:

@@ -16,6 +16,7 @@ from om_runbook.migrations.verification import ChunkCheck, Expect, Verification,
 from om_runbook.migrations.worker_pool import worker_count
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.worker_pool import worker_processes
+from om_runbook.tasks.readers.model_reads import SAMPLE_CONNECTION_NOTE
 from om_runbook.tasks.verify import verify_chunk_task, verify_leftovers_task
 
 
@@ -52,7 +53,7 @@ def verify_migration(
     )
     if left is None:  # no rescan: the legacy values left are the backed-up ones still not converted
         left = (sum(check.counts.get("not_applied", 0) for check in checks), [])
-    return summarize(
+    verification = summarize(
         checks,
         "target",
         time.perf_counter() - started,
@@ -62,3 +63,5 @@ def verify_migration(
         tolerate_other_fields=settings.live_traffic,
         indexes=indexes,
     )
+    read_any = verification.sample_loaded or verification.sample_failed
+    return verification.model_copy(update={"sample_connection": SAMPLE_CONNECTION_NOTE if read_any else ""})

@@ -21,7 +21,10 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     redis_url: SecretStr = Field(description="Redis URL, with password if any (kept secret)")
-    models: str = Field(description="importable module of the application's redis-om 1.x models")
+    models: str = Field(
+        description="modules or packages of the application's redis-om 1.x models, comma-separated (a package: "
+        "every module in it)"
+    )
     naive_timezone: str = Field("UTC", description="IANA zone in which naive legacy datetimes are read")
     backup_dir: Path = Field(Path("runbook-backups"), description="directory for the RDB and logical backups")
     chunks: int | None = Field(

@@ -37,10 +37,13 @@ class IndexPlan:
 
 def index_plan(model_class: Any) -> IndexPlan | None:
     """The plan for one redis-om model class; None when it has no search index (not `index=True`: like
-    `om migrate`, which walks redis-om's model registry, only registered classes get one)."""
+    `om migrate`, which walks redis-om's model registry, only registered classes get one). redis_om and aredis_om
+    keep a registry each."""
+    from aredis_om.model.model import model_registry as async_registry
     from redis_om.model.model import model_registry
 
-    if model_registry.get(f"{model_class.__module__}.{model_class.__qualname__}") is not model_class:
+    name = f"{model_class.__module__}.{model_class.__qualname__}"
+    if model_class is not model_registry.get(name) and model_class is not async_registry.get(name):
         return None
     try:
         schema = model_class.redisearch_schema()

@@ -1,7 +1,9 @@
-"""Which models a migration touches: import the user's redis-om 1.x models module and describe its targets.
+"""Which models a migration touches: import the user's redis-om 1.x models modules and describe their targets.
 
-Models are found by inspecting the module (subclasses of redis_om or aredis_om HashModel/JsonModel),
-not only through redis-om's registry, which misses models declared without `index=True`.
+`--models` names modules or packages (comma-separated when repeated); a package means every module in it, namespace
+packages (directories without `__init__.py`) included. Models are found by inspecting the modules (subclasses of
+redis_om or aredis_om HashModel/JsonModel), not only through redis-om's registry, which misses models declared
+without `index=True`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import abc
 import importlib
 import inspect
-from collections.abc import Sequence
+import pkgutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -95,11 +99,39 @@ def describe_model(model: type) -> ModelTarget | None:
     return ModelTarget(model.__module__, model.__name__, storage, key_prefix_of(model), tuple(fields), index_name)
 
 
+def models_modules(models: str) -> list[str]:
+    """The module names of a `--models` value ("app.models,app.legacy"), in order, each once."""
+    names = [name.strip() for name in models.split(",")]
+    if not all(names) or not all(part.isidentifier() for name in names for part in name.split(".")):
+        raise ConfigurationError(f"--models {models!r}: give importable module or package names (a.b.c)")
+    return list(dict.fromkeys(names))
+
+
 def import_models_module(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except Exception as exc:  # any error in the user's module is a configuration error for us
-        raise ConfigurationError(f"cannot import models module {module_name!r}: {type(exc).__name__}: {exc}") from exc
+        last_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigurationError(f"cannot import models module {module_name!r}: {last_line}") from None
+
+
+def _namespace_subpackages(package: ModuleType) -> Iterator[str]:
+    """Directories without `__init__.py` below a package (pkgutil lists only regular packages)."""
+    for directory in map(Path, package.__path__):
+        for child in sorted(directory.iterdir()) if directory.is_dir() else []:
+            if child.is_dir() and child.name.isidentifier() and not (child / "__init__.py").exists():
+                yield f"{package.__name__}.{child.name}"
+
+
+def walk_models_modules(module_name: str) -> Iterator[ModuleType]:
+    """The module, and when it is a package every module and package below it."""
+    module = import_models_module(module_name)
+    yield module
+    if not hasattr(module, "__path__"):
+        return
+    children = [info.name for info in pkgutil.iter_modules(module.__path__, module_name + ".")]
+    for child in sorted({*children, *_namespace_subpackages(module)}):
+        yield from walk_models_modules(child)
 
 
 def key_prefixes(targets: Sequence[ModelTarget | TargetInfo], storage: Storage) -> list[str]:
@@ -107,15 +139,17 @@ def key_prefixes(targets: Sequence[ModelTarget | TargetInfo], storage: Storage) 
     return [target.key_prefix for target in targets if Storage(target.storage) is storage]
 
 
-def discover_targets(module_name: str) -> list[ModelTarget]:
-    """Every model in `module_name` (or re-exported by it) with datetime/date fields, sorted by name."""
-    module = import_models_module(module_name)
-    models = {id(value): value for value in vars(module).values() if storage_of(value) is not None}
-    targets = [t for t in map(describe_model, models.values()) if t is not None]
+def discover_targets(models: str) -> list[ModelTarget]:
+    """Every model in the `--models` modules and packages (or re-exported by them) with datetime/date fields, each
+    once however many modules reach it, sorted by name."""
+    found: dict[int, type] = {}
+    for name in models_modules(models):
+        for module in walk_models_modules(name):
+            found |= {id(value): value for value in vars(module).values() if storage_of(value) is not None}
+    targets = [t for t in map(describe_model, found.values()) if t is not None]
     if not targets:
         raise ConfigurationError(
-            f"models module {module_name!r} defines no redis-om HashModel/JsonModel with datetime or date "
-            "fields: nothing to migrate"
+            f"models {models!r}: no redis-om HashModel/JsonModel with datetime or date fields: nothing to migrate"
         )
     prefixes = sorted(t.key_prefix for t in targets)
     for shorter, longer in zip(prefixes, prefixes[1:], strict=False):

@@ -32,6 +32,7 @@ class Verification(BaseModel):
     sample_loaded: int = 0
     sample_equal: int = 0
     sample_failed: int = 0  # Model.get() raised: the application could not read the record
+    sample_connection: str = ""  # which connection the models read through
     search_checks: str = ""
     index_checks: list[str] = Field(default_factory=list)  # per index: documents visible to queries, and why not
     index_shortfall: int = 0  # documents missing from queries with no reason found

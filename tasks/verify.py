@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 from prefect import task
@@ -22,7 +21,6 @@ from pydantic import SecretStr, ValidationError
 from om_runbook.migrations.backup_format import ChunkBackup, Problem
 from om_runbook.migrations.codec import ValueClass, classify_value, describe_raw, expected_value, same_instant
 from om_runbook.migrations.config import RunSettings
-from om_runbook.migrations.fields import embedded_models
 from om_runbook.migrations.index_visibility import (
     IndexTally,
     IndexVerdict,
@@ -50,6 +48,7 @@ from om_runbook.tasks.io.worker_pool import WorkerPool
 from om_runbook.tasks.readers.chunk_check import check_chunk_at
 from om_runbook.tasks.readers.inventory import planned_keys
 from om_runbook.tasks.readers.keyspace import keys_in_database
+from om_runbook.tasks.readers.model_reads import models_reading_from, resolved, run_coroutine
 from om_runbook.tasks.schema import index_plans, visible_documents
 
 
@@ -161,21 +160,6 @@ def _load_failure(
     return Problem(kind="model_load_failed", key=key, field=field, message=reason)
 
 
-@contextmanager
-def _models_reading_from(model: type, connection: redis.Redis) -> Iterator[None]:
-    """The model and every model embedded in it use `connection` for the time of the check (an embedded JsonModel
-    checks its own connection for RedisJSON when it is built)."""
-    classes = [model, *(m for m in embedded_models(model) if hasattr(m, "_meta"))]
-    previous = [m._meta.database for m in classes]
-    for each in classes:
-        each._meta.database = connection
-    try:
-        yield
-    finally:
-        for each, database in zip(classes, previous, strict=True):
-            each._meta.database = database
-
-
 def check_sample_with_models(
     redis_url: str,
     targets: list[ModelTarget],
@@ -183,47 +167,64 @@ def check_sample_with_models(
     zone: tzinfo,
     cluster: bool = False,
 ) -> tuple[int, int, list[Problem]]:
-    """Load sampled keys with the application's own redis-om 1.x models; compare with the originals.
-
-    Returns (loaded, equal, problems).
-    """
-    connection = open_client(redis_url, decode_responses=True, cluster=cluster, ping=False)
+    """Load sampled keys with the application's own redis-om 1.x models (sync or async), through the run's
+    connection; compare with the originals. Returns (loaded, equal, problems)."""
     raw_reader = open_client(redis_url, cluster=cluster, ping=False)
     loaded = equal = 0
     problems: list[Problem] = []
     for target in targets:
+        mine = [item for item in sample if item[0].startswith(target.key_prefix)]
+        if not mine:
+            continue
         model = target.load_class()
+        answers = run_coroutine(_load_sample(model, target, mine, redis_url, cluster))
         kinds = {datetime_field.name: datetime_field.kind for datetime_field in target.fields}
         kinds |= {datetime_field.json_path: datetime_field.kind for datetime_field in target.fields}
         is_json = target.storage is Storage.JSON
-        with _models_reading_from(model, connection):
-            for key, field, original in sample:
-                if not key.startswith(target.key_prefix):
-                    continue
-                try:
-                    record = model.get(key[len(target.key_prefix) :])
-                    value = model_value_at(record, field) if is_json else getattr(record, field)
-                except Exception as exc:  # the application's model refusing the data is exactly the finding
-                    problems.append(_load_failure(raw_reader, key, field, target, zone, exc))
-                    continue
-                loaded += 1
-                legacy = _sampled_text(original, target.storage)
-                kind = kinds[model_path(field)] if is_json else kinds[field]
-                # an original '' (0.2.x's None) was removed: the model must read None
-                expected = expected_value(legacy, kind, zone) if legacy else None
-                if value is None if expected is None else same_instant(value, expected):
-                    equal += 1
-                else:
-                    problems.append(
-                        Problem(
-                            kind="model_value_differs",
-                            key=key,
-                            field=field,
-                            value=str(value),
-                            message=f"expected {expected.isoformat() if expected else None}",
-                        )
+        for (key, field, original), answer in zip(mine, answers, strict=True):
+            if isinstance(answer, Exception):  # the application's model refusing the data is exactly the finding
+                problems.append(_load_failure(raw_reader, key, field, target, zone, answer))
+                continue
+            loaded += 1
+            value = answer.value
+            legacy = _sampled_text(original, target.storage)
+            kind = kinds[model_path(field)] if is_json else kinds[field]
+            # an original '' (0.2.x's None) was removed: the model must read None
+            expected = expected_value(legacy, kind, zone) if legacy else None
+            if value is None if expected is None else same_instant(value, expected):
+                equal += 1
+            else:
+                problems.append(
+                    Problem(
+                        kind="model_value_differs",
+                        key=key,
+                        field=field,
+                        value=str(value),
+                        message=f"expected {expected.isoformat() if expected else None}",
                     )
+                )
     return loaded, equal, problems
+
+
+class _Loaded(NamedTuple):
+    value: object
+
+
+async def _load_sample(
+    model: type, target: ModelTarget, sample: list[tuple[str, str, str]], url: str, cluster: bool
+) -> list[_Loaded | Exception]:
+    """Each sampled field's value as `Model.get()` reads it, or the exception it raised."""
+    answers: list[_Loaded | Exception] = []
+    async with models_reading_from(model, url, cluster):
+        for key, field, _original in sample:
+            try:
+                record = await resolved(model.get(key[len(target.key_prefix) :]))
+                value = model_value_at(record, field) if target.storage is Storage.JSON else getattr(record, field)
+            except Exception as exc:  # reported by the caller, with what the stored data says
+                answers.append(exc)
+                continue
+            answers.append(_Loaded(value))
+    return answers
 
 
 @task(name="verify-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
@@ -276,8 +277,7 @@ def check_range_queries(
     url: str, targets: list[ModelTarget], tallies: dict[str, IndexTally]
 ) -> tuple[str, list[Problem]]:
     """redis-om 1.x range queries (`find(field >= t).count()`) and sorts (`sort_by(field).first()`) through the
-    application's models, against the counts and the smallest value read from the keys."""
-    connection = open_client(url, decode_responses=True, ping=False)
+    application's models (sync or async), against the counts and the smallest value read from the keys."""
     asked, problems = 0, []
     for target in targets:
         tally = tallies.get(target.name)
@@ -285,8 +285,7 @@ def check_range_queries(
             continue
         model = target.load_class()
         try:
-            with _models_reading_from(model, connection):
-                asked += _ask_range_queries(target, model, tally.ranges, problems)
+            asked += run_coroutine(_ask_range_queries(target, model, tally.ranges, problems, url))
         except Exception as exc:  # a query the application's models cannot run is exactly the finding
             asked += 1
             problems.append(_range_problem(target, "-", "query", f"{type(exc).__name__}: {exc}"[:300], "an answer"))
@@ -297,22 +296,23 @@ def check_range_queries(
     return f"passed: {asked} range queries and sorts through the models match the stored values", problems
 
 
-def _ask_range_queries(
-    target: ModelTarget, model: type, ranges_of_fields: list[RangeTally], problems: list[Problem]
+async def _ask_range_queries(
+    target: ModelTarget, model: type, ranges_of_fields: list[RangeTally], problems: list[Problem], url: str
 ) -> int:
     asked = 0
-    for ranges in ranges_of_fields:
-        column = getattr(model, ranges.field)
-        for cut, expected in zip(ranges.cuts, ranges.at_or_after, strict=True):
-            asked += 1
-            answer = model.find(column >= datetime.fromtimestamp(cut, timezone.utc)).count()
-            if answer != expected:
-                problems.append(_range_problem(target, ranges.field, f">= {cut!r}", answer, expected))
-        if ranges.sortable and ranges.smallest is not None:
-            asked += 1
-            first = getattr(model.find().sort_by(ranges.field).first(), ranges.field)
-            if not same_instant(first, datetime.fromtimestamp(ranges.smallest, timezone.utc)):
-                problems.append(_range_problem(target, ranges.field, "sort_by first", first, ranges.smallest))
+    async with models_reading_from(model, url):
+        for ranges in ranges_of_fields:
+            column = getattr(model, ranges.field)
+            for cut, expected in zip(ranges.cuts, ranges.at_or_after, strict=True):
+                asked += 1
+                answer = await resolved(model.find(column >= datetime.fromtimestamp(cut, timezone.utc)).count())
+                if answer != expected:
+                    problems.append(_range_problem(target, ranges.field, f">= {cut!r}", answer, expected))
+            if ranges.sortable and ranges.smallest is not None:
+                asked += 1
+                first = getattr(await resolved(model.find().sort_by(ranges.field).first()), ranges.field)
+                if not same_instant(first, datetime.fromtimestamp(ranges.smallest, timezone.utc)):
+                    problems.append(_range_problem(target, ranges.field, "sort_by first", first, ranges.smallest))
     return asked
 
 

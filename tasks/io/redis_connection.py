@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis
+import redis.asyncio
 from redis.exceptions import NoPermissionError
 
 from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
@@ -47,6 +48,19 @@ def open_client(
         message = redact_text(str(exc), (url_password(url),))
         raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
     return client
+
+
+def open_async_client(url: str, *, timeout_seconds: float = 10.0, cluster: bool = False) -> redis.asyncio.Redis:
+    """A redis.asyncio client (strings) for `url`, for an application's aredis_om models; open it inside the event
+    loop that uses it. No PING: the synchronous clients of the same run have checked the server."""
+    client_class = redis.asyncio.RedisCluster if cluster else redis.asyncio.Redis
+    try:
+        return client_class.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, decode_responses=True
+        )
+    except ValueError as exc:
+        message = redact_text(str(exc), (url_password(url),))
+        raise ConfigurationError(f"invalid Redis URL {redact_url(url)}: {message}") from None
 
 
 def is_permission_error(exc: Exception) -> bool:

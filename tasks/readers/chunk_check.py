@@ -23,7 +23,8 @@ from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 from om_runbook.tasks.io.worker_pool import count_done
 from om_runbook.tasks.readers.keyspace import read_documents_on, read_hashes_on
 
-SAMPLE_PER_CHUNK = 8
+SAMPLE_PER_CHUNK = 8  # per model (key prefix), so that every model of a chunk is loaded through the application
+SAMPLE_LIMIT = 64  # per chunk, whatever the number of prefixes
 
 
 def _field_state(current: bytes | None, change, expect: Expect) -> str:
@@ -77,6 +78,7 @@ def check_chunk(
     """Compare every backed-up key of a chunk with the backup (changed values, and a digest of the rest)."""
     result = ChunkCheck(index=chunk.index)
     counts: Counter[str] = Counter()
+    sampled: Counter[bytes] = Counter()  # sampled keys per key prefix
     batch: list[KeyBackup] = []
 
     def flush() -> None:
@@ -109,8 +111,11 @@ def check_chunk(
                         message="fields outside the migration differ from the backup",
                     ),
                 )
-            if len(result.sample) < SAMPLE_PER_CHUNK and "as_expected" in states:
-                if not _add_to_sample(result, entry, entry.changes[states.index("as_expected")]):
+            prefix = entry.key[: entry.key.rfind(b":") + 1]
+            if sampled[prefix] < SAMPLE_PER_CHUNK and len(result.sample) < SAMPLE_LIMIT and "as_expected" in states:
+                if _add_to_sample(result, entry, entry.changes[states.index("as_expected")]):
+                    sampled[prefix] += 1
+                else:
                     counts["sample_skipped_not_utf8"] += 1
         advance(len(batch))
         batch.clear()

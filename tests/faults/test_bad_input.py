@@ -277,7 +277,8 @@ ACL_REFUSALS = {
     ),
     "limited to other key patterns": (
         ("~:om_runbook.migrations.sample_models.Order:*", "~om-runbook:*", "&*", "+@all"),
-        r"keys matching :om_runbook.migrations.sample_models.Customer:\*\. Grant them \(ACL SETUSER app ~:migrations",
+        r"keys matching :om_runbook\.migrations\.sample_models\.Customer:\*\. Grant them "
+        r"\(ACL SETUSER app ~:om_runbook\.migrations\.sample_models\.Customer:\*\)",
     ),
     "no ACL DRYRUN, missing EVALSHA (found by read-only probes)": (
         ("~*", "&*", "+@all", "-@admin", "+info", "-evalsha"),

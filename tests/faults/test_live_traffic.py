@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import om_runbook.flows.migration_flow as migration_module
+import om_runbook.flows.migrate_phase as migration_module
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.migrations.sample_data import generate_legacy_records

@@ -54,7 +54,7 @@ def test_a_choice_outside_the_literal_is_refused_by_the_parser(capsys):
 
 def test_the_production_deployment_offers_every_parameter_of_a_production_run():
     offered = set(inspect.signature(production_migration.fn).parameters)
-    assert offered == set(RunSettings.model_fields) - set(NOT_DEPLOYMENT_PARAMETERS) | {"redis_url_secret"}
+    assert offered == set(RunSettings.model_fields) - set(NOT_DEPLOYMENT_PARAMETERS) | {"redis_url_secret", "app_dir"}
 
 
 def test_the_deployment_form_carries_the_settings_bounds_defaults_and_descriptions():
@@ -77,3 +77,22 @@ def test_the_deployment_refuses_a_value_outside_the_settings_bounds():
         )
     accepted = production_migration.validate_parameters({"redis_url_secret": "s", "models": "m", "backup_dir": "/b"})
     assert accepted["models"] == "m" and accepted["parallel"] == RunSettings.model_fields["parallel"].default
+
+
+@pytest.mark.parametrize("command", ["assess", "run"])
+def test_models_is_repeatable_and_app_dir_defaults_to_the_current_directory(command):
+    args = build_parser().parse_args([command, "--models", "app.models", "--models", "app.legacy"])
+    assert args.models == ["app.models", "app.legacy"] and args.app_dir is None
+
+
+@pytest.mark.parametrize("command", ["verify", "rollback", "status"])
+def test_the_commands_that_read_a_backup_take_app_dir(command):
+    assert build_parser().parse_args([command, "--backup-dir", "b", "--app-dir", "/srv/app"]).app_dir == "/srv/app"
+
+
+def test_every_deployment_flow_takes_the_application_directory():
+    from om_runbook.flows.deployment_flows import key_range_on_worker, production_rollback, staging_rehearsal
+
+    for deployed in (production_migration, key_range_on_worker, production_rollback, staging_rehearsal):
+        app_dir = deployed.parameters.model_dump()["properties"]["app_dir"]
+        assert app_dir["default"] is None and "work pool's working directory" in app_dir["description"]
