@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +52,8 @@ def build_installed_venv(work: Path) -> InstalledVenv:
             capture_output=True, text=True, check=True,
         ).stdout.strip()
     )  # fmt: skip
-    (site / "dev-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    dependencies = [path for path in sys.path if path.endswith("site-packages") and Path(path).is_dir()]
+    (site / "dev-dependencies.pth").write_text("".join(f"{path}\n" for path in dependencies))
     wheel = next(wheels.glob("om_runbook-*.whl"))
     _run([sys.executable, "-m", "pip", "--python", str(venv.python), "install", "-q", "--no-deps", str(wheel)], work)
     return venv
