@@ -28,13 +28,11 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-json", metavar="PATH", help="write the outcome as JSON to PATH")
 
 
+APP_DIR_HELP = "the application's directory, first on the import path (default: the current directory)"
+
+
 def _add_app_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--app-dir",
-        default=None,
-        metavar="DIR",
-        help="the application's directory, first on the import path (default: the current directory)",
-    )
+    parser.add_argument("--app-dir", default=None, metavar="DIR", help=APP_DIR_HELP)
 
 
 def _add_migration_options(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_se
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.tasks.io.local_redis import free_port
 
-STARTUP_TIMEOUT_SECONDS = 180.0  # a first start on a fresh PREFECT_HOME builds its database (13-30 s seen here)
+STARTUP_TIMEOUT_SECONDS = 180.0  # a first start on a fresh PREFECT_HOME builds its database
 LOG_NAME = "om-runbook-embedded-server.log"
 
 

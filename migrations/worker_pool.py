@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# Below this many keys, starting the processes (each imports redis, pydantic and the checks: 1-2 s measured on 2
-# cores) costs about what a second core saves.
+# Below this many keys, starting the processes (each imports redis, pydantic and the checks) costs about what a
+# second core saves (README, "Speed and memory").
 MIN_KEYS_FOR_WORKERS = 200_000
 
 
