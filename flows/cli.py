@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from om_runbook.flows.run_options import add_run_options
 from om_runbook.migrations.errors import RunbookError
-from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.migrations.redaction import redact_text, url_secrets
 from om_runbook.migrations.signoff import ROLES
 
 DEFAULT_URL = "redis://localhost:6379"
@@ -143,7 +143,7 @@ def resolve_url(args: argparse.Namespace) -> str:
 def resume_command(argv: list[str], args: argparse.Namespace) -> str:
     """This very command, to run again after a crash (as `status` shows it): the same flags, secrets as ***."""
     webhook = getattr(args, "notify_webhook", None) or getattr(args, "webhook_url", None) or ""
-    secrets = (url_password(getattr(args, "redis_url", "") or ""), webhook)
+    secrets = (*url_secrets(getattr(args, "redis_url", "") or ""), webhook)
     return redact_text("om-runbook " + shlex.join(argv), secrets)
 
 
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             put_app_dir_first(args.app_dir)
         return _commands()[args.command](args)
     except RunbookError as exc:
-        secrets = (url_password(getattr(args, "redis_url", "") or ""),)
+        secrets = url_secrets(getattr(args, "redis_url", "") or "")
         print(f"om-runbook {args.command}: error: {redact_text(str(exc), secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,7 +23,7 @@ from om_runbook.migrations.backup_format import BackupManifest, already_converte
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import LeaseLost, MigrationAborted, RunbookError
 from om_runbook.migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
-from om_runbook.migrations.redaction import redact_text, redact_url, url_password
+from om_runbook.migrations.redaction import redact_text, redact_url, url_secrets
 from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
 from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
 from om_runbook.migrations.verification import Verification
@@ -169,7 +169,7 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
         raise
     except Exception as exc:
         report.status = "failed"
-        secret = (url_password(settings.redis_url.get_secret_value()),)
+        secret = url_secrets(settings.redis_url.get_secret_value())
         report.messages.append(redact_text(f"{type(exc).__name__}: {exc}", secret))
         if writes_started:
             roll_back(run, [f"unrecoverable error: {type(exc).__name__}"])

@@ -17,7 +17,7 @@ from om_runbook.flows.gate_notifications import label_waiting_gate
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.gate_notice import approve_command, gate_notice
-from om_runbook.migrations.redaction import url_password
+from om_runbook.migrations.redaction import url_secrets
 from om_runbook.migrations.run_status import GateWait
 from om_runbook.migrations.signoff import (
     AUTOMATIC_APPROVER,
@@ -70,7 +70,7 @@ def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_mark
     """The notice goes on the run's labels (the Paused automation sends it) and to --notify-webhook if given."""
     logger = get_run_logger()
     url = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
-    secrets = (url_password(settings.redis_url.get_secret_value()), url)
+    secrets = (*url_secrets(settings.redis_url.get_secret_value()), url)
     text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets)
     try:
         label_waiting_gate(str(flow_run.id), gate, list(waiting), text)

@@ -22,7 +22,7 @@ import redis
 
 from om_runbook.migrations.backup_format import SnapshotInfo, combine_snapshots
 from om_runbook.migrations.errors import BackupError, ConfigurationError
-from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.migrations.redaction import redact_text, url_password, url_secrets
 from om_runbook.tasks.backup_store.backup_format import file_sha256
 from om_runbook.tasks.backup_store.rdb_tools import (
     RestoreTools,
@@ -108,7 +108,7 @@ def take_snapshot(url: str, destination: Path, meter: ProgressMeter = METER) -> 
             meter.set_done(destination.stat().st_size)
 
     completed = _run(["redis-cli", *args, "--rdb", str(destination)], env, count_bytes)
-    output = redact_text((completed.stdout + completed.stderr).strip(), (url_password(url),))
+    output = redact_text((completed.stdout + completed.stderr).strip(), url_secrets(url))
     if completed.returncode != 0 or not destination.exists() or destination.stat().st_size == 0:
         raise BackupError(
             f"the server refused a full snapshot through the replication stream (managed Redis often "

@@ -14,7 +14,7 @@ from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
 from om_runbook.migrations.kpi_targets import summarize_latencies
-from om_runbook.migrations.redaction import redact_text, url_password
+from om_runbook.migrations.redaction import redact_text, url_secrets
 from om_runbook.migrations.report import LatencySummary
 from om_runbook.tasks.guards.probe_process import ping_milliseconds
 from om_runbook.tasks.io.redis_connection import open_client
@@ -76,7 +76,7 @@ class ResourceProbe:
         try:
             result = json.loads(output.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            self.error = f"resource probe failed: {redact_text(errors.strip()[-300:], (url_password(self._url),))}"
+            self.error = f"resource probe failed: {redact_text(errors.strip()[-300:], url_secrets(self._url))}"
             return
         self.timings, self.memory_peak, self.cpu_peak = result["timings"], result["memory_peak"], result["cpu_peak"]
         self.error = result["error"]

@@ -7,7 +7,7 @@ import redis.asyncio
 from redis.exceptions import NoPermissionError
 
 from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
-from om_runbook.migrations.redaction import redact_text, redact_url, url_password
+from om_runbook.migrations.redaction import password_needs_encoding, redact_text, redact_url, url_secrets
 
 
 def open_client(
@@ -31,10 +31,12 @@ def open_client(
             decode_responses=decode_responses,
         )
     except ValueError as exc:
-        message = redact_text(str(exc), (url_password(url),))
+        message = redact_text(str(exc), url_secrets(url))
+        if password_needs_encoding(url):
+            message += "; a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)"
         raise ConfigurationError(f"invalid Redis URL {safe}: {message}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:  # a cluster client connects at once
-        message = redact_text(str(exc), (url_password(url),))
+        message = redact_text(str(exc), url_secrets(url))
         raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
     if not ping:
         return client
@@ -45,7 +47,7 @@ def open_client(
     except redis.ResponseError as exc:
         raise RedisAccessError(f"Redis at {safe} refused PING: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        message = redact_text(str(exc), (url_password(url),))
+        message = redact_text(str(exc), url_secrets(url))
         raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
     return client
 
@@ -59,7 +61,7 @@ def open_async_client(url: str, *, timeout_seconds: float = 10.0, cluster: bool 
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, decode_responses=True
         )
     except ValueError as exc:
-        message = redact_text(str(exc), (url_password(url),))
+        message = redact_text(str(exc), url_secrets(url))
         raise ConfigurationError(f"invalid Redis URL {redact_url(url)}: {message}") from None
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from cryptography import x509
@@ -134,3 +136,37 @@ def test_a_tls_url_to_a_plain_port_is_a_clear_error(redis_server, tmp_path, caps
     code = main(["assess", "--redis-url", url, "--models", "om_runbook.migrations.sample_models"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot connect to Redis at rediss://:***@127.0.0.1:" in err and PASSWORD not in err
+
+
+RESERVED_PASSWORD = "Lx7a/Qz8b#Wk9c?Vb1d@Ry2e:Tn3f%Pm4g&Hs5h=Jk6i Mn7j'No8k+Op9l"
+PIECES = [piece for piece in re.split(r"[/#?@:%&= '+]", RESERVED_PASSWORD)]
+
+
+def test_a_password_with_every_reserved_character_never_shows_encoded_or_not(redis_server, tmp_path, capsys):
+    client = redis_server.client()
+    client.execute_command("ACL", "SETUSER", "migrator", "on", f">{RESERVED_PASSWORD}", "~*", "&*", "+@all")
+    seed(client, 200)
+    before = keyspace(client)
+    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{redis_server.port}/0"
+    raw = f"redis://migrator:{RESERVED_PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    models = ["--models", "om_runbook.migrations.sample_models"]
+    refused = main(["run", "--redis-url", raw, *models, "--auto-approve", "--backup-dir", str(tmp_path / "refused")])
+    refusal = capsys.readouterr()
+    assert refused == 2 and "percent-encoded" in refusal.err and not (tmp_path / "refused").exists()
+    backup = str(tmp_path / "backup")
+    report_path = tmp_path / "report.json"
+    ran = main(["run", "--redis-url", encoded, *models, "--auto-approve", "--backup-dir", backup,
+                "--report-json", str(report_path), "--no-rdb-snapshot"])  # fmt: skip
+    output = capsys.readouterr()
+    assert ran == 0, output.err
+    assert main(["rollback", "--redis-url", encoded, "--backup-dir", backup]) == 0
+    assert keyspace(client) == before
+    rolled = capsys.readouterr()
+    seen = [refusal.out, refusal.err, output.out, output.err, rolled.out, rolled.err, _prefect_logs_and_artifacts()]
+    seen += [path.read_text(errors="replace") for path in Path(backup).rglob("*") if path.is_file()]
+    seen += [report_path.read_text()]
+    assert all(piece not in text for piece in PIECES for text in seen), [
+        (piece, text[text.index(piece) - 80 : text.index(piece) + 20]) for piece in PIECES for text in seen
+        if piece in text
+    ]  # fmt: skip
+    assert any("redis://migrator:***@127.0.0.1" in text for text in seen)
