@@ -42,6 +42,7 @@ class ChecklistRun:
         self.resources = ExitStack()  # held until the run ends: the lease on the Redis
         self.lease: RunLease | None = None
         self.earlier_run: UnfinishedRun | None = None
+        self.evicted_keys_at_start = 0  # INFO stats evicted_keys when the run read the server's facts
         self.display = RunDisplay(
             "migration",
             settings.backup_dir,

@@ -84,6 +84,7 @@ def _production_migration(
     gate_poll_seconds: deployment_parameter("gate_poll_seconds") = deployment_default("gate_poll_seconds"),
     live_traffic: deployment_parameter("live_traffic") = deployment_default("live_traffic"),
     auto_rollback: deployment_parameter("auto_rollback") = deployment_default("auto_rollback"),
+    allow_eviction: deployment_parameter("allow_eviction") = deployment_default("allow_eviction"),
     acknowledge_unfinished_run: deployment_parameter("acknowledge_unfinished_run") = deployment_default(
         "acknowledge_unfinished_run"
     ),

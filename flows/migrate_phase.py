@@ -12,6 +12,7 @@ from om_runbook.migrations.targets import ModelTarget
 from om_runbook.migrations.throttle import latency_limit_ms, pace_summary, throttled_seconds
 from om_runbook.tasks.backup import catch_up_task
 from om_runbook.tasks.backup_store.backup_format import require_complete_manifest
+from om_runbook.tasks.guards.eviction import eviction_check_task
 from om_runbook.tasks.guards.latency_probe import ResourceProbe
 from om_runbook.tasks.guards.throttle import PaceController, latency_status_path
 from om_runbook.tasks.guards.unfinished_run import mark_unfinished_run
@@ -54,6 +55,7 @@ def migrate(
                     results, manifest = catch_up(run, manifest, migratable, results, budget)
         details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
         details["probe_error"] = probe.error
+        eviction_check_task(settings.redis_url, run.evicted_keys_at_start, settings.backup_dir)
     if has_search and settings.schema_mode == "alias":
         with run.clock.phase("schema_switch") as details:
             details["applied"] = schema_task(settings, migratable, "switch")

@@ -21,7 +21,7 @@ from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.verification import verify_migration
 from om_runbook.migrations.backup_format import BackupManifest, already_converted_count, unreadable_count
 from om_runbook.migrations.config import RunSettings
-from om_runbook.migrations.errors import LeaseLost, MigrationAborted, RunbookError
+from om_runbook.migrations.errors import KeysEvicted, LeaseLost, MigrationAborted, RunbookError
 from om_runbook.migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from om_runbook.migrations.redaction import redact_text, redact_url, url_secrets
 from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
@@ -30,6 +30,7 @@ from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import assess_task
 from om_runbook.tasks.backup import clear_progress_task
 from om_runbook.tasks.backup_store.report import write_report
+from om_runbook.tasks.guards.eviction import eviction_check_task
 from om_runbook.tasks.guards.latency_probe import latency_task
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.io.progress_meter import METER
@@ -135,6 +136,7 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
         writes_started = True
         results, manifest = migrate(run, manifest, migratable, assessment.server.has_search)
         verification = verify(run, manifest, migratable, assessment.server.has_search)
+        eviction_check_task(settings.redis_url, run.evicted_keys_at_start, settings.backup_dir)
         score(run, manifest, results, verification)
         reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)
         if reasons:
@@ -155,6 +157,11 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
                 report.messages.append("data stays migrated and verified (accepted); the final sign-off is missing")
             return report
         report.status = "succeeded"
+        return report
+    except KeysEvicted as exc:
+        report.status = "failed"
+        report.messages.append(str(exc))  # no rollback: its writes could evict more
+        run.evidence["rollback_decision"] = "keys evicted: automatic rollback withheld (it could evict more)"
         return report
     except LeaseLost as exc:
         report.status = "aborted"

@@ -10,7 +10,7 @@ from om_runbook.migrations.backup_format import BackupManifest, already_converte
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.error_budget import refusal_before_writes
 from om_runbook.migrations.errors import ConfigurationError, MigrationAborted
-from om_runbook.migrations.headroom import headroom_findings
+from om_runbook.migrations.headroom import eviction_refusal, headroom_findings
 from om_runbook.migrations.server_facts import ServerFacts, require_writable_primary
 from om_runbook.migrations.slots import auto_chunk_count
 from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
@@ -106,6 +106,14 @@ def refuse_before_scan(run: ChecklistRun, facts: ServerFacts) -> None:
     run.report.messages += warnings
     if refusals:
         raise MigrationAborted("; ".join(refusals))
+    eviction = eviction_refusal(policy=facts.maxmemory_policy, maxmemory=facts.maxmemory, used_memory=facts.used_memory)
+    if eviction and not settings.allow_eviction:
+        raise MigrationAborted(eviction)
+    if eviction:
+        run.report.messages.append(
+            f"--allow-eviction: maxmemory-policy {facts.maxmemory_policy} may evict keys; any eviction stops the run"
+        )
+    run.evicted_keys_at_start = facts.evicted_keys
     run.evidence["resources_available"] = "disk and memory headroom checked"
 
 

@@ -60,6 +60,11 @@ class RunSettings(BaseModel):
         "meanwhile, and other fields changed by it are reported instead of failing verification",
     )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
+    allow_eviction: bool = Field(
+        False,
+        description="run although maxmemory-policy may evict keys (with the headroom the refusal names); any "
+        "eviction during the run still stops it",
+    )
     acknowledge_unfinished_run: bool = Field(
         False,
         description="go on although an unfinished run with another backup directory changed values on this Redis "

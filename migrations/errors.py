@@ -29,5 +29,10 @@ class MigrationAborted(RunbookError):
     """The run stopped on purpose (failure mode, error budget); every change made so far is backed up."""
 
 
+class KeysEvicted(MigrationAborted):
+    """Redis evicted keys while the run held it: records may be lost; no automatic rollback (its writes could evict
+    more)."""
+
+
 class LeaseLost(MigrationAborted):
     """The run's lease on the Redis lapsed or was taken: another run may be writing, so this one stops writing."""

@@ -37,6 +37,8 @@ class ServerFacts(BaseModel):
     keys_with_ttl: int = 0  # INFO keyspace `expires`: these may expire between the snapshot and its restore test
     masters: int = 1  # a cluster's masters; the other facts are their combination (see combine_facts)
     used_memory_all_masters: int = 0  # what a full snapshot of every master takes (0: a single server)
+    maxmemory_policy: str = "noeviction"  # INFO memory; of a cluster: a master's that may evict, if any
+    evicted_keys: int = 0  # INFO stats, summed over the masters: a rise during a run is data loss
 
     @property
     def has_search(self) -> bool:
@@ -81,6 +83,11 @@ def combine_facts(each: list[ServerFacts]) -> ServerFacts:
         keys_with_ttl=sum(facts.keys_with_ttl for facts in each),
         masters=len(each),
         used_memory_all_masters=sum(facts.used_memory for facts in each),
+        maxmemory_policy=next(
+            (facts.maxmemory_policy for facts in each if facts.maxmemory and facts.maxmemory_policy != "noeviction"),
+            "noeviction",
+        ),
+        evicted_keys=sum(facts.evicted_keys for facts in each),
     )
 
 

@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.config import RunSettings
+from om_runbook.tasks.guards.eviction import EvictionGuard, before_each_batch, snapshot_description
 from om_runbook.tasks.guards.lease import lease_check_on
 from om_runbook.tasks.guards.throttle import PaceReader
 from om_runbook.tasks.io.redis_nodes import open_nodes
@@ -27,7 +28,9 @@ def migrate_chunk_task(
     nodes = open_nodes(settings.redis_url.get_secret_value())
     policy = ErrorPolicy(settings.failure_mode, error_budget)
     pace = PaceReader(settings.backup_dir)
-    check = lease_check_on(nodes, lease_token)
+    check = before_each_batch(
+        lease_check_on(nodes, lease_token), EvictionGuard(nodes, snapshot_description(settings.backup_dir))
+    )
     result = run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace, check)
     result.ran_by = f"{socket.gethostname()}:{os.getpid()}"
     logger.info(

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.tasks.backup_store.snapshot import restore_snapshot_into
+from om_runbook.tasks.guards.eviction import EvictionGuard, before_each_batch, snapshot_description
 from om_runbook.tasks.guards.lease import lease_check_on
 from om_runbook.tasks.guards.throttle import PaceReader
 from om_runbook.tasks.io.redis_nodes import open_nodes
@@ -27,7 +28,9 @@ def rollback_chunk_task(
     logger = get_run_logger()
     nodes = open_nodes(redis_url.get_secret_value())
     policy = ErrorPolicy("log_and_skip", None)  # a rollback goes as far as it can and reports the rest
-    check = lease_check_on(nodes, lease_token)
+    check = before_each_batch(
+        lease_check_on(nodes, lease_token), EvictionGuard(nodes, snapshot_description(backup_dir))
+    )
     pace = PaceReader(backup_dir)
     result = run_chunk(nodes, backup_dir, chunk, "rollback", batch_size, policy, logger, pace, check)
     logger.info("rollback chunk %04d: %d keys, %s", chunk.index, result.key_count, result.counts)

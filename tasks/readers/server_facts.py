@@ -52,7 +52,7 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
     server, memory = _info(client, "server"), _info(client, "memory")
     persistence, replication = _info(client, "persistence"), _info(client, "replication")
     keyspace = _info(client, "keyspace")
-    cluster = _info(client, "cluster")
+    cluster, stats = _info(client, "cluster"), _info(client, "stats")
     loaded = server_modules(client)
     return ServerFacts(
         redis_version=str(server.get("redis_version", "?")),
@@ -65,7 +65,23 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
         aof_enabled=bool(persistence.get("aof_enabled", 0)),
         total_keys=sum(int(db.get("keys", 0)) for db in keyspace.values() if isinstance(db, dict)),
         keys_with_ttl=sum(int(db.get("expires", 0)) for db in keyspace.values() if isinstance(db, dict)),
+        maxmemory_policy=str(memory.get("maxmemory_policy", "noeviction")),
+        evicted_keys=int(stats.get("evicted_keys", 0)),
     )
+
+
+def read_maxmemory_policy(nodes: RedisNodes) -> str:
+    """INFO memory `maxmemory_policy` of the first master that may evict, else "noeviction"."""
+    for client in nodes.clients:
+        memory = _info(client, "memory")
+        if int(memory.get("maxmemory", 0)) and memory.get("maxmemory_policy", "noeviction") != "noeviction":
+            return str(memory["maxmemory_policy"])
+    return "noeviction"
+
+
+def read_evicted_keys(nodes: RedisNodes) -> int:
+    """INFO stats `evicted_keys`, summed over the masters."""
+    return sum(int(_info(client, "stats").get("evicted_keys", 0)) for client in nodes.clients)
 
 
 def read_nodes_facts(nodes: RedisNodes) -> ServerFacts:

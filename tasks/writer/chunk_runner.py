@@ -85,10 +85,11 @@ def run_chunk(
     policy: ErrorPolicy,
     logger: logging.Logger | logging.LoggerAdapter,
     pace: Callable[[], Pace] = Pace,
-    lease_check: Callable[[], None] | None = None,
+    before_batch: Callable[[], None] | None = None,
 ) -> ChunkResult:
     """Apply the chunk's compare-and-set writes from its checkpoint to the end, following `pace` (the throttle's
-    pause and a batch size changed during the run) between batches; `lease_check` runs before every batch."""
+    pause and a batch size changed during the run) between batches; `before_batch` (the lease and eviction
+    guards) runs before every batch."""
     started = time.perf_counter()
     if direction == "migrate":
         clear_checkpoint(backup_dir, "rollback", chunk)  # an older rollback's progress no longer says what is back
@@ -104,8 +105,8 @@ def run_chunk(
 
     def flush() -> None:
         nonlocal lines_done
-        if lease_check is not None:
-            lease_check()
+        if before_batch is not None:
+            before_batch()
         outcome = apply_batch_on(nodes, script, batch, forward=direction == "migrate")
         counts.update(outcome.outcomes)
         counts["errors"] += len(outcome.errors)

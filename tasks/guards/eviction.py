@@ -1,0 +1,72 @@
+"""Checked before a chunk's batches: no key evicted on any master since the chunk started (an eviction during a
+run is data loss, whatever the policy allowed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NONE
+from pydantic import SecretStr
+
+from om_runbook.migrations.errors import KeysEvicted, LeaseLost
+from om_runbook.migrations.headroom import eviction_message
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.server_facts import read_evicted_keys, read_maxmemory_policy
+
+CHECK_EVERY_SECONDS = 1.0  # one INFO stats per master per second and chunk: nothing against the batches
+
+
+class EvictionGuard:
+    def __init__(self, nodes: RedisNodes, snapshot: str, every_seconds: float = CHECK_EVERY_SECONDS) -> None:
+        self.nodes = nodes
+        self.snapshot = snapshot
+        self.every_seconds = every_seconds
+        self.baseline = read_evicted_keys(nodes)
+        self.next_check = time.monotonic() + every_seconds
+
+    def __call__(self) -> None:
+        if time.monotonic() >= self.next_check:
+            self.check_now()
+
+    def check_now(self) -> None:
+        self.next_check = time.monotonic() + self.every_seconds
+        evicted = read_evicted_keys(self.nodes) - self.baseline
+        if evicted > 0:
+            raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(self.nodes), self.snapshot))
+
+
+def snapshot_description(backup_dir: Path) -> str:
+    """What holds the evicted records: the run's RDB snapshot, when it took one."""
+    snapshots = sorted((backup_dir / "rdb").glob("*.rdb")) if (backup_dir / "rdb").is_dir() else []
+    if not snapshots:
+        return "no snapshot of this run (--no-rdb-snapshot): your own backups are"
+    return "the RDB snapshot " + ", ".join(str(path) for path in snapshots)
+
+
+def before_each_batch(lease: Callable[[], None] | None, eviction: EvictionGuard) -> Callable[[], None]:
+    """The checks before a batch is written: the run's lease, then no eviction. A lease found gone is first checked
+    against evictions: an evicted lease key is an eviction, not another run."""
+
+    def run_checks() -> None:
+        try:
+            if lease is not None:
+                lease()
+        except LeaseLost:
+            eviction.check_now()
+            raise
+        eviction()
+
+    return run_checks
+
+
+@task(name="eviction-check", cache_policy=NONE, **IO_TASK_OPTIONS)
+def eviction_check_task(redis_url: SecretStr, evicted_at_start: int, backup_dir: Path) -> None:
+    """After a phase: no key evicted since the run read the server's facts (between and around the chunks too)."""
+    nodes = open_nodes(redis_url.get_secret_value())
+    evicted = read_evicted_keys(nodes) - evicted_at_start
+    if evicted > 0:
+        raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(nodes), snapshot_description(backup_dir)))
