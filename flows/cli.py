@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from om_runbook.flows.run_options import add_run_options
+from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_text, url_secrets
 from om_runbook.migrations.signoff import ROLES
@@ -33,6 +34,12 @@ APP_DIR_HELP = "the application's directory, first on the import path (default: 
 
 def _add_app_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app-dir", default=None, metavar="DIR", help=APP_DIR_HELP)
+
+
+def _add_other_server(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--other-server", action="store_true", help=RunSettings.model_fields["other_server"].description
+    )
 
 
 def _add_migration_options(parser: argparse.ArgumentParser) -> None:
@@ -90,12 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="read-only check of a migration against its backup")
     _add_url(verify)
     verify.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_other_server(verify)
     _add_app_dir(verify)
     _add_report(verify)
 
     rollback = commands.add_parser("rollback", help="put back the exact original bytes from a backup")
     _add_url(rollback)
     rollback.add_argument("--backup-dir", required=True, metavar="DIR")
+    _add_other_server(rollback)
     _add_app_dir(rollback)
     _add_report(rollback)
 

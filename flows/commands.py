@@ -114,7 +114,7 @@ def verify(args: argparse.Namespace) -> int:
 
     report_json = Path(args.report_json) if args.report_json else None
     with _prefect_ready():
-        report = verification_flow(SecretStr(args.redis_url), Path(args.backup_dir), report_json)
+        report = verification_flow(SecretStr(args.redis_url), Path(args.backup_dir), report_json, args.other_server)
     return _exit_code(report, {"verified"})
 
 
@@ -124,7 +124,9 @@ def rollback(args: argparse.Namespace) -> int:
     report_json = Path(args.report_json) if args.report_json else None
     with _prefect_ready():
         url, backup_dir = SecretStr(args.redis_url), Path(args.backup_dir)
-        report = rollback_flow(url, backup_dir, report_json=report_json, resume_command=args.resume_command)
+        report = rollback_flow(
+            url, backup_dir, report_json=report_json, resume_command=args.resume_command, other_server=args.other_server
+        )
     return _exit_code(report, {"rolled_back"})
 
 

@@ -85,6 +85,7 @@ def _production_migration(
     live_traffic: deployment_parameter("live_traffic") = deployment_default("live_traffic"),
     auto_rollback: deployment_parameter("auto_rollback") = deployment_default("auto_rollback"),
     allow_eviction: deployment_parameter("allow_eviction") = deployment_default("allow_eviction"),
+    other_server: deployment_parameter("other_server") = deployment_default("other_server"),
     acknowledge_unfinished_run: deployment_parameter("acknowledge_unfinished_run") = deployment_default(
         "acknowledge_unfinished_run"
     ),
@@ -154,10 +155,11 @@ def production_rollback(
     redis_url_secret: SecretName,
     backup_dir: Annotated[str, Field(description="the backup directory of the run to roll back")],
     app_dir: AppDir = None,
+    other_server: deployment_parameter("other_server") = False,
 ) -> RunReport:
     """Exact rollback from a run's logical backup."""
     put_app_dir_first(app_dir)
-    return rollback_flow(redis_url_from_secret(redis_url_secret), Path(backup_dir))
+    return rollback_flow(redis_url_from_secret(redis_url_secret), Path(backup_dir), other_server=other_server)
 
 
 @flow(name="om-staging-rehearsal")

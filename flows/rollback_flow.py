@@ -22,7 +22,7 @@ from om_runbook.migrations.report import PhaseClock, RunReport, migration_kpis
 from om_runbook.migrations.run_status import default_resume_command
 from om_runbook.migrations.server_facts import require_writable_primary
 from om_runbook.migrations.targets import Storage, discover_targets, key_prefixes
-from om_runbook.migrations.verification import summarize
+from om_runbook.migrations.verification import nothing_found_refusal, summarize
 from om_runbook.tasks.backup_store.backup_format import (
     check_chunk_files,
     clear_checkpoints,
@@ -36,7 +36,7 @@ from om_runbook.tasks.guards.throttle import PaceController
 from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_nodes import open_nodes
-from om_runbook.tasks.readers.server_facts import read_nodes_facts
+from om_runbook.tasks.readers.server_facts import read_nodes_facts, require_same_server
 from om_runbook.tasks.schema import previous_path, schema_rollback_task
 
 
@@ -50,8 +50,10 @@ def rollback_flow(
     take_lease: bool = True,
     lease_token: str | None = None,
     resume_command: str = "",
+    other_server: bool = False,
 ) -> RunReport:
-    """Put back every original value still holding what we wrote, then check every restored field."""
+    """Put back every original value still holding what we wrote, then check every restored field. A server other
+    than the backup's is refused unless `other_server`."""
     report = RunReport(status="running", redis=redact_url(redis_url.get_secret_value()))
     display = RunDisplay(
         "rollback",
@@ -64,7 +66,9 @@ def rollback_flow(
     )
     with display:
         try:
-            return _rollback(report, redis_url, backup_dir, parallel, batch_size, report_json, take_lease, lease_token)
+            return _rollback(
+                report, redis_url, backup_dir, parallel, batch_size, report_json, take_lease, lease_token, other_server
+            )
         finally:
             display.finish(report.status)
 
@@ -78,6 +82,7 @@ def _rollback(
     report_json: Path | None,
     take_lease: bool,
     lease_token: str | None,
+    other_server: bool,
 ) -> RunReport:
     started = time.perf_counter()
     url = redis_url.get_secret_value()
@@ -85,7 +90,9 @@ def _rollback(
     try:
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
-        facts = read_nodes_facts(open_nodes(url))
+        nodes = open_nodes(url)
+        require_same_server(nodes, manifest.server, str(backup_dir), other_server)
+        facts = read_nodes_facts(nodes)
         require_writable_primary(facts, report.redis)
         json_prefixes = key_prefixes(manifest.targets, Storage.JSON)
         report.messages.append(
@@ -117,6 +124,11 @@ def _rollback(
         )
         report.problems = [p for r in results for p in r.problems] + verification.problems
         report.problem_counts = verification.problem_counts
+        refusal = nothing_found_refusal([r.counts for r in results], backup_dir)
+        if refusal:
+            report.status = "rollback_incomplete"
+            report.messages.append(refusal)
+            return report
         if verification.passed:
             if facts.has_search and previous_path(backup_dir).exists():
                 targets = discover_targets(manifest.models)
@@ -141,7 +153,9 @@ def _rollback(
 
 
 @flow(name="om-datetime-verification")
-def verification_flow(redis_url: SecretStr, backup_dir: Path, report_json: Path | None = None) -> RunReport:
+def verification_flow(
+    redis_url: SecretStr, backup_dir: Path, report_json: Path | None = None, other_server: bool = False
+) -> RunReport:
     """Read-only: the migration recorded in `backup_dir` against the server, as in the run's verify phase."""
     url = redis_url.get_secret_value()
     report = RunReport(status="running", redis=redact_url(url))
@@ -149,6 +163,7 @@ def verification_flow(redis_url: SecretStr, backup_dir: Path, report_json: Path 
     try:
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
+        require_same_server(open_nodes(url), manifest.server, str(backup_dir), other_server)
         settings = build_settings(
             redis_url=redis_url,
             models=manifest.models,

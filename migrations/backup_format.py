@@ -16,6 +16,7 @@ from typing import Literal, NamedTuple
 from pydantic import BaseModel, Field
 
 from om_runbook.migrations.codec import ValueClass
+from om_runbook.migrations.server_identity import ServerIdentity
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -190,6 +191,7 @@ class BackupManifest(BaseModel):
     problem_counts: dict[str, int] = Field(default_factory=dict)
     snapshot: SnapshotInfo | None = None
     duration_seconds: float = 0.0
+    server: ServerIdentity | None = None  # the Redis backed up (None: a manifest from before it was recorded)
 
 
 def unreadable_count(manifest: BackupManifest) -> int:

@@ -60,6 +60,11 @@ class RunSettings(BaseModel):
         "meanwhile, and other fields changed by it are reported instead of failing verification",
     )
     auto_rollback: bool = Field(True, description="roll back exactly when a rollback criterion is met")
+    other_server: bool = Field(
+        False,
+        description="resume although the Redis is not the one the backup directory's manifest names (moved and "
+        "restarted: another address and run_id)",
+    )
     allow_eviction: bool = Field(
         False,
         description="run although maxmemory-policy may evict keys (with the headroom the refusal names); any "

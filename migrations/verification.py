@@ -69,8 +69,11 @@ def summarize(
     # application's own later writes, which the rollback keeps: reported, not failed; the same during a
     # migration the user declared as running with live traffic.
     conflicts_left = counts["changed_by_others"]
+    # every backed-up field gone is never a pass: most likely another server or database than the backup's
+    all_missing = counts["missing"] > 0 and not (counts["as_expected"] or counts["changed_by_others"])
     passed = (
-        counts["not_applied"] == 0
+        not all_missing
+        and counts["not_applied"] == 0
         and (counts["other_fields_changed"] == 0 or expect == "original" or tolerate_other_fields)
         and counts["wrong_type"] == 0
         and (left is None or left <= conflicts_left)
@@ -95,3 +98,16 @@ def summarize(
         problem_counts=dict(problem_counts),
         duration_seconds=duration_seconds,
     )
+
+
+def nothing_found_refusal(chunk_counts: list[dict[str, int]], backup_dir: object) -> str | None:
+    """A rollback that found none of the backed-up fields (every one missing) restored nothing: never a success,
+    most likely another server or database than the backup's."""
+    missing = sum(counts.get("missing", 0) for counts in chunk_counts)
+    found = sum(counts.get(name, 0) for counts in chunk_counts for name in ("written", "already", "conflict"))
+    if missing and not found:
+        return (
+            f"none of the {missing:,} backed-up fields of {backup_dir} exists on this Redis: nothing was restored, "
+            "and the backup is not marked rolled back. Check --redis-url (server and database) against the run's"
+        )
+    return None

@@ -47,6 +47,7 @@ from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
 from om_runbook.tasks.readers.inventory import planned_keys
 from om_runbook.tasks.readers.keyspace import keys_in_database
 from om_runbook.tasks.readers.record_scan import ScanShare
+from om_runbook.tasks.readers.server_facts import read_server_identity, require_same_server
 
 
 def reusable_backup(settings: RunSettings) -> BackupManifest | None:
@@ -78,6 +79,8 @@ def reusable_backup(settings: RunSettings) -> BackupManifest | None:
             f"{settings.backup_dir} holds a migration with other settings (models, naive timezone, chunks "
             f"= {found}, this run: {expected}); resume with the same settings or use a new --backup-dir"
         )
+    nodes = open_nodes(settings.redis_url.get_secret_value())
+    require_same_server(nodes, manifest.server, str(settings.backup_dir), settings.other_server)
     return manifest
 
 
@@ -107,6 +110,7 @@ class LogicalBackup:
             redis=safe_url,
             models=settings.models,
             naive_timezone=settings.naive_timezone,
+            server=read_server_identity(nodes),
             targets=[target_info(t) for t in targets],
             chunks=[
                 ChunkBackup(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import redis
 
-from om_runbook.migrations.errors import RedisAccessError
+from om_runbook.migrations.errors import ConfigurationError, RedisAccessError
 from om_runbook.migrations.rdb_tools import ServerModule
 from om_runbook.migrations.server_facts import ServerFacts, combine_facts
+from om_runbook.migrations.server_identity import ServerIdentity, identity_refusal
 from om_runbook.tasks.io.redis_nodes import RedisNodes
 
 
@@ -68,6 +69,25 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
         maxmemory_policy=str(memory.get("maxmemory_policy", "noeviction")),
         evicted_keys=int(stats.get("evicted_keys", 0)),
     )
+
+
+def read_server_identity(nodes: RedisNodes) -> ServerIdentity:
+    """The masters' run_ids and addresses, as the manifest records them."""
+    run_ids, addresses = [], []
+    for client in nodes.clients:
+        run_ids.append(str(_info(client, "server").get("run_id", "")))
+        options = client.connection_pool.connection_kwargs
+        addresses.append(str(options.get("path") or f"{options.get('host', '?')}:{options.get('port', '?')}"))
+    return ServerIdentity(run_ids=sorted(filter(None, run_ids)), addresses=sorted(addresses))
+
+
+def require_same_server(
+    nodes: RedisNodes, recorded: ServerIdentity | None, backup_dir: str, other_server: bool
+) -> None:
+    """Refuse (before any write) a server other than the one the backup was taken from, unless `other_server`."""
+    refusal = identity_refusal(recorded, read_server_identity(nodes), backup_dir)
+    if refusal and not other_server:
+        raise ConfigurationError(refusal)
 
 
 def read_maxmemory_policy(nodes: RedisNodes) -> str:
