@@ -29,6 +29,7 @@ from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets
 from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import assess_task
 from om_runbook.tasks.backup import clear_progress_task
+from om_runbook.tasks.backup_store.backup_format import require_own_directory
 from om_runbook.tasks.backup_store.report import write_report
 from om_runbook.tasks.guards.eviction import eviction_check_task
 from om_runbook.tasks.guards.latency_probe import latency_task
@@ -119,6 +120,7 @@ def post_migration(run: ChecklistRun) -> None:
 @flow(name="om-datetime-migration")
 def migration_flow(settings: RunSettings) -> RunReport:
     """The deployment checklist, from assessment to final sign-off; the report is always written."""
+    require_own_directory(settings.backup_dir)  # before the status file or anything else is written there
     run = ChecklistRun(settings)
     with run.display:
         return _checklist(run, settings)

@@ -204,3 +204,24 @@ def unreadable_count(manifest: BackupManifest) -> int:
 def already_converted_count(manifest: BackupManifest) -> int:
     """Values the scan found already in the 1.x form (converted by an earlier run)."""
     return sum(c.get(ValueClass.CONVERTED.value, 0) for c in manifest.value_counts.values())
+
+
+# what a run writes at the top of its backup directory
+OWN_ENTRIES = frozenset(
+    {MANIFEST_NAME, "chunks", "progress", "rdb", "schema", "archive", "control.json", "status.json"}
+)
+
+
+def foreign_directory_refusal(path: str, entries: list[str]) -> str | None:
+    """A refusal for a --backup-dir that is `/`, or holds files that are not a backup of ours (a run writes, and a
+    refusal removes, files there); None for a new, empty or own directory."""
+    if path == "/":
+        return "--backup-dir / is refused: give a directory of its own for the backups; nothing was written"
+    foreign = sorted(set(entries) - OWN_ENTRIES)
+    if MANIFEST_NAME in entries or not foreign:
+        return None
+    shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return (
+        f"--backup-dir {path} holds files that are not an om-runbook backup ({shown}): give a new or empty "
+        "directory; nothing was written"
+    )

@@ -110,6 +110,10 @@ def models_modules(models: str) -> list[str]:
 def import_models_module(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
+    except SystemExit as exc:  # a module that ends the process at import would end the run with it
+        raise ConfigurationError(
+            f"cannot import models module {module_name!r}: the models module exited at import (sys.exit({exc.code!r}))"
+        ) from None
     except Exception as exc:  # any error in the user's module is a configuration error for us
         last_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigurationError(f"cannot import models module {module_name!r}: {last_line}") from None

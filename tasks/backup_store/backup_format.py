@@ -21,6 +21,7 @@ from om_runbook.migrations.backup_format import (
     KeyBackup,
     decode_line,
     encode_line,
+    foreign_directory_refusal,
     parse_line,
 )
 from om_runbook.migrations.errors import BackupError, ConfigurationError
@@ -51,6 +52,17 @@ def backup_write_error(backup_dir: Path, exc: OSError) -> BackupError:
     if exc.errno == errno.ENOSPC:
         return BackupError(f"the backup directory {backup_dir} is full; free space or use another --backup-dir")
     return BackupError(f"cannot write the backup in {backup_dir}: {exc.strerror or exc}")
+
+
+def require_own_directory(backup_dir: Path) -> None:
+    """Refuse `/` and a directory holding files that are not a backup of ours, before anything is written there."""
+    resolved = backup_dir.expanduser().resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise ConfigurationError(f"--backup-dir {backup_dir} is a file, not a directory; nothing was written")
+    entries = [entry.name for entry in resolved.iterdir()] if resolved.is_dir() else []
+    refusal = foreign_directory_refusal(str(resolved), entries)
+    if refusal:
+        raise ConfigurationError(refusal)
 
 
 class BackupDirectoryLock:

@@ -226,6 +226,7 @@ MODELS_MODULES = {
         "import no_such_dependency_xyz\n",
         "ModuleNotFoundError: No module named 'no_such_dependency_xyz'",
     ),
+    "sys.exit(0) at import": ("import sys\nsys.exit(0)\n", "the models module exited at import (sys.exit(0))"),
     "no datetime fields": (
         "from redis_om import HashModel\n\nclass Plain(HashModel, index=True):\n    name: str\n",
         "no redis-om HashModel/JsonModel with datetime",
@@ -379,4 +380,21 @@ def test_a_read_only_backup_directory(seeded, small_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     with pytest.raises(BackupError, match="cannot write the backup in .*Read-only file system"):
         migration_flow(settings_for(server.url, small_disk / "b", rdb_snapshot=False))
+    assert keyspace(server.client()) == before
+
+
+def test_a_backup_directory_of_root_or_of_other_files_is_refused_before_anything_is_written(seeded, tmp_path, capsys):
+    server, before = seeded
+    code, err = _run_cli(server.url, Path("/"), capsys)
+    assert code == 2 and "--backup-dir / is refused" in err and not Path("/status.json").exists()
+    application = tmp_path / "app"
+    application.mkdir()
+    (application / "settings.py").write_text("DEBUG = False\n")
+    code, err = _run_cli(server.url, application, capsys)
+    assert code == 2 and "holds files that are not an om-runbook backup (settings.py)" in err
+    assert sorted(path.name for path in application.iterdir()) == ["settings.py"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    code, err = _run_cli(server.url, a_file, capsys)
+    assert code == 2 and "is a file, not a directory" in err
     assert keyspace(server.client()) == before

@@ -70,3 +70,17 @@ def test_a_restore_matches_the_source_but_for_keys_that_could_expire(source, res
         taken=True, source_keys=source, restored_keys=restored, sample_keys_compared=165, sample_keys_equal=equal
     )
     assert info.restore_matches(with_ttl) is matches
+
+
+def test_a_backup_directory_that_is_root_or_holds_foreign_files_is_refused():
+    from om_runbook.migrations.backup_format import foreign_directory_refusal
+
+    assert "--backup-dir / is refused" in foreign_directory_refusal("/", [])
+    refusal = foreign_directory_refusal("/srv/app", ["app", "tasks.py", "README.md", "static", "status.json"])
+    assert refusal == (
+        "--backup-dir /srv/app holds files that are not an om-runbook backup (README.md, app, static and 1 more): "
+        "give a new or empty directory; nothing was written"
+    )
+    assert foreign_directory_refusal("/b", []) is None
+    assert foreign_directory_refusal("/b", ["status.json", "progress"]) is None  # an earlier refused run's
+    assert foreign_directory_refusal("/b", ["manifest.json", "notes.txt"]) is None  # a backup of ours

@@ -125,3 +125,10 @@ def test_a_models_value_that_names_no_module_is_refused(value):
 
 def test_models_values_keep_their_order_once_each():
     assert models_modules("app.models, app.legacy ,app.models") == ["app.models", "app.legacy"]
+
+
+def test_a_models_module_that_exits_at_import_is_a_configuration_error(tmp_path, monkeypatch):
+    _package(tmp_path, "exiting_app", {"models.py": "import sys\nsys.exit(0)\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigurationError, match=r"'exiting_app.models': the models module exited at import \(sys"):
+        discover_targets("exiting_app.models")
