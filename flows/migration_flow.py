@@ -35,6 +35,7 @@ from om_runbook.tasks.guards.eviction import eviction_check_task
 from om_runbook.tasks.guards.latency_probe import latency_task
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.io.progress_meter import METER
+from om_runbook.tasks.schema import schema_index_names
 from om_runbook.tasks.writer.chunk_runner import ChunkResult, chunk_problem_counts
 
 
@@ -197,7 +198,12 @@ def assessment_flow(settings: RunSettings) -> RunReport:
         with clock.phase("assess") as details:
             url, json_prefixes = settings.redis_url.get_secret_value(), key_prefixes(targets, Storage.JSON)
             permissions = permissions_task(
-                url, key_prefixes(targets, Storage.HASH), refuse=False, json_prefixes=json_prefixes
+                url,
+                key_prefixes(targets, Storage.HASH),
+                refuse=False,
+                json_prefixes=json_prefixes,
+                index_names=schema_index_names(targets, settings.schema_mode),
+                alias=settings.schema_mode == "alias",
             )
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))

@@ -24,6 +24,7 @@ from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.guards.unfinished_run import read_unfinished_run
 from om_runbook.tasks.io.redis_connection import database_number
+from om_runbook.tasks.schema import schema_index_names
 
 
 def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[ModelTarget]]:
@@ -37,7 +38,11 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
     with run.clock.phase("assess"):
         run.report.messages.append(
             permissions_task(
-                url, key_prefixes(targets, Storage.HASH), json_prefixes=key_prefixes(targets, Storage.JSON)
+                url,
+                key_prefixes(targets, Storage.HASH),
+                json_prefixes=key_prefixes(targets, Storage.JSON),
+                index_names=schema_index_names(targets, settings.schema_mode),
+                alias=settings.schema_mode == "alias",
             )
         )
         facts, keys_in_database = server_facts_task(settings)

@@ -15,6 +15,7 @@ from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.verification import check_chunks, verify_migration
+from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import build_settings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_url
@@ -37,7 +38,7 @@ from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_nodes import open_nodes
 from om_runbook.tasks.readers.server_facts import read_nodes_facts, require_same_server
-from om_runbook.tasks.schema import previous_path, schema_rollback_task
+from om_runbook.tasks.schema import previous_path, schema_index_names, schema_rollback_task
 
 
 @flow(name="om-datetime-rollback")
@@ -96,7 +97,12 @@ def _rollback(
         require_writable_primary(facts, report.redis)
         json_prefixes = key_prefixes(manifest.targets, Storage.JSON)
         report.messages.append(
-            permissions_task(url, key_prefixes(manifest.targets, Storage.HASH), json_prefixes=json_prefixes)
+            permissions_task(
+                url,
+                key_prefixes(manifest.targets, Storage.HASH),
+                json_prefixes=json_prefixes,
+                index_names=_indexes_to_restore(backup_dir, manifest),
+            )
         )
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
         # Every rollback replays every chunk from its first line: what an earlier rollback did may have been undone
@@ -150,6 +156,13 @@ def _rollback(
     finally:
         report.kpis.duration_seconds = time.perf_counter() - started
         write_report(report_json, report)
+
+
+def _indexes_to_restore(backup_dir: Path, manifest: BackupManifest) -> list[str]:
+    """The indexes the schema step replaced, which the rollback puts back."""
+    if not previous_path(backup_dir).exists():
+        return []
+    return schema_index_names(discover_targets(manifest.models), "recreate")
 
 
 @flow(name="om-datetime-verification")

@@ -19,16 +19,42 @@ class NeededCommand:
         return " ".join(self.args[:2]) if self.args[0] in ("SCRIPT", "INFO") else self.args[0]
 
 
+def search_commands(index_names: Sequence[str], alias: bool) -> list[NeededCommand]:
+    """What the schema step and its rollback run on each model's index: FT.INFO records what stands, FT.DROPINDEX and
+    FT.CREATE replace it (and put it back), FT.SEARCH counts what queries see; the alias mode builds beside it and
+    switches an alias."""
+    commands = []
+    for name in index_names:
+        commands += [
+            NeededCommand(("FT.INFO", name), f"recording the index {name} before the schema step"),
+            NeededCommand(("FT.DROPINDEX", name), f"replacing the index {name} (and putting it back on rollback)"),
+            NeededCommand(
+                ("FT.CREATE", name, "ON", "HASH", "PREFIX", "1", PROBE_KEY_SUFFIX, "SCHEMA", "f", "NUMERIC"),
+                f"creating the 1.x index {name} (and the previous one on rollback)",
+            ),
+            NeededCommand(("FT.SEARCH", name, "*", "LIMIT", "0", "0"), f"counting what queries of {name} see"),
+        ]
+        if alias:
+            commands += [
+                NeededCommand(("FT.ALIASUPDATE", name, name + "-new"), f"switching {name} to the new index"),
+                NeededCommand(("FT.ALIASDEL", name), f"switching {name} back on rollback"),
+            ]
+    return commands
+
+
 def needed_commands(
     key_prefixes: Sequence[str],
     lease_key: str,
     marker_key: str = "om-runbook:unfinished-run",
     field_ttl: bool = False,
     json_prefixes: Sequence[str] = (),
+    index_names: Sequence[str] = (),
+    alias: bool = False,
 ) -> list[NeededCommand]:
     """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run; with
     `field_ttl` (Redis 7.4+), the commands that keep a hash field's own TTL across the compare-and-set; for the
-    JsonModel prefixes (`json_prefixes`, on a server with RedisJSON), JSON.GET and JSON.SET."""
+    JsonModel prefixes (`json_prefixes`, on a server with RedisJSON), JSON.GET and JSON.SET; for the indexes the
+    schema step replaces (`index_names`, on a server with RediSearch), the FT.* commands of `search_commands`."""
     commands = [
         NeededCommand(("PING",), "connection check"),
         NeededCommand(("INFO", "memory"), "server facts and resource probe"),
@@ -64,7 +90,7 @@ def needed_commands(
             NeededCommand(("JSON.GET", key), f"reading JSON documents under {prefix}", pattern),
             NeededCommand(("JSON.SET", key, "$.f", "1"), f"compare-and-set of JSON documents under {prefix}", pattern),
         ]
-    return commands
+    return commands + search_commands(index_names, alias)
 
 
 def is_key_denial(reason: str) -> bool:

@@ -173,6 +173,11 @@ def index_plans(targets: list[ModelTarget]) -> list[IndexPlan]:
     return [plan for plan in plans if plan is not None]
 
 
+def schema_index_names(targets: list[ModelTarget], schema_mode: str) -> list[str]:
+    """The indexes the schema step will replace (none with --schema-mode skip), for the permission check."""
+    return [] if schema_mode == "skip" else [plan.index_name for plan in index_plans(targets)]
+
+
 @task(name="schema-migration", cache_policy=NONE, **IO_TASK_OPTIONS)
 def schema_task(settings: RunSettings, targets: list[ModelTarget], stage: str) -> list[str]:
     """`prepare`: save the previous definitions, then (recreate) apply the 1.x ones; `switch` (alias): build the

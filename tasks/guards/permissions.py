@@ -12,7 +12,13 @@ from prefect.cache_policies import NONE
 from redis.exceptions import NoScriptError, ResponseError
 
 from om_runbook.migrations.errors import RedisAccessError
-from om_runbook.migrations.permissions import PROBE_KEY_SUFFIX, NeededCommand, denial_message, needed_commands
+from om_runbook.migrations.permissions import (
+    PROBE_KEY_SUFFIX,
+    NeededCommand,
+    denial_message,
+    needed_commands,
+    search_commands,
+)
 from om_runbook.migrations.server_facts import supports_field_ttl
 from om_runbook.migrations.unfinished_run import MARKER_KEY
 from om_runbook.tasks.guards.lease import LEASE_KEY
@@ -71,12 +77,43 @@ def _probe_denials(client: redis.Redis, key_prefixes: list[str]) -> list[tuple[N
     return denials
 
 
-def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefixes: Sequence[str] = ()) -> str:
+def _search_probe_denials(client: redis.Redis, index_names: Sequence[str]) -> list[tuple[NeededCommand, str]]:
+    """Without ACL DRYRUN: FT.INFO and FT.SEARCH of each index run for real (an index that does not exist answers
+    so, which is no denial), and FT.CREATE and FT.DROPINDEX on a throwaway index over a prefix no key has."""
+    throwaway = f"{PROBE_KEY_SUFFIX}-{secrets.token_hex(6)}"
+    by_label = {command.label: command for command in search_commands(index_names[:1], alias=False)}
+    probes = [("FT.INFO", ("FT.INFO", name)) for name in index_names]
+    probes += [("FT.SEARCH", ("FT.SEARCH", name, "*", "LIMIT", "0", "0")) for name in index_names]
+    probes += [
+        ("FT.CREATE", ("FT.CREATE", throwaway, "ON", "HASH", "PREFIX", "1", throwaway + ":", "SCHEMA", "f", "NUMERIC")),
+        ("FT.DROPINDEX", ("FT.DROPINDEX", throwaway)),
+    ]
+    denials = []
+    for label, args in probes:
+        try:
+            client.execute_command(*args)
+        except ResponseError as exc:
+            if is_permission_error(exc) or "unknown command" in str(exc).lower():
+                denials.append((by_label[label], str(exc)))
+    return denials
+
+
+def require_permissions(
+    client: redis.Redis,
+    key_prefixes: list[str],
+    json_prefixes: Sequence[str] = (),
+    index_names: Sequence[str] = (),
+    alias: bool = False,
+) -> str:
     """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked. The
-    JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists)."""
+    JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists), the search
+    commands of the schema step (`index_names`) only where RediSearch is."""
     user = _user(client)
-    if json_prefixes and "ReJSON" not in {module.name for module in server_modules(client) or []}:
+    loaded = {module.name.lower() for module in server_modules(client) or []}
+    if "rejson" not in loaded:
         json_prefixes = ()
+    if "search" not in loaded:
+        index_names = ()
     try:
         needed = needed_commands(
             key_prefixes,
@@ -84,13 +121,15 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefi
             MARKER_KEY.decode(),
             field_ttl=supports_field_ttl(read_redis_version(client)),
             json_prefixes=json_prefixes,
+            index_names=index_names,
+            alias=alias,
         )
         denials = _dryrun_denials(client, user, needed)
         note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
     except ResponseError as exc:
         if not is_permission_error(exc) and "unknown command" not in str(exc).lower():
             raise
-        denials = _probe_denials(client, key_prefixes)
+        denials = _probe_denials(client, key_prefixes) + _search_probe_denials(client, index_names)
         note = (
             f"ACL DRYRUN not available to Redis user {user!r}: its read commands were probed; a refused write "
             "stops the run at the first write with a clear message, and a re-run resumes once it is granted"
@@ -102,14 +141,22 @@ def require_permissions(client: redis.Redis, key_prefixes: list[str], json_prefi
 
 @task(name="check-permissions", cache_policy=NONE)
 def permissions_task(
-    url: str, key_prefixes: list[str], refuse: bool = True, json_prefixes: list[str] | None = None
+    url: str,
+    key_prefixes: list[str],
+    refuse: bool = True,
+    json_prefixes: list[str] | None = None,
+    index_names: list[str] | None = None,
+    alias: bool = False,
 ) -> str:
     """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
     The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
     (the read-only assessment) a denial is returned as a finding instead."""
     nodes = open_nodes(url)
     try:
-        notes = [_require_on(nodes, node, key_prefixes, json_prefixes or []) for node in nodes.nodes]
+        notes = [
+            _require_on(nodes, node, key_prefixes, json_prefixes or [], index_names or [], alias)
+            for node in nodes.nodes
+        ]
     except RedisAccessError as exc:
         if refuse:
             raise
@@ -117,10 +164,17 @@ def permissions_task(
     return notes[0] + (f" (on each of the {len(notes)} masters)" if nodes.is_cluster else "")
 
 
-def _require_on(nodes: RedisNodes, node: RedisNode, key_prefixes: list[str], json_prefixes: list[str]) -> str:
+def _require_on(
+    nodes: RedisNodes,
+    node: RedisNode,
+    key_prefixes: list[str],
+    json_prefixes: list[str],
+    index_names: list[str],
+    alias: bool,
+) -> str:
     """ACLs are per node in a cluster: a refusal names the master that refused."""
     try:
-        return require_permissions(node.client, key_prefixes, json_prefixes)
+        return require_permissions(node.client, key_prefixes, json_prefixes, index_names, alias)
     except RedisAccessError as exc:
         if nodes.is_cluster:
             raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None
