@@ -43,10 +43,11 @@ def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_se
 
     def kill_clients() -> None:
         # a kill between batches only drops an idle pooled connection (redis-py reconnects silently): kill often
-        # enough that batches are cut mid-flight; all within 0.3 s, before the first retry's 1 s backoff ends
-        for _ in range(60):
+        # enough that batches are cut mid-flight (on 2 loaded cores too); all within about 0.6 s, before the first
+        # retry's 1 s backoff ends
+        for _ in range(120):
             kills.append(killer.client_kill_filter(_type="normal", skipme=True))
-            time.sleep(0.005)
+            time.sleep(0.004)
 
     watcher = _when_migrating(settings.backup_dir, kill_clients)
     report = migration_flow(settings)
