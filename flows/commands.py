@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -64,11 +65,31 @@ def _settings(args: argparse.Namespace, **extra: object) -> RunSettings:
     return settings
 
 
+class _RefusalWithoutTraceback(logging.Filter):
+    """Our own errors (refusals, clear failures) are logged by Prefect as their one-line message, without the
+    traceback it adds: the terminal's last line is the command's own error, and the Prefect log says why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RunbookError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_refusals() -> None:
+    import prefect  # noqa: F401  (configures Prefect's logging handlers)
+
+    for name in ("", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _RefusalWithoutTraceback) for f in handler.filters):
+                handler.addFilter(_RefusalWithoutTraceback())
+
+
 @contextmanager
 def _prefect_ready() -> Iterator[None]:
     """The configured Prefect API, else an embedded server whose logs go to a file under PREFECT_HOME."""
     from om_runbook.flows.embedded_server import prefect_api
 
+    _quiet_refusals()
     with prefect_api() as server:
         if server is not None:
             server.wait_ready()

@@ -108,8 +108,10 @@ def prefect_api(log_path: Path | None = None) -> Iterator[EmbeddedServer | None]
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-            _drain_to_server()
+            try:
+                yield server
+            finally:  # a failed or refused run's logs too, so that its last line is our own error
+                _drain_to_server()
     finally:
         server.stop()
         if previous is None:

@@ -144,3 +144,17 @@ def test_approve_explains_a_bad_run_id_and_a_missing_server(monkeypatch, capsys)
     monkeypatch.delenv("PREFECT_API_URL")
     assert main(["approve", "00000000-0000-0000-0000-000000000000", "--role", "Technical Lead", "--name", "x"]) == 2
     assert "export PREFECT_API_URL" in capsys.readouterr().err
+
+
+def test_a_refused_run_ends_with_its_own_one_line_error_and_no_traceback(tmp_path):
+    """With the embedded Prefect server: its logs are sent before it stops, and Prefect logs our error as a line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    argv = ["assess", "--redis-url", "redis://:LE/FT@127.0.0.1:1/0", "--models", "om_runbook.migrations.sample_models"]
+    completed = subprocess.run([str(OM_RUNBOOK), *argv], env=env, capture_output=True, text=True, timeout=300)
+    shown = completed.stdout + completed.stderr
+    assert completed.returncode == 2, shown[-3000:]
+    assert "Encountered exception during execution: ConfigurationError" in shown  # Prefect logged it, as a line
+    assert "Traceback" not in shown and "Error logging to API" not in shown, shown[-3000:]
+    assert completed.stderr.strip().splitlines()[-1].startswith("om-runbook assess: error: invalid Redis URL")
+    assert "LE/FT" not in shown and "FT@" not in shown
