@@ -212,12 +212,18 @@ OWN_ENTRIES = frozenset(
 )
 
 
+def _is_own_entry(name: str) -> bool:
+    """A run's own file or folder, or an atomic write's temporary file (`status.json.1234.tmp`) left by a process
+    that died."""
+    return name in OWN_ENTRIES or (name.endswith(".tmp") and any(name.startswith(own + ".") for own in OWN_ENTRIES))
+
+
 def foreign_directory_refusal(path: str, entries: list[str]) -> str | None:
     """A refusal for a --backup-dir that is `/`, or holds files that are not a backup of ours (a run writes, and a
     refusal removes, files there); None for a new, empty or own directory."""
     if path == "/":
         return "--backup-dir / is refused: give a directory of its own for the backups; nothing was written"
-    foreign = sorted(set(entries) - OWN_ENTRIES)
+    foreign = sorted(name for name in entries if not _is_own_entry(name))
     if MANIFEST_NAME in entries or not foreign:
         return None
     shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")

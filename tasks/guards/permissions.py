@@ -80,6 +80,8 @@ def _probe_denials(client: redis.Redis, key_prefixes: list[str]) -> list[tuple[N
 def _search_probe_denials(client: redis.Redis, index_names: Sequence[str]) -> list[tuple[NeededCommand, str]]:
     """Without ACL DRYRUN: FT.INFO and FT.SEARCH of each index run for real (an index that does not exist answers
     so, which is no denial), and FT.CREATE and FT.DROPINDEX on a throwaway index over a prefix no key has."""
+    if not index_names:
+        return []
     throwaway = f"{PROBE_KEY_SUFFIX}-{secrets.token_hex(6)}"
     by_label = {command.label: command for command in search_commands(index_names[:1], alias=False)}
     probes = [("FT.INFO", ("FT.INFO", name)) for name in index_names]

@@ -82,5 +82,5 @@ def test_a_backup_directory_that_is_root_or_holds_foreign_files_is_refused():
         "give a new or empty directory; nothing was written"
     )
     assert foreign_directory_refusal("/b", []) is None
-    assert foreign_directory_refusal("/b", ["status.json", "progress"]) is None  # an earlier refused run's
+    assert foreign_directory_refusal("/b", ["status.json", "progress", "status.json.123.tmp"]) is None
     assert foreign_directory_refusal("/b", ["manifest.json", "notes.txt"]) is None  # a backup of ours
