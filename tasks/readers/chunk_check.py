@@ -84,6 +84,12 @@ def check_chunk(
     def flush() -> None:
         for entry, stored in zip(batch, _read_back(nodes, batch), strict=True):
             result.key_count += 1
+            if isinstance(stored, ResponseError) and "WRONGTYPE" in str(stored):
+                # re-created as another type since the backup: the application's key now, as the writes left it
+                counts["changed_by_others"] += len(entry.changes)
+                message = "re-created with another type since the backup: the application's key, left alone"
+                _note(result, Problem(kind="changed_by_others", key=describe_raw(entry.key), message=message))
+                continue
             if isinstance(stored, ResponseError):
                 counts["wrong_type"] += 1
                 _note(result, Problem(kind="wrong_type", key=describe_raw(entry.key), message=str(stored)))

@@ -1,7 +1,8 @@
 """Compare-and-set of hash fields, the only way om-runbook writes to the user's data.
 
 One Lua call per key sets each listed field to its new bytes only if it still holds the expected bytes,
-so a value the application changed meanwhile is never overwritten, and repeating a batch is harmless.
+so a value the application changed meanwhile is never overwritten, and repeating a batch is harmless. A key
+re-created as another type since the backup is the application's: a conflict, left alone.
 Migrate runs it original -> target; rollback runs it target -> original.
 
 From Redis 7.4 a hash field may carry its own TTL (HEXPIRE), and HSET clears it: there the script reads the field's
@@ -32,6 +33,11 @@ from om_runbook.tasks.readers.server_facts import read_redis_version
 # ARGV in fours: field, expected, new, absence ('e': expected is "no field", 'n': new is "no field", '': neither)
 _CAS_TEMPLATE = """
 local out = {}
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then
+  for i = 1, #ARGV, 4 do out[#out + 1] = 0 end
+  return out
+end
 for i = 1, #ARGV, 4 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   local absence = ARGV[i + 3]
@@ -84,6 +90,8 @@ local function all_hold(offset)
   end
   return true
 end
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'ReJSON-RL' and kind ~= 'none' then return reply(0) end
 local document = redis.call('JSON.GET', KEYS[1])
 if not document then return reply(3) end
 local expected
