@@ -155,7 +155,7 @@ def production_rollback(
     redis_url_secret: SecretName,
     backup_dir: Annotated[str, Field(description="the backup directory of the run to roll back")],
     app_dir: AppDir = None,
-    other_server: deployment_parameter("other_server") = False,
+    other_server: deployment_parameter("other_server") = deployment_default("other_server"),
 ) -> RunReport:
     """Exact rollback from a run's logical backup."""
     put_app_dir_first(app_dir)

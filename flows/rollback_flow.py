@@ -176,7 +176,8 @@ def verification_flow(
     try:
         manifest = require_complete_manifest(backup_dir)
         check_chunk_files(backup_dir, manifest)
-        require_same_server(open_nodes(url), manifest.server, str(backup_dir), other_server)
+        nodes = open_nodes(url)
+        require_same_server(nodes, manifest.server, str(backup_dir), other_server)
         settings = build_settings(
             redis_url=redis_url,
             models=manifest.models,
@@ -185,7 +186,7 @@ def verification_flow(
             chunks=len(manifest.chunks),
         )
         targets = [t for t in discover_targets(manifest.models) if t.name in {i.name for i in manifest.targets}]
-        facts = read_nodes_facts(open_nodes(url))
+        facts = read_nodes_facts(nodes)
         with clock.phase("verify") as details:
             # any time after the run, the application may have written: the full rescan for legacy values
             verification = verify_migration(settings, manifest, targets, facts.has_search, rescan=True)

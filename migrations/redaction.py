@@ -29,6 +29,12 @@ def _userinfo(rest: str) -> tuple[str | None, str]:
     return userinfo, host + rest[len(head) :]
 
 
+def _url_userinfo(url: str) -> str | None:
+    """The user part of a whole URL (None: it has none, or no `scheme://`)."""
+    _scheme, separator, rest = url.partition("://")
+    return _userinfo(rest)[0] if separator else None
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by `***` (user names stay: they help a DBA). A user part that is not a
     plain `user:password` is replaced whole; a password is never echoed, however the URL is written."""
@@ -90,12 +96,11 @@ def url_secrets(url: str) -> tuple[str, ...]:
     """Every string of a URL that may be its password, as redis-py reads it and as a person meant it (the user
     part up to the last `@`, every `password=` value), and their pieces between reserved characters (redis-py's
     own errors quote a piece: "Port could not be cast to integer value as 'LEFT'"): for redact_text."""
-    _scheme, separator, rest = url.partition("://")
-    userinfo, _host = _userinfo(rest) if separator else (None, url)
+    userinfo = _url_userinfo(url)
     found = {url_password(url)}
     if userinfo and ":" in userinfo:
         found.add(unquote(userinfo.partition(":")[2]))
-    for match in _QUERY_SECRET.finditer(rest):
+    for match in _QUERY_SECRET.finditer(url):
         found.add(unquote(match.group(0)[len(match.group(1)) :]))
     pieces = {piece for secret in found for piece in _RESERVED.split(secret) if len(piece) >= MIN_PIECE}
     return tuple(sorted((found | pieces) - {""}, key=len, reverse=True))
@@ -103,6 +108,5 @@ def url_secrets(url: str) -> tuple[str, ...]:
 
 def password_needs_encoding(url: str) -> bool:
     """The user part holds an unencoded `/`, `?`, `#` or `@`, which ends it early for every URL parser."""
-    _scheme, separator, rest = url.partition("://")
-    userinfo, _host = _userinfo(rest) if separator else (None, url)
+    userinfo = _url_userinfo(url)
     return bool(userinfo) and any(mark in userinfo for mark in "/?#@")

@@ -34,9 +34,14 @@ class EvictionGuard:
 
     def check_now(self) -> None:
         self.next_check = time.monotonic() + self.every_seconds
-        evicted = read_evicted_keys(self.nodes) - self.baseline
-        if evicted > 0:
-            raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(self.nodes), self.snapshot))
+        require_no_eviction(self.nodes, self.baseline, self.snapshot)
+
+
+def require_no_eviction(nodes: RedisNodes, evicted_before: int, snapshot: str) -> None:
+    """KeysEvicted when the masters' `evicted_keys` rose above `evicted_before`."""
+    evicted = read_evicted_keys(nodes) - evicted_before
+    if evicted > 0:
+        raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(nodes), snapshot))
 
 
 def snapshot_description(backup_dir: Path) -> str:
@@ -66,7 +71,4 @@ def before_each_batch(lease: Callable[[], None] | None, eviction: EvictionGuard)
 @task(name="eviction-check", cache_policy=NONE, **IO_TASK_OPTIONS)
 def eviction_check_task(redis_url: SecretStr, evicted_at_start: int, backup_dir: Path) -> None:
     """After a phase: no key evicted since the run read the server's facts (between and around the chunks too)."""
-    nodes = open_nodes(redis_url.get_secret_value())
-    evicted = read_evicted_keys(nodes) - evicted_at_start
-    if evicted > 0:
-        raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(nodes), snapshot_description(backup_dir)))
+    require_no_eviction(open_nodes(redis_url.get_secret_value()), evicted_at_start, snapshot_description(backup_dir))

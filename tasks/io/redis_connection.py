@@ -31,10 +31,7 @@ def open_client(
             decode_responses=decode_responses,
         )
     except ValueError as exc:
-        message = redact_text(str(exc), url_secrets(url))
-        if password_needs_encoding(url):
-            message += "; a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)"
-        raise ConfigurationError(f"invalid Redis URL {safe}: {message}") from None
+        raise _invalid_url(url, exc) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:  # a cluster client connects at once
         message = redact_text(str(exc), url_secrets(url))
         raise RedisUnreachable(f"cannot connect to Redis at {safe}: {message}") from None
@@ -61,8 +58,15 @@ def open_async_client(url: str, *, timeout_seconds: float = 10.0, cluster: bool 
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, decode_responses=True
         )
     except ValueError as exc:
-        message = redact_text(str(exc), url_secrets(url))
-        raise ConfigurationError(f"invalid Redis URL {redact_url(url)}: {message}") from None
+        raise _invalid_url(url, exc) from None
+
+
+def _invalid_url(url: str, exc: ValueError) -> ConfigurationError:
+    """redis-py's reason, redacted, and the remedy when the password holds characters a URL cannot carry raw."""
+    message = redact_text(str(exc), url_secrets(url))
+    if password_needs_encoding(url):
+        message += "; a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)"
+    return ConfigurationError(f"invalid Redis URL {redact_url(url)}: {message}")
 
 
 def is_permission_error(exc: Exception) -> bool:
