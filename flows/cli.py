@@ -108,6 +108,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app_dir(rollback)
     _add_report(rollback)
 
+    restore = commands.add_parser(
+        "restore-snapshot",
+        help="the manual way back: compare with the run's RDB snapshot (dry run), --confirm to write back what differs",
+    )
+    _add_url(restore)
+    restore.add_argument("--backup-dir", required=True, metavar="DIR", help="the run's --backup-dir")
+    restore.add_argument(
+        "--target-url",
+        default=None,
+        metavar="URL",
+        help="restore into this Redis although it is not the server the backup was taken from (said in red)",
+    )
+    restore.add_argument("--confirm", action="store_true", help="write (default: a dry run that changes nothing)")
+    restore.add_argument(
+        "--all-keys", action="store_true", help="every key of the snapshot (default: the migrated models' prefixes)"
+    )
+    restore.add_argument(
+        "--delete-extra", action="store_true", help="with --confirm, delete keys the snapshot lacks (default: listed)"
+    )
+    restore.add_argument("--batch-size", type=int, default=1000, help="keys per round trip (1000)")
+    restore.add_argument("--rdb-tools-dir", default=None, metavar="DIR", help="a redis-server that reads the snapshot")
+    restore.add_argument("--module-dir", default=None, metavar="DIR", help="the modules the snapshot's data needs")
+    _add_report(restore)
+
     approve = commands.add_parser("approve", help="sign a paused run's gate from a terminal")
     approve.add_argument("flow_run_id", metavar="FLOW_RUN_ID")
     approve.add_argument("--role", required=True, choices=ROLES)
@@ -149,10 +173,16 @@ def resolve_url(args: argparse.Namespace) -> str:
     return args.redis_url or os.environ.get("REDIS_OM_URL") or DEFAULT_URL
 
 
+def _url_secrets_of(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(
+        secret for name in ("redis_url", "target_url") for secret in url_secrets(getattr(args, name, "") or "")
+    )
+
+
 def resume_command(argv: list[str], args: argparse.Namespace) -> str:
     """This very command, to run again after a crash (as `status` shows it): the same flags, secrets as ***."""
     webhook = getattr(args, "notify_webhook", None) or getattr(args, "webhook_url", None) or ""
-    secrets = (*url_secrets(getattr(args, "redis_url", "") or ""), webhook)
+    secrets = (*_url_secrets_of(args), webhook)
     return redact_text("om-runbook " + shlex.join(argv), secrets)
 
 
@@ -165,6 +195,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "assess": commands.assess,
         "verify": commands.verify,
         "rollback": commands.rollback,
+        "restore-snapshot": commands.restore_snapshot,
         "approve": commands.approve,
         "tune": commands.tune,
         "seed": commands.seed,
@@ -193,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             put_app_dir_first(args.app_dir)
         return _commands()[args.command](args)
     except RunbookError as exc:
-        secrets = url_secrets(getattr(args, "redis_url", "") or "")
+        secrets = _url_secrets_of(args)
         print(f"om-runbook {args.command}: error: {redact_text(str(exc), secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

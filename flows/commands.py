@@ -151,6 +151,38 @@ def rollback(args: argparse.Namespace) -> int:
     return _exit_code(report, {"rolled_back"})
 
 
+def restore_snapshot(args: argparse.Namespace) -> int:
+    from om_runbook.flows.report_view import print_restore
+    from om_runbook.flows.restore_flow import restore_snapshot_flow
+    from om_runbook.tasks.backup_store.rdb_tools import module_directory, tools_directory
+
+    if not 1 <= args.batch_size <= 100_000:
+        raise ConfigurationError("--batch-size must be between 1 and 100000")
+    if args.delete_extra and not args.confirm:
+        console.print("--delete-extra without --confirm: the dry run lists the keys it would delete")
+    url = args.target_url or args.redis_url
+    if args.target_url:
+        console.print(
+            f"[bold red]--target-url: restoring into {redact_url(url)} without checking that it is the server the "
+            "backup was taken from[/]"
+        )
+    with _prefect_ready():
+        report = restore_snapshot_flow(
+            SecretStr(url),
+            Path(args.backup_dir),
+            confirm=args.confirm,
+            all_keys=args.all_keys,
+            delete_extra=args.delete_extra,
+            other_target=bool(args.target_url),
+            batch_size=args.batch_size,
+            rdb_tools_dir=tools_directory(Path(args.rdb_tools_dir) if args.rdb_tools_dir else None),
+            module_dir=module_directory(Path(args.module_dir) if args.module_dir else None),
+            report_json=Path(args.report_json) if args.report_json else None,
+        )
+    print_restore(console, report)
+    return 0 if report.status in ("dry_run", "restored") else 1
+
+
 def rehearse(args: argparse.Namespace) -> int:
     from om_runbook.flows.embedded_server import prefect_api
     from om_runbook.flows.rehearsal_flow import rehearsal_flow

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from om_runbook.flows.artifacts import kpi_frame
 from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.snapshot_restore import SnapshotRestoreReport
 
 if TYPE_CHECKING:
     from om_runbook.flows.rehearsal_flow import RehearsalReport
@@ -80,3 +81,31 @@ def rehearsal_json(result: RehearsalReport) -> str:
         document["phases"].update(result.rollback.model_dump(mode="json")["phases"])
     document["rehearsal"] = result.model_dump(mode="json", exclude={"migration"})
     return json.dumps(document, indent=2)
+
+
+def print_restore(console: Console, report: SnapshotRestoreReport) -> None:
+    """restore-snapshot's answer: what differs from the snapshot, what was written, and the check after it."""
+    style = {"dry_run": "yellow", "restored": "green"}.get(report.status, "red")
+    console.print(
+        f"[bold {style}]restore-snapshot: {report.status}[/] ({report.redis}, {report.duration_seconds:.2f} s)"
+    )
+    if report.other_target:
+        console.print("[bold red]  the target was named with --target-url: not checked against the backup's server[/]")
+    selection = ", ".join(f"{prefix}*" for prefix in report.selection) if report.selection != [""] else "every key"
+    console.print(
+        f"  snapshot: {', '.join(report.snapshot_files)} (loaded in {report.load_seconds:.2f} s); {selection}"
+    )
+    if report.before is not None:
+        heading = "before writing" if report.after is not None else "dry run, nothing written"
+        console.print(f"  compared with the snapshot ({heading}, {report.compare_seconds:.2f} s):")
+        for line in report.before.lines():
+            console.print(f"    {line}", markup=False, highlight=False)
+    for line in report.indexes:
+        console.print(f"  {line}", markup=False)
+    if report.after is not None:
+        console.print(f"  written: {report.written:,} keys; deleted: {report.deleted:,}")
+        console.print(f"  checked after writing ({report.verify_seconds:.2f} s):")
+        for line in report.after.lines():
+            console.print(f"    {line}", markup=False, highlight=False)
+    for message in report.messages:
+        console.print(f"  {message}", markup=False)

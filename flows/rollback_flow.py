@@ -15,7 +15,6 @@ from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.verification import check_chunks, verify_migration
-from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import build_settings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_url
@@ -38,7 +37,7 @@ from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_nodes import open_nodes
 from om_runbook.tasks.readers.server_facts import read_nodes_facts, require_same_server
-from om_runbook.tasks.schema import previous_path, schema_index_names, schema_rollback_task
+from om_runbook.tasks.schema import load_previous_indexes, previous_path, schema_rollback_task
 
 
 @flow(name="om-datetime-rollback")
@@ -101,7 +100,7 @@ def _rollback(
                 url,
                 key_prefixes(manifest.targets, Storage.HASH),
                 json_prefixes=json_prefixes,
-                index_names=_indexes_to_restore(backup_dir, manifest),
+                index_names=_indexes_to_restore(backup_dir),
             )
         )
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
@@ -137,8 +136,7 @@ def _rollback(
             return report
         if verification.passed:
             if facts.has_search and previous_path(backup_dir).exists():
-                targets = discover_targets(manifest.models)
-                report.messages += schema_rollback_task(url, backup_dir, targets)
+                report.messages += schema_rollback_task(url, backup_dir)
             manifest.status = "rolled_back"
             save_manifest(backup_dir, manifest)
             clear_checkpoints(backup_dir, "migrate")
@@ -158,11 +156,9 @@ def _rollback(
         write_report(report_json, report)
 
 
-def _indexes_to_restore(backup_dir: Path, manifest: BackupManifest) -> list[str]:
+def _indexes_to_restore(backup_dir: Path) -> list[str]:
     """The indexes the schema step replaced, which the rollback puts back."""
-    if not previous_path(backup_dir).exists():
-        return []
-    return schema_index_names(discover_targets(manifest.models), "recreate")
+    return [previous.index_name for previous in load_previous_indexes(backup_dir) or []]
 
 
 @flow(name="om-datetime-verification")

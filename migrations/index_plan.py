@@ -94,7 +94,8 @@ def create_args_from_info(index_name: str, info: Any) -> list[str]:
         kind = fields.get("type", "").upper()
         for position, item in enumerate(items[:-1]):
             upper = item.upper()
-            if upper in _ATTRIBUTE_OPTIONS and (upper != "WEIGHT" or kind == "TEXT"):
+            # a JSON TAG without a separator reports SEPARATOR "", which FT.CREATE refuses
+            if upper in _ATTRIBUTE_OPTIONS and items[position + 1] and (upper != "WEIGHT" or kind == "TEXT"):
                 args += [upper, items[position + 1]]
         args += [item.upper() for item in items if item.upper() in _ATTRIBUTE_FLAGS]
     return args

@@ -111,3 +111,29 @@ def denial_message(user: str, denials: Sequence[tuple[NeededCommand, str]]) -> s
         f"the Redis user {user!r} may not use what the migration needs: {'; '.join(parts)}. "
         f"Grant them (ACL SETUSER {user} {' '.join(grants)}) and run again; nothing was written"
     )
+
+
+def restore_commands(
+    key_prefixes: Sequence[str], json_prefixes: Sequence[str], index_names: Sequence[str], delete_extra: bool
+) -> list[NeededCommand]:
+    """What `restore-snapshot` runs on the target: the reads that compare each key, RESTORE (and DEL with
+    --delete-extra) under each prefix ("" for every key), and what puts the recorded indexes back."""
+    commands = [NeededCommand(("SCAN", "0"), "finding the keys to compare")]
+    for prefix in key_prefixes:
+        key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
+        where = f"under {prefix}" if prefix else "(every key)"
+        commands += [
+            NeededCommand(("TYPE", key), f"comparing keys {where}", pattern),
+            NeededCommand(("PEXPIRETIME", key), f"comparing TTLs {where}", pattern),
+            NeededCommand(("HGETALL", key), f"comparing hashes {where}", pattern),
+            NeededCommand(("RESTORE", key, "0", "x", "REPLACE", "ABSTTL"), f"writing keys back {where}", pattern),
+        ]
+        if delete_extra:
+            commands.append(NeededCommand(("DEL", key), f"deleting keys absent from the snapshot {where}", pattern))
+    for prefix in json_prefixes:
+        key = prefix + PROBE_KEY_SUFFIX
+        commands.append(NeededCommand(("JSON.GET", key), f"comparing JSON documents under {prefix}", prefix + "*"))
+    for command in search_commands(index_names, alias=True):
+        if command.args[0] in ("FT.INFO", "FT.DROPINDEX", "FT.CREATE", "FT.ALIASDEL"):
+            commands.append(command)
+    return commands

@@ -10,7 +10,12 @@ from pydantic import SecretStr
 
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.redaction import redact_url
-from om_runbook.tasks.backup_store.snapshot import restore_snapshot_into
+from om_runbook.tasks.backup_store.snapshot_restore import (
+    LoadedSnapshot,
+    RestorePass,
+    copy_whole_snapshot,
+    restore_pass,
+)
 from om_runbook.tasks.guards.eviction import EvictionGuard, before_each_batch, snapshot_description
 from om_runbook.tasks.guards.lease import lease_check_on
 from om_runbook.tasks.guards.throttle import PaceReader
@@ -43,6 +48,33 @@ def restore_snapshot_task(snapshot: list[Path], target_url: SecretStr) -> int:
     staging server or cluster."""
     url = target_url.get_secret_value()
     target = open_nodes(url)
-    restored = sum(restore_snapshot_into(path, target) for path in snapshot)
+    restored = copy_whole_snapshot(snapshot, target)
     get_run_logger().info("restored %d keys from %s into %s", restored, snapshot, redact_url(url))
     return restored
+
+
+@task(name="restore-snapshot-pass", cache_policy=NONE)
+def restore_pass_task(
+    loaded: LoadedSnapshot,
+    redis_url: SecretStr,
+    prefixes: list[str],
+    batch_size: int,
+    write: bool,
+    delete_extra: bool = False,
+) -> RestorePass:
+    """Checklist "Manual rollback (if automatic fails)", made safe: the snapshot's keys against the target's, and
+    with `write`, DUMP/RESTORE of each one that differs or is missing (never a FLUSHALL). No retries: a re-run of
+    the command compares again and writes only what is still different."""
+    phase = "restore-snapshot: compare and write back" if write else "restore-snapshot: compare with the snapshot"
+    result = restore_pass(
+        loaded, open_nodes(redis_url.get_secret_value()), prefixes, batch_size, write, delete_extra, phase
+    )
+    get_run_logger().info(
+        "%s: %s; %d keys written, %d deleted in %.2f s",
+        phase,
+        result.diff.counts,
+        result.written,
+        result.deleted,
+        result.seconds,
+    )
+    return result

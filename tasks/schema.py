@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import MigrationAborted
 from om_runbook.migrations.index_plan import (
+    NEW_INDEX_SUFFIX,
     IndexPlan,
     PreviousIndex,
     create_args_from_info,
@@ -145,27 +146,30 @@ def apply_alias(client: redis.Redis, plans: list[IndexPlan], timeout_seconds: fl
     return done
 
 
-def restore_previous_indexes(client: redis.Redis, backup_dir: Path, plans: list[IndexPlan]) -> list[str]:
+def restore_previous_indexes(client: redis.Redis, backup_dir: Path) -> list[str]:
     """Rollback: remove what the schema step created and put back each previous definition and its keys."""
-    done: list[str] = []
-    for previous in load_previous_indexes(backup_dir) or []:
-        name = previous.index_name
-        try:
-            client.execute_command("FT.ALIASDEL", name)
-        except ResponseError:
-            pass  # not an alias
-        for built in [name, *(p.build_name for p in plans if p.index_name == name)]:
-            if _info(client, built) is not None:
-                client.execute_command("FT.DROPINDEX", built)
-        if previous.existed:
-            client.execute_command(*previous.create_args)
-        for suffix, value in ((":hash", previous.schema_hash), (":schema", previous.schema_text)):
-            if value is None:
-                client.delete(name + suffix)
-            else:
-                client.set(name + suffix, value)
-        done.append(f"{name}: previous definition restored" if previous.existed else f"{name}: removed (none before)")
-    return done
+    return [restore_previous_index(client, previous) for previous in load_previous_indexes(backup_dir) or []]
+
+
+def restore_previous_index(client: redis.Redis, previous: PreviousIndex) -> str:
+    """Drop what stands under the name (an alias, the index, the alias mode's new index) and put back the recorded
+    definition and redis-om's `{index}:hash` / `{index}:schema` keys."""
+    name = previous.index_name
+    try:
+        client.execute_command("FT.ALIASDEL", name)
+    except ResponseError:
+        pass  # not an alias
+    for built in (name, name + NEW_INDEX_SUFFIX):
+        if _info(client, built) is not None:
+            client.execute_command("FT.DROPINDEX", built)
+    if previous.existed:
+        client.execute_command(*previous.create_args)
+    for suffix, value in ((":hash", previous.schema_hash), (":schema", previous.schema_text)):
+        if value is None:
+            client.delete(name + suffix)
+        else:
+            client.set(name + suffix, value)
+    return f"{name}: previous definition restored" if previous.existed else f"{name}: removed (none before)"
 
 
 def index_plans(targets: list[ModelTarget]) -> list[IndexPlan]:
@@ -196,5 +200,5 @@ def schema_task(settings: RunSettings, targets: list[ModelTarget], stage: str) -
 
 
 @task(name="schema-rollback", cache_policy=NONE, **IO_TASK_OPTIONS)
-def schema_rollback_task(url: str, backup_dir: Path, targets: list[ModelTarget]) -> list[str]:
-    return restore_previous_indexes(open_client(url), backup_dir, index_plans(targets))
+def schema_rollback_task(url: str, backup_dir: Path) -> list[str]:
+    return restore_previous_indexes(open_client(url), backup_dir)

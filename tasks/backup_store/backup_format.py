@@ -215,13 +215,25 @@ def file_sha256(path: Path) -> str:
 
 
 def check_chunk_files(backup_dir: Path, manifest: BackupManifest) -> None:
-    """Every chunk file is present and matches its recorded checksum (the rollback depends on it)."""
+    """Every chunk file is present and matches its recorded checksum (the rollback depends on it): checked before
+    anything is written, a damaged file refused by name with the way back for its keys."""
     for chunk in manifest.chunks:
         path = chunk_path(backup_dir, chunk)
         if not path.exists():
-            raise BackupError(f"backup file {path} is missing")
+            raise BackupError(f"backup file {path} is missing; {_snapshot_way_back(backup_dir, chunk)}")
         if file_sha256(path) != chunk.sha256:
-            raise BackupError(f"backup file {path} does not match its sha256 in the manifest")
+            raise BackupError(
+                f"backup file {path} does not match the sha256 the manifest recorded (changed, truncated or damaged "
+                f"since the backup); {_snapshot_way_back(backup_dir, chunk)}"
+            )
+
+
+def _snapshot_way_back(backup_dir: Path, chunk: ChunkBackup) -> str:
+    return (
+        f"nothing was written. The originals of its {chunk.key_count:,} keys are also in the run's RDB snapshot: "
+        f"`om-runbook restore-snapshot --backup-dir {backup_dir}` shows what it would put back (a dry run), "
+        "--confirm writes it"
+    )
 
 
 def read_chunk(backup_dir: Path, chunk: ChunkBackup, start_line: int = 0) -> Iterator[tuple[int, KeyBackup]]:

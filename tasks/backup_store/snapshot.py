@@ -135,7 +135,7 @@ def _same_value(source: redis.Redis, restored: redis.Redis, key: bytes) -> bool:
     return source.dump(key) == restored.dump(key)
 
 
-def _restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
+def restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
     shutil.copyfile(path, directory / "restore.rdb")
     return start_redis_server(directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary)
 
@@ -143,7 +143,7 @@ def _restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisSe
 def restore_test(path: Path, source: redis.Redis, source_keys: int, tools: RestoreTools) -> SnapshotInfo:
     """Load the snapshot into a throwaway local redis-server and compare it with the source."""
     with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
-        server = _restore_server(Path(directory), path, tools)
+        server = restore_server(Path(directory), path, tools)
         try:
             restored = server.client()
             restored_keys = read_server_facts(restored).total_keys
@@ -231,28 +231,3 @@ def snapshot_nodes(
 
 def no_snapshot(reason: str) -> SnapshotInfo:
     return SnapshotInfo(taken=False, note=f"no RDB snapshot: {reason} (accepted with --no-rdb-snapshot)")
-
-
-def restore_snapshot_into(
-    path: Path, target: RedisNodes, replace: bool = True, tools_dir: Path | None = None, module_dir: Path | None = None
-) -> int:
-    """Copy every key of an RDB snapshot into `target`, each to the master owning it (DUMP/RESTORE, with TTLs);
-    the manual rollback path. The snapshot is loaded by a local redis-server that reads its RDB version, with the
-    target's modules.
-
-    Meant for a throwaway or staging server; returns the number of keys restored.
-    """
-    node = target.nodes[0]
-    tools = resolve_restore_tools(node.client, node.name, tools_dir, module_dir, read_rdb_version(path))
-    with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
-        server = _restore_server(Path(directory), path, tools)
-        try:
-            source = server.client()
-            restored = 0
-            for key in source.scan_iter(count=1000):
-                ttl = max(source.pttl(key), 0)
-                target.node_for(key).client.restore(key, ttl, source.dump(key), replace=replace)
-                restored += 1
-        finally:
-            server.stop()
-    return restored

@@ -17,6 +17,7 @@ from om_runbook.migrations.permissions import (
     NeededCommand,
     denial_message,
     needed_commands,
+    restore_commands,
     search_commands,
 )
 from om_runbook.migrations.server_facts import supports_field_ttl
@@ -181,3 +182,51 @@ def _require_on(
         if nodes.is_cluster:
             raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None
         raise
+
+
+def _restore_probe_denials(client: redis.Redis, needed: list[NeededCommand]) -> list[tuple[NeededCommand, str]]:
+    """Without ACL DRYRUN: each command run for real on a probe key no one has. RESTORE gets a payload that is not
+    one, so an allowed RESTORE answers a payload error and writes nothing; DEL of the probe key deletes nothing."""
+    denials = []
+    for command in needed:
+        args = ("RESTORE", command.args[1], "0", "not-a-dump-payload") if command.args[0] == "RESTORE" else command.args
+        try:
+            client.execute_command(*args)
+        except ResponseError as exc:
+            if is_permission_error(exc) or "unknown command" in str(exc).lower():
+                denials.append((command, str(exc)))
+    return denials
+
+
+def require_restore_permissions(
+    nodes: RedisNodes,
+    key_prefixes: Sequence[str],
+    json_prefixes: Sequence[str],
+    index_names: Sequence[str],
+    delete_extra: bool,
+) -> str:
+    """Before `restore-snapshot` reads or writes: every command it needs is allowed on every master (RedisAccessError
+    naming the grant otherwise). The search commands only where RediSearch is loaded, JSON.GET where RedisJSON is."""
+    for node in nodes.nodes:
+        client = node.client
+        user = _user(client)
+        loaded = {module.name.lower() for module in server_modules(client) or []}
+        needed = restore_commands(
+            key_prefixes,
+            json_prefixes if "rejson" in loaded else (),
+            index_names if "search" in loaded else (),
+            delete_extra,
+        )
+        searches = [command for command in needed if command.args[0].startswith("FT.")]
+        try:
+            denials = _dryrun_denials(client, user, needed)
+        except ResponseError as exc:
+            if not is_permission_error(exc) and "unknown command" not in str(exc).lower():
+                raise
+            plain = [command for command in needed if not command.args[0].startswith("FT.")]
+            denials = _restore_probe_denials(client, plain)
+            denials += _search_probe_denials(client, index_names if searches else ())
+        if denials:
+            where = f"on cluster master {node.name}: " if nodes.is_cluster else ""
+            raise RedisAccessError(where + denial_message(user, denials))
+    return "permissions for the restore checked: every needed command allowed"

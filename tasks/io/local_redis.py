@@ -80,7 +80,10 @@ def start_redis_server(
             try:
                 server.client().ping()
                 return server
-            except redis.ConnectionError:  # includes BusyLoadingError while a snapshot loads
+            except redis.BusyLoadingError:  # a snapshot loading: as long as it takes, while the server lives
+                deadline = time.monotonic() + 10
+                time.sleep(0.02)
+            except redis.ConnectionError:
                 time.sleep(0.02)
         server.stop()
     log = (directory / "redis.log").read_text(errors="replace") if (directory / "redis.log").exists() else ""

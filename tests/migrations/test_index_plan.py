@@ -76,6 +76,15 @@ def test_a_previous_definition_is_rebuilt_from_ft_info():
     ]  # fmt: skip
 
 
+def test_a_json_tag_without_a_separator_is_rebuilt_without_one():
+    """Redis 8.2 reports such a TAG (a redis-om 0.x JsonModel's index) with SEPARATOR "", which FT.CREATE refuses."""
+    attributes = [{b"identifier": b"$.name", b"attribute": b"name", b"type": b"TAG", b"SEPARATOR": b"", b"flags": []}]
+    info = {b"index_definition": {b"key_type": b"JSON", b"prefixes": [b"p:"]}, b"attributes": attributes}
+    assert create_args_from_info("i", info) == [
+        "FT.CREATE", "i", "ON", "JSON", "PREFIX", "1", "p:", "SCHEMA", "$.name", "AS", "name", "TAG",
+    ]  # fmt: skip
+
+
 def test_a_resp3_ft_info_map_is_read_too():
     info = {b"index_name": b"i", b"index_definition": {b"key_type": b"JSON", b"prefixes": [b"p:"]}, b"attributes": []}
     assert create_args_from_info("i", info) == ["FT.CREATE", "i", "ON", "JSON", "PREFIX", "1", "p:", "SCHEMA"]
