@@ -12,12 +12,14 @@ from pydantic import Field, SecretStr
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rehearsal_flow import RehearsalReport, rehearsal_flow
+from om_runbook.flows.restore_flow import restore_snapshot_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.run_options import deployment_default, deployment_parameter, with_parameter_docs
 from om_runbook.migrations.config import FailureMode, RunSettings, build_settings
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import GateRoles
+from om_runbook.migrations.snapshot_restore import CONFIRMATION_WORD, SnapshotRestoreReport
 from om_runbook.tasks.backup_store.backup_format import (
     chunk_result_path,
     latest_snapshot,
@@ -160,6 +162,42 @@ def production_rollback(
     """Exact rollback from a run's logical backup."""
     put_app_dir_first(app_dir)
     return rollback_flow(redis_url_from_secret(redis_url_secret), Path(backup_dir), other_server=other_server)
+
+
+@flow(name="om-restore")
+@with_parameter_docs
+def production_restore_snapshot(
+    redis_url_secret: SecretName,
+    backup_dir: Annotated[str, Field(description="the backup directory of the run whose RDB snapshot is restored")],
+    confirmation: Annotated[
+        str,
+        Field(
+            description=f"empty: a dry run that only says what would change; type {CONFIRMATION_WORD} to write",
+            pattern=f"^(|{CONFIRMATION_WORD})$",
+        ),
+    ] = "",
+    all_keys: Annotated[bool, Field(description="every key of the snapshot, not only the models' prefixes")] = False,
+    delete_extra: Annotated[bool, Field(description="delete keys the snapshot lacks (else listed)")] = False,
+    other_target: Annotated[
+        bool, Field(description="the Secret names a Redis other than the backup's, on purpose (the restore says so)")
+    ] = False,
+    rdb_tools_dir: deployment_parameter("rdb_tools_dir") = deployment_default("rdb_tools_dir"),
+    module_dir: deployment_parameter("module_dir") = deployment_default("module_dir"),
+    app_dir: AppDir = None,
+) -> SnapshotRestoreReport:
+    """The manual way back from a run's RDB snapshot: the dry run by default, the typed confirmation to write (any
+    other text is refused by the form and by Prefect's parameter validation)."""
+    put_app_dir_first(app_dir)
+    return restore_snapshot_flow(
+        redis_url_from_secret(redis_url_secret),
+        Path(backup_dir),
+        confirm=confirmation == CONFIRMATION_WORD,
+        all_keys=all_keys,
+        delete_extra=delete_extra,
+        other_target=other_target,
+        rdb_tools_dir=rdb_tools_dir,
+        module_dir=module_dir,
+    )
 
 
 @flow(name="om-staging-rehearsal")

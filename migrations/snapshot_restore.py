@@ -148,16 +148,6 @@ def key_selection(prefixes: Sequence[str], all_keys: bool) -> list[str]:
     return [p for p in chosen if not any(p != other and p.startswith(other) for other in chosen)]
 
 
-def confirmation_refusal(confirmation: str) -> str | None:
-    """The deployment's typed confirmation: empty is the dry run, the word writes, anything else is refused."""
-    if confirmation in ("", CONFIRMATION_WORD):
-        return None
-    return (
-        f"the confirmation {confirmation!r} is not {CONFIRMATION_WORD!r}: leave it empty for the dry run, or type "
-        f"{CONFIRMATION_WORD} to write; nothing was written"
-    )
-
-
 def rdb_version_refusal(snapshot_version: int, target_release: Version | None, snapshot: str) -> str | None:
     """A snapshot newer than anything the target's release reads is refused (its keys cannot be RESTOREd there)."""
     if target_release is None:

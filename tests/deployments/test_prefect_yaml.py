@@ -26,6 +26,7 @@ run = run_deployment("om-staging-rehearsal/staging-rehearsal", parameters=reques
 with get_client(sync_client=True) as client:
     deployment = client.read_deployment_by_name("om-staging-rehearsal/staging-rehearsal")
     production = client.read_deployment_by_name("om-production-migration/production-migration")
+    restore = client.read_deployment_by_name("om-restore/production-restore-snapshot")
     artifacts = [a.key for a in client.read_artifacts() if a.flow_run_id == run.id]
 print(json.dumps({
     "state": run.state.type.value,
@@ -36,6 +37,7 @@ print(json.dumps({
     "strategy": str(deployment.concurrency_options.collision_strategy) if deployment.concurrency_options else None,
     "production_required": sorted(production.parameter_openapi_schema.get("required", [])),
     "artifacts": artifacts,
+    "restore_confirmation": restore.parameter_openapi_schema["properties"]["confirmation"],
 }))
 """
 
@@ -61,6 +63,8 @@ def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_ser
     assert outcome["limit"] == 1 and "CANCEL_NEW" in outcome["strategy"]
     assert outcome["production_required"] == ["backup_dir", "models", "redis_url_secret"]
     assert "production-estimate" in outcome["artifacts"]
+    confirmation = outcome["restore_confirmation"]  # the restore's dry run is the default; writing is typed
+    assert confirmation["default"] == "" and confirmation["pattern"] == "^(|RESTORE)$", confirmation
     client = redis_server.client()
     assert client.dbsize() == 501  # seeded, migrated, rolled back: the legacy data is back, with the staging marker
     assert client.exists("om-runbook:staging-rehearsal")  # so the next weekly rehearsal may empty it again

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from prefect.blocks.system import Secret
+from prefect.exceptions import ParameterTypeError
+from pydantic import SecretStr
 
 from om_runbook.flows.cli import main
+from om_runbook.flows.deployment_flows import production_restore_snapshot
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.restore_flow import restore_snapshot_flow
 from om_runbook.migrations.backup_format import BackupManifest
@@ -93,7 +97,6 @@ def test_with_the_chunk_files_gone_restore_snapshot_gives_back_every_model_key_b
     migrated = exact_keyspace(client)
     changed = sum(1 for key, value in migrated.items() if before.get(key) != value)
     url, tools = any_redis_server.url, _tools(client)
-    from pydantic import SecretStr
 
     dry = restore_snapshot_flow(SecretStr(url), backup, rdb_tools_dir=tools)
 
@@ -137,7 +140,6 @@ def test_with_the_chunk_files_gone_restore_snapshot_gives_back_every_model_key_b
 def test_a_damaged_snapshot_another_server_and_a_user_without_restore_are_refused_before_any_write(
     any_redis_server, redis_server_factory, tmp_path, capsys
 ):
-    from pydantic import SecretStr
 
     backup = tmp_path / "b"
     client, _before, _index = _migrated(any_redis_server, backup)
@@ -179,6 +181,13 @@ def test_a_damaged_snapshot_another_server_and_a_user_without_restore_are_refuse
         assert code == 2
         assert "is RDB version 12" in output.err and "Redis 7.0" in output.err and "nothing was written" in output.err
     assert other.client().dbsize() == 0 and exact_keyspace(client) == migrated
+
+    Secret(value=url).save("restore-test-redis-url", overwrite=True)
+    with pytest.raises(ParameterTypeError, match="confirmation"):  # the form's own check, and Prefect's
+        production_restore_snapshot("restore-test-redis-url", str(backup), confirmation="yes", rdb_tools_dir=tools)
+    dry = production_restore_snapshot("restore-test-redis-url", str(backup), rdb_tools_dir=tools)
+    assert dry.status == "dry_run" and dry.before is not None and dry.before.to_write > 0
+    assert exact_keyspace(client) == migrated
 
 
 def test_a_rollback_refuses_a_chunk_file_edited_truncated_or_missing_and_names_restore_snapshot(

@@ -6,14 +6,12 @@ import pytest
 
 from om_runbook.migrations.permissions import restore_commands
 from om_runbook.migrations.snapshot_restore import (
-    CONFIRMATION_WORD,
     KeyContent,
     KeyState,
     RestoreDiff,
     SnapshotRestoreReport,
     checksum_refusal,
     compare_key,
-    confirmation_refusal,
     dump_version_refusal,
     key_selection,
     normalize_value,
@@ -93,12 +91,6 @@ def test_a_diff_matches_when_nothing_is_left_to_write_and_extras_only_where_allo
 def test_the_selection_is_the_model_prefixes_without_overlaps_or_every_key():
     assert key_selection([":app.B:", ":app.A:", ":app.A:", ":app.A:x:"], all_keys=False) == [":app.A:", ":app.B:"]
     assert key_selection([":app.A:"], all_keys=True) == [""]
-
-
-def test_the_typed_confirmation_is_empty_for_the_dry_run_or_the_word():
-    assert confirmation_refusal("") is None and confirmation_refusal(CONFIRMATION_WORD) is None
-    refusal = confirmation_refusal("yes")
-    assert refusal and "'yes'" in refusal and "nothing was written" in refusal
 
 
 def test_a_snapshot_newer_than_the_target_reads_is_refused():
