@@ -37,6 +37,7 @@ from om_runbook.tasks.io.local_redis import RedisServer
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_connection import is_permission_error
 from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.resp import encode_command, run_encoded
 from om_runbook.tasks.readers.keyspace import scan_key_batches
 from om_runbook.tasks.readers.server_facts import read_redis_version
 
@@ -117,17 +118,18 @@ def _text(value: object) -> str:
 
 def read_contents(client: redis.Redis, keys: Sequence[bytes]) -> list[KeyContent | None]:
     """Each key's type, value and absolute expiry, in two round trips; None for a key that does not exist."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-        pipe.execute_command("PEXPIRETIME", key)
-    meta = pipe.execute(raise_on_error=False)
+    meta = run_encoded(
+        client,
+        b"".join(encode_command((b"TYPE", key)) + encode_command((b"PEXPIRETIME", key)) for key in keys),
+        2 * len(keys),
+    )
     kinds = [_text(kind) for kind in meta[::2]]
     present = [position for position, kind in enumerate(kinds) if kind != "none"]
-    pipe = client.pipeline(transaction=False)
-    for position in present:
-        pipe.execute_command(*read_command(kinds[position]), keys[position])
-    values = pipe.execute(raise_on_error=False) if present else []
+    payload = b"".join(
+        encode_command((*(part.encode() for part in read_command(kinds[position])), keys[position]))
+        for position in present
+    )
+    values = run_encoded(client, payload, len(present)) if present else []
     contents: list[KeyContent | None] = [None] * len(keys)
     for position, value in zip(present, values, strict=True):
         value = repr(value) if isinstance(value, ResponseError) else value
@@ -158,23 +160,24 @@ def _write_error(key: bytes, error: ResponseError) -> Exception:
 def copy_keys(source: redis.Redis, target: RedisNodes, keys: Sequence[bytes]) -> int:
     """DUMP each key on the loaded snapshot and RESTORE it on the target's master owning it, replacing what is there,
     with the snapshot's absolute expiry; a key that expired meanwhile is skipped. Returns the keys written."""
-    pipe = source.pipeline(transaction=False)
-    for key in keys:
-        pipe.dump(key)
-        pipe.execute_command("PEXPIRETIME", key)
-    replies = pipe.execute()
+    payload = b"".join(encode_command((b"DUMP", key)) + encode_command((b"PEXPIRETIME", key)) for key in keys)
+    replies = run_encoded(source, payload, 2 * len(keys))
     writes = [
-        (key, payload, expiry)
-        for key, payload, expiry in zip(keys, replies[::2], replies[1::2], strict=True)
-        if payload is not None
+        (key, dumped, expiry)
+        for key, dumped, expiry in zip(keys, replies[::2], replies[1::2], strict=True)
+        if isinstance(dumped, bytes)
     ]
     for client, positions in target.split([key for key, _, _ in writes]):
-        pipe = client.pipeline(transaction=False)
+        commands = []
         for position in positions:
-            key, payload, expiry = writes[position]
-            ttl = ("RESTORE", key, expiry, payload, "REPLACE", "ABSTTL") if expiry >= 0 else None
-            pipe.execute_command(*(ttl or ("RESTORE", key, 0, payload, "REPLACE")))
-        for position, reply in zip(positions, pipe.execute(raise_on_error=False), strict=True):
+            key, dumped, expiry = writes[position]
+            ttl = (
+                (b"%d" % expiry, b"REPLACE", b"ABSTTL")
+                if isinstance(expiry, int) and expiry >= 0
+                else (b"0", b"REPLACE")
+            )
+            commands.append(encode_command((b"RESTORE", key, ttl[0], dumped, *ttl[1:])))
+        for position, reply in zip(positions, run_encoded(client, b"".join(commands), len(commands)), strict=True):
             if isinstance(reply, ResponseError):
                 raise _write_error(writes[position][0], reply)
     return len(writes)
