@@ -13,9 +13,11 @@ from om_runbook.flows.artifacts import publish_checklist, publish_kpis
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.signoff_gates import ask_for_signoffs
+from om_runbook.migrations.backup_format import SnapshotInfo
 from om_runbook.migrations.checklist import checklist_markdown
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.kpi_targets import evaluate_kpis
+from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_after_migration, rto_evidence, rto_kpis
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import PhaseClock, RunReport
 from om_runbook.migrations.run_status import default_resume_command
@@ -75,6 +77,10 @@ class ChecklistRun:
         self.resources.close()
         report.kpis.duration_seconds = time.perf_counter() - self.started
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+        recovery = self.recovery_after_migration()
+        if recovery is not None:
+            report.kpi_checks += rto_kpis(recovery)
+            self.evidence["rto"] = rto_evidence(recovery)
         if report.status != "succeeded" and report.messages:
             METER.last_error = report.messages[-1]
         self.display.finish(report.status)
@@ -85,6 +91,19 @@ class ChecklistRun:
             publish_checklist(checklist)
         finally:
             self.keep_records(checklist)
+
+    def recovery_after_migration(self) -> RecoveryEstimate | None:
+        """The RTO from this run's own figures, once its migrate and verify phases ran (else the go/no-go's stands)."""
+        phases = self.report.phases
+        if "migrate" not in phases or "verify" not in phases:
+            return None
+        snapshot = (phases["backup"].details.get("snapshot") if "backup" in phases else None) or None
+        return estimate_after_migration(
+            phases["migrate"].duration_seconds,
+            phases["verify"].duration_seconds,
+            SnapshotInfo.model_validate(snapshot) if snapshot else None,
+            self.report.kpis.keys_scanned,
+        )
 
     def keep_records(self, checklist: str) -> None:
         """Report file and archive; a full disk here is logged, never allowed to hide how the run ended."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.progress_figures import human_duration
+from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_before_migration, rto_evidence
 from om_runbook.migrations.report import KpiCheck, LatencySummary, RunReport
 from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import Assessment
@@ -75,6 +76,12 @@ def verification_evidence(verification: Verification, kpis_error_rate: float) ->
     return evidence
 
 
+def recovery_before_migration(assessment: Assessment, manifest: BackupManifest) -> RecoveryEstimate:
+    return estimate_before_migration(
+        assessment.keys_to_change, assessment.read_keys_per_second, manifest.snapshot, assessment.keys_scanned
+    )
+
+
 def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings: RunSettings) -> str:
     snapshot = manifest.snapshot
     rdb = f"sha256 {snapshot.digests}" if snapshot is not None and snapshot.taken else "none"
@@ -90,6 +97,7 @@ def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings:
             f"- RDB snapshot: {rdb}",
             f"- logical backup: {manifest.fields_changed:,} fields in {len(manifest.chunks)} chunks",
             *chunk_checksum_lines(manifest),
+            f"- recovery time (RTO): {rto_evidence(recovery_before_migration(assessment, manifest))}",
         ]
     )
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from om_runbook.flows.artifacts import publish_assessment, publish_backup
 from om_runbook.flows.checklist_run import ChecklistRun
-from om_runbook.flows.evidence import assessment_evidence, backup_evidence
+from om_runbook.flows.evidence import assessment_evidence, backup_evidence, recovery_before_migration
 from om_runbook.migrations.backup_format import BackupManifest, already_converted_count
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.error_budget import refusal_before_writes
 from om_runbook.migrations.errors import ConfigurationError, MigrationAborted
 from om_runbook.migrations.headroom import eviction_refusal, headroom_findings
+from om_runbook.migrations.recovery_time import rto_evidence
 from om_runbook.migrations.server_facts import ServerFacts, require_writable_primary
 from om_runbook.migrations.slots import auto_chunk_count
 from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
@@ -80,6 +81,7 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
         raise
     migratable, _skipped = migratable_targets(targets, assessment.server)
     run.evidence.update(backup_evidence(manifest, settings))
+    run.evidence["rto"] = rto_evidence(recovery_before_migration(assessment, manifest))
     publish_backup(manifest)
     if run.earlier_run is not None:
         run.report.messages.append(earlier_backup_note(run.earlier_run, already_converted_count(manifest)))

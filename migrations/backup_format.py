@@ -123,6 +123,8 @@ class SnapshotInfo(BaseModel):
     restored_keys: int | None = None
     sample_keys_compared: int = 0
     sample_keys_equal: int = 0
+    load_seconds: float = 0.0  # the restore test's load of the snapshot into a throwaway server
+    restore_keys_per_second: float = 0.0  # restore-snapshot's per-key work, measured on a sample in the restore test
     note: str = ""
     node: str = ""  # on a cluster: the master this part was taken from
     parts: list[SnapshotInfo] = Field(default_factory=list)  # on a cluster: one snapshot per master
@@ -154,6 +156,8 @@ def combine_snapshots(parts: list[SnapshotInfo], directory: str) -> SnapshotInfo
         restored_keys=sum(part.restored_keys or 0 for part in parts),
         sample_keys_compared=sum(part.sample_keys_compared for part in parts),
         sample_keys_equal=sum(part.sample_keys_equal for part in parts),
+        load_seconds=sum(part.load_seconds for part in parts),  # restore-snapshot loads them one after the other
+        restore_keys_per_second=min((part.restore_keys_per_second for part in parts), default=0.0),
         parts=parts,
     )
     combined.note = (

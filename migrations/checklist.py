@@ -26,6 +26,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Upgraded to Redis OM Python 1.0+ and verified the application", HUMAN),
             ("Full Redis backup created and verified", "rdb_backup"),
             ("Backup restoration procedure tested", "restore_test"),
+            ("Recovery time objective (RTO) documented", "rto"),
             ("Backup storage location confirmed accessible", "backup_location"),
             ("Redis memory limits reviewed", "memory"),
             ("Redis persistence settings documented", "persistence"),

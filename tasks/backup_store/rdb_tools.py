@@ -29,6 +29,7 @@ from om_runbook.migrations.rdb_tools import (
     rdb_version_written_by,
 )
 from om_runbook.migrations.server_facts import parse_release
+from om_runbook.tasks.io.local_redis import RedisServer, start_redis_server
 from om_runbook.tasks.readers.server_facts import read_redis_version, server_modules
 
 TOOL_NAMES = ("redis-server", "redis-check-rdb")
@@ -132,3 +133,8 @@ def check_rdb_command(tools: RestoreTools, path: Path) -> Iterator[list[str]]:
         link = Path(directory) / "redis-check-rdb"
         link.symlink_to(tools.choice.server.path)
         yield [str(link), str(path)]
+
+
+def restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
+    shutil.copyfile(path, directory / "restore.rdb")
+    return start_redis_server(directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -29,8 +28,9 @@ from om_runbook.tasks.backup_store.rdb_tools import (
     check_rdb_command,
     read_rdb_version,
     resolve_restore_tools,
+    restore_server,
 )
-from om_runbook.tasks.io.local_redis import RedisServer, start_redis_server
+from om_runbook.tasks.backup_store.snapshot_restore import measure_restore_rate
 from om_runbook.tasks.io.progress_meter import METER, ProgressMeter
 from om_runbook.tasks.io.redis_nodes import RedisNode, RedisNodes
 from om_runbook.tasks.readers.server_facts import read_server_facts
@@ -135,21 +135,19 @@ def _same_value(source: redis.Redis, restored: redis.Redis, key: bytes) -> bool:
     return source.dump(key) == restored.dump(key)
 
 
-def restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
-    shutil.copyfile(path, directory / "restore.rdb")
-    return start_redis_server(directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary)
-
-
 def restore_test(path: Path, source: redis.Redis, source_keys: int, tools: RestoreTools) -> SnapshotInfo:
     """Load the snapshot into a throwaway local redis-server and compare it with the source."""
     with tempfile.TemporaryDirectory(prefix="om-runbook-restore-") as directory:
+        started = time.perf_counter()
         server = restore_server(Path(directory), path, tools)
+        load_seconds = time.perf_counter() - started
         try:
             restored = server.client()
             restored_keys = read_server_facts(restored).total_keys
             sample = [key for key in (restored.randomkey() for _ in range(SAMPLE_KEYS)) if key is not None]
             equal = sum(_same_value(source, restored, key) for key in set(sample))
             compared = len(set(sample))
+            rate = measure_restore_rate(server)
         finally:
             server.stop()
     return SnapshotInfo(
@@ -159,6 +157,8 @@ def restore_test(path: Path, source: redis.Redis, source_keys: int, tools: Resto
         restored_keys=restored_keys,
         sample_keys_compared=compared,
         sample_keys_equal=equal,
+        load_seconds=load_seconds,
+        restore_keys_per_second=rate,
     )
 
 

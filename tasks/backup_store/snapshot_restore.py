@@ -30,13 +30,12 @@ from om_runbook.migrations.snapshot_restore import (
 )
 from om_runbook.migrations.unfinished_run import MARKER_KEY
 from om_runbook.tasks.backup_store.backup_format import file_sha256
-from om_runbook.tasks.backup_store.rdb_tools import read_rdb_version, resolve_restore_tools
-from om_runbook.tasks.backup_store.snapshot import restore_server
+from om_runbook.tasks.backup_store.rdb_tools import read_rdb_version, resolve_restore_tools, restore_server
 from om_runbook.tasks.guards.lease import LEASE_KEY
 from om_runbook.tasks.io.local_redis import RedisServer
 from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_connection import is_permission_error
-from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.redis_nodes import RedisNodes, single_server
 from om_runbook.tasks.io.resp import encode_command, run_encoded
 from om_runbook.tasks.readers.keyspace import scan_key_batches
 from om_runbook.tasks.readers.server_facts import read_redis_version
@@ -282,3 +281,24 @@ def copy_whole_snapshot(
     files = [SnapshotFile(path, None, "") for path in paths]
     with loaded_snapshot(files, target.nodes[0].client, tools_dir, module_dir) as loaded:
         return sum(copy_keys(source, target, keys) for source, keys in _snapshot_batches(loaded, [""], 1000))
+
+
+RATE_SAMPLE_KEYS = 2000
+
+
+def measure_restore_rate(server: RedisServer, sample: int = RATE_SAMPLE_KEYS) -> float:
+    """keys/s of restore-snapshot's work per key (compare both sides, DUMP/RESTORE, compare again), measured on up to
+    `sample` keys of a loaded snapshot copied into the same throwaway server's database 1 (loopback: a remote target
+    adds its network round trips); 0.0 for an empty snapshot."""
+    source = server.client()
+    keys = [key for key, _ in zip(source.scan_iter(count=sample), range(sample), strict=False)]
+    if not keys:
+        return 0.0
+    target = single_server(redis.Redis(host="127.0.0.1", port=server.port, password=server.password, db=1))
+    started = time.perf_counter()
+    read_contents(source, keys)
+    read_contents_on(target, keys)
+    copy_keys(source, target, keys)
+    read_contents(source, keys)
+    read_contents_on(target, keys)
+    return len(keys) / (time.perf_counter() - started)

@@ -193,6 +193,7 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
             _shot(browser, tmp_path, "signoff-form.png")
             assert "Sign-off: go-no-go" in text and "keys scanned: 300" in text
             assert "estimated duration: under a second" in text and "sha256" in text
+            assert "recovery time (RTO): logical rollback" in text and "; snapshot restore" in text
             assert "Lessons" not in text and "lessons" not in text  # only the final gate asks
             assert [o for o in options if o in ("Technical Lead", "Database Administrator", "Operations Manager")] == [
                 "Technical Lead",
