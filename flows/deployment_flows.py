@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rehearsal_flow import RehearsalReport, rehearsal_flow
+from om_runbook.flows.report_view import recovery_lines
 from om_runbook.flows.restore_flow import restore_snapshot_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.run_options import deployment_default, deployment_parameter, with_parameter_docs
@@ -251,10 +252,11 @@ def staging_rehearsal(
                 f"- migrate phase: **{result.migrate_keys_per_second:,.0f} keys/s**; whole run "
                 f"{estimate:,.0f} keys/s over {keys:,} keys",
                 f"- production estimate: {keys:,} keys in about {result.migration.kpis.duration_seconds:,.0f} s",
+                *[f"- {line}" for line in recovery_lines(result)],
                 *[f"- {name}: {'yes' if met else 'NO'}" for name, met in result.criteria.items()],
             ]
         ),
         key="production-estimate",
-        description="keys/s measured by the staging rehearsal",
+        description="keys/s, rollback and snapshot restore times measured by the staging rehearsal",
     )
     return result

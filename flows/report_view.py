@@ -70,8 +70,32 @@ def print_rehearsal(console: Console, result: RehearsalReport) -> None:
         )
         for example in diff.examples:
             console.print(f"  {example}")
+    restored = result.restore_diff
+    if restored is not None:
+        console.print(
+            f"after the snapshot restore: {restored.keys_after:,} keys vs {restored.keys_before:,} before; "
+            f"{restored.changed} changed, {restored.missing} missing, {restored.added} added"
+        )
     console.print(f"migrate phase: {result.migrate_keys_per_second:,.0f} keys/s")
+    for line in recovery_lines(result):
+        console.print(line)
     console.print("[bold green]REHEARSAL PASSED[/]" if result.passed else "[bold red]REHEARSAL FAILED[/]")
+
+
+def recovery_lines(result: RehearsalReport) -> list[str]:
+    """The ways back as the rehearsal timed them (the RTO a production run can expect, scaled by its key count)."""
+    lines = []
+    if result.rollback is not None and result.rollback_seconds is not None:
+        keys = result.rollback.kpis.keys_migrated
+        lines.append(f"measured rollback: {result.rollback_seconds:.2f} s for {keys:,} keys")
+    restore = result.restore
+    if restore is not None and result.restore_seconds is not None:
+        lines.append(
+            f"measured snapshot restore: {result.restore_seconds:.2f} s for {restore.written:,} keys (load "
+            f"{restore.load_seconds:.2f} s, compare and write {restore.compare_seconds:.2f} s, check "
+            f"{restore.verify_seconds:.2f} s)"
+        )
+    return lines
 
 
 def rehearsal_json(result: RehearsalReport) -> str:

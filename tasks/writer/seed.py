@@ -54,3 +54,16 @@ def write_legacy_records(nodes: RedisNodes, records: Iterable[LegacyRecord], bat
         _write_batch(nodes, keys, batch)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def drop_keys_under(nodes: RedisNodes, prefixes: Iterable[str], batch_size: int = 2000) -> int:
+    """Delete every key under `prefixes`: the rehearsal's own data on its own server, to prove the snapshot restore
+    brings it all back. Never called on a server the rehearsal did not seed or empty."""
+    from om_runbook.tasks.readers.keyspace import scan_key_batches
+
+    dropped = 0
+    for prefix in prefixes:
+        for client in nodes.clients:
+            for keys in scan_key_batches(client, prefix, batch_size):
+                dropped += int(client.delete(*keys))
+    return dropped
