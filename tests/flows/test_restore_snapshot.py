@@ -214,3 +214,17 @@ def test_a_rollback_refuses_a_chunk_file_edited_truncated_or_missing_and_names_r
         assert f"backup file {chunk}" in error and "nothing was written" in error
         assert f"om-runbook restore-snapshot --backup-dir {backup}" in error
         assert exact_keyspace(client) == migrated
+
+
+def test_the_rehearsal_fails_when_the_snapshot_restore_is_not_byte_identical():
+    from om_runbook.flows.rehearsal_flow import rehearsal_criteria
+    from om_runbook.migrations.fingerprint import KeyspaceDiff
+    from om_runbook.migrations.report import RunReport
+
+    migration, rollback = RunReport(status="succeeded", redis="r"), RunReport(status="rolled_back", redis="r")
+    same, changed = KeyspaceDiff(keys_before=3, keys_after=3), KeyspaceDiff(keys_before=3, keys_after=3, changed=1)
+    name = "every key byte-identical after the snapshot restore"
+    assert rehearsal_criteria(migration, rollback, same, same, snapshot_taken=True)[name] is True
+    assert rehearsal_criteria(migration, rollback, same, changed, snapshot_taken=True)[name] is False
+    assert rehearsal_criteria(migration, rollback, same, None, snapshot_taken=True)[name] is False
+    assert name not in rehearsal_criteria(migration, rollback, same, None, snapshot_taken=False)
