@@ -6,7 +6,7 @@ COUNT ?= 100000
 # the rehearsal's report is a run's output, not a tracked file
 REPORT ?= runbook-output/rehearsal-report.json
 
-.PHONY: setup rehearse check test bench outage clean
+.PHONY: setup rehearse check test bench bench-recovery outage clean
 
 $(VENV)/.installed: pyproject.toml
 	@bash deployments/setup.sh "$(VENV)"
@@ -31,6 +31,9 @@ test: setup
 
 bench: setup
 	$(PY) tests/benchmarks/migrate_benchmark.py --count 100000 --count 1000000
+
+bench-recovery: setup
+	$(PY) tests/benchmarks/recovery_benchmark.py --count 100000
 
 outage: setup
 	$(PY) tests/benchmarks/query_outage.py
