@@ -138,7 +138,13 @@ def _rollback(
             if facts.has_search and previous_path(backup_dir).exists():
                 report.messages += schema_rollback_task(url, backup_dir)
             manifest.status = "rolled_back"
-            save_manifest(backup_dir, manifest)
+            try:
+                save_manifest(backup_dir, manifest)
+            except OSError as exc:  # every field is back: a full disk must not turn that into a failure
+                report.messages.append(
+                    f"every field is back, but the manifest in {backup_dir} could not be marked rolled back "
+                    f"({exc.strerror or exc}); a later rollback from it finds nothing left to do"
+                )
             clear_checkpoints(backup_dir, "migrate")
             clear_unfinished_run(url, backup_dir)
             report.status = "rolled_back"
@@ -153,7 +159,10 @@ def _rollback(
         raise
     finally:
         report.kpis.duration_seconds = time.perf_counter() - started
-        write_report(report_json, report)
+        try:
+            write_report(report_json, report)
+        except OSError as exc:
+            get_run_logger().error("could not write the rollback report %s: %s", report_json, exc)
 
 
 def _indexes_to_restore(backup_dir: Path) -> list[str]:

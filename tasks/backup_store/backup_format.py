@@ -264,20 +264,34 @@ def checkpoint_path(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Pat
     return backup_dir / "progress" / direction / f"chunk-{chunk.index:04d}.json"
 
 
+# Checkpoints this process could not write (a full disk), by path: still its progress, for a retried task and for
+# the progress display, until a write succeeds or the chunk's progress is cleared.
+_UNWRITTEN: dict[Path, Checkpoint] = {}
+
+
 def load_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Checkpoint:
     path = checkpoint_path(backup_dir, direction, chunk)
+    if path in _UNWRITTEN:
+        return _UNWRITTEN[path]
     if not path.exists():
         return Checkpoint()
     return Checkpoint.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkpoint: Checkpoint) -> None:
+    """Write the checkpoint; when the disk refuses it (OSError, raised for the caller to judge) it is kept in memory."""
     # No fsync: losing a checkpoint only replays batches, and every write is a compare-and-set.
     path = checkpoint_path(backup_dir, direction, chunk)
     temporary = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary.write_text(json.dumps(checkpoint.model_dump()), encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(checkpoint.model_dump()), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        _UNWRITTEN[path] = checkpoint
+        temporary.unlink(missing_ok=True)  # a partly written temporary file holds space a full disk lacks
+        raise
+    _UNWRITTEN.pop(path, None)
 
 
 def chunk_result_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
@@ -286,11 +300,15 @@ def chunk_result_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
 
 
 def clear_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup) -> None:
-    checkpoint_path(backup_dir, direction, chunk).unlink(missing_ok=True)
+    path = checkpoint_path(backup_dir, direction, chunk)
+    _UNWRITTEN.pop(path, None)
+    path.unlink(missing_ok=True)
 
 
 def clear_checkpoints(backup_dir: Path, direction: str) -> None:
     folder = backup_dir / "progress" / direction
+    for path in [path for path in _UNWRITTEN if path.parent == folder]:
+        del _UNWRITTEN[path]
     if folder.exists():
         for path in folder.iterdir():
             path.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -17,12 +18,26 @@ def status_path(backup_dir: Path) -> Path:
     return backup_dir / STATUS_NAME
 
 
+STATUS_RESERVE_BYTES = 64 * 1024  # status.json is padded to this size, so it can be rewritten in place
+
+
 def write_status(backup_dir: Path, status: RunStatus) -> None:
-    """Replace atomically (a reader never sees a torn file); no fsync: it is rewritten every second."""
+    """Replace atomically (a reader never sees a torn file); no fsync: it is rewritten every second. The file is
+    padded with spaces (valid JSON) to reserve its space: on a full disk it is rewritten in place, within the
+    blocks it already holds, so `om-runbook status` stays right to the end of the run."""
     path = status_path(backup_dir)
+    text = status.model_dump_json(indent=1).encode("utf-8")
+    data = text.ljust(max(STATUS_RESERVE_BYTES, len(text)))
     temporary = path.with_name(f"{STATUS_NAME}.{os.getpid()}.tmp")
-    temporary.write_text(status.model_dump_json(indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if exc.errno != errno.ENOSPC or not path.exists() or path.stat().st_size < len(data):
+            raise
+        with open(path, "r+b") as handle:
+            handle.write(data)
 
 
 def read_status(backup_dir: Path) -> RunStatus:

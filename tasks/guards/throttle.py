@@ -137,7 +137,10 @@ class PaceController:
 
     def _write(self) -> None:
         pace = Pace(delay_seconds=self.delay, batch_size=self.tuning.batch_size, parallel=self.tuning.parallel)
-        write_atomically(pace_path(self.backup_dir), pace.model_dump_json())
+        try:
+            write_atomically(pace_path(self.backup_dir), pace.model_dump_json())
+        except OSError:
+            pass  # a full disk: the chunks keep the last pace they read (the chunks report the disk themselves)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from om_runbook.migrations.backup_format import ChunkBackup, Problem
 from om_runbook.migrations.codec import describe_raw
 from om_runbook.migrations.config import FailureMode
-from om_runbook.migrations.errors import MigrationAborted
+from om_runbook.migrations.errors import BackupError, MigrationAborted
 from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
 from om_runbook.migrations.throttle import Pace
 from om_runbook.tasks.backup_store.backup_format import (
@@ -46,6 +46,7 @@ class ChunkResult(BaseModel):
     resumed_from_line: int = 0
     batches: int = 0
     ran_by: str = ""  # host:pid of the process that ran it (fan-out: the worker's flow run)
+    progress_in_memory: bool = False  # a rollback whose checkpoints the disk refused (full)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,23 @@ def _problems(batch: BatchResult, direction: Direction) -> list[Problem]:
         for key, message in batch.errors
     ]
     return found
+
+
+def record_progress(backup_dir: Path, direction: Direction, chunk: ChunkBackup, checkpoint: Checkpoint) -> str | None:
+    """The chunk's checkpoint, after each batch; None once written, else why not. A migrate stops when the disk
+    refuses it (the run then rolls back); a rollback never does: its progress stays in memory, and a re-run replays
+    the chunk (compare-and-set: harmless)."""
+    try:
+        save_checkpoint(backup_dir, direction, chunk, checkpoint)
+    except OSError as exc:
+        if direction == "migrate":
+            raise BackupError(
+                f"cannot record the migration's progress in {backup_dir} ({exc.strerror or exc}): chunk "
+                f"{chunk.index:04d} stopped before its next write. The backup of every value was complete before the "
+                "first write, so the rollback is exact; free space there, then re-run the same command to resume"
+            ) from None
+        return exc.strerror or str(exc)
+    return None
 
 
 def run_chunk(
@@ -118,7 +136,15 @@ def run_chunk(
         lines_done += len(batch)
         result.batches += 1
         batch.clear()
-        save_checkpoint(backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts)))
+        unwritten = record_progress(
+            backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts))
+        )
+        if unwritten and not result.progress_in_memory:
+            result.progress_in_memory = True
+            logger.warning(
+                "rollback chunk %04d: cannot write its progress in %s (%s); the rollback goes on with its progress in "
+                "memory", chunk.index, backup_dir, unwritten,
+            )  # fmt: skip
         if outcome.errors and policy.failure_mode == "fail":
             raise MigrationAborted(
                 f"{chunk.index:04d}: {len(outcome.errors)} write error(s) with --failure-mode fail, first: "
@@ -142,7 +168,7 @@ def run_chunk(
         flush()
     # never "finished" with skipped keys: the next run replays the whole chunk (compare-and-set: harmless)
     done = Checkpoint() if counts["errors"] else Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True)
-    save_checkpoint(backup_dir, direction, chunk, done)
+    record_progress(backup_dir, direction, chunk, done)
     result.key_count, result.counts = lines_done, dict(counts)
     result.seconds = time.perf_counter() - started
     return result

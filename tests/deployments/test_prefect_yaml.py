@@ -27,7 +27,9 @@ with get_client(sync_client=True) as client:
     deployment = client.read_deployment_by_name("om-staging-rehearsal/staging-rehearsal")
     production = client.read_deployment_by_name("om-production-migration/production-migration")
     restore = client.read_deployment_by_name("om-restore/production-restore-snapshot")
-    artifacts = [a.key for a in client.read_artifacts() if a.flow_run_id == run.id]
+    found = [a for a in client.read_artifacts() if a.flow_run_id == run.id]
+    artifacts = [a.key for a in found]
+    estimate = next((a.data for a in found if a.key == "production-estimate"), "")
 print(json.dumps({
     "state": run.state.type.value,
     "message": run.state.message,
@@ -38,6 +40,7 @@ print(json.dumps({
     "production_required": sorted(production.parameter_openapi_schema.get("required", [])),
     "artifacts": artifacts,
     "restore_confirmation": restore.parameter_openapi_schema["properties"]["confirmation"],
+    "estimate": estimate,
 }))
 """
 
@@ -63,6 +66,8 @@ def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_ser
     assert outcome["limit"] == 1 and "CANCEL_NEW" in outcome["strategy"]
     assert outcome["production_required"] == ["backup_dir", "models", "redis_url_secret"]
     assert "production-estimate" in outcome["artifacts"]
+    assert "- measured rollback: " in outcome["estimate"] and "- measured snapshot restore: " in outcome["estimate"]
+    assert "- every key byte-identical after the snapshot restore: yes" in outcome["estimate"]
     confirmation = outcome["restore_confirmation"]  # the restore's dry run is the default; writing is typed
     assert confirmation["default"] == "" and confirmation["pattern"] == "^(|RESTORE)$", confirmation
     client = redis_server.client()
