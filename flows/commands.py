@@ -191,7 +191,7 @@ def rehearse(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
     with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work, prefect_api() as prefect_server:
-        server = start_redis_server(Path(work) / "redis")  # while the Prefect server starts
+        server = start_redis_server(Path(work) / "redis", ends_with_thread=True)  # while the Prefect server starts
         try:
             seeded = None
             if prefect_server is not None:

@@ -18,6 +18,7 @@ from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.tasks.io.local_process import end_with_parent
 from om_runbook.tasks.io.local_redis import free_port
 
 STARTUP_TIMEOUT_SECONDS = 180.0  # a first start on a fresh PREFECT_HOME builds its database
@@ -54,6 +55,7 @@ class EmbeddedServer:
             stdout=self._log,
             stderr=self._log,
             env=env,
+            preexec_fn=end_with_parent,  # noqa: PLW1509 - one prctl call, no locks
         )
 
     @property

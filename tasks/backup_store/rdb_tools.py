@@ -137,4 +137,6 @@ def check_rdb_command(tools: RestoreTools, path: Path) -> Iterator[list[str]]:
 
 def restore_server(directory: Path, path: Path, tools: RestoreTools) -> RedisServer:
     shutil.copyfile(path, directory / "restore.rdb")
-    return start_redis_server(directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary)
+    return start_redis_server(
+        directory, "--dbfilename", "restore.rdb", *tools.module_args, binary=tools.server_binary, ends_with_thread=True
+    )

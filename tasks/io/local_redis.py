@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from om_runbook.migrations.errors import RunbookError
+from om_runbook.tasks.io.local_process import end_with_parent
 
 
 def free_port() -> int:
@@ -50,10 +51,16 @@ class RedisServer:
 
 
 def start_redis_server(
-    directory: Path, *args: str, password: str | None = None, port: int | None = None, binary: str = "redis-server"
+    directory: Path,
+    *args: str,
+    password: str | None = None,
+    port: int | None = None,
+    binary: str = "redis-server",
+    ends_with_thread: bool = False,
 ) -> RedisServer:
     """Start `binary` (redis-server) on `port` (default: a free loopback port) with its files in `directory`; wait
-    until it answers. A fixed port is for restarting a server in place."""
+    until it answers. A fixed port is for restarting a server in place. With `ends_with_thread` it is stopped when the
+    calling thread ends, even by a `kill -9` of this process (om-runbook's own throwaway servers)."""
     if shutil.which(binary) is None:
         raise RunbookError(f"{binary} is not installed: run `make setup` (apt-get install redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
@@ -73,7 +80,12 @@ def start_redis_server(
         ]  # fmt: skip
         if password:
             command += ["--requirepass", password]
-        process = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*command, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=end_with_parent if ends_with_thread else None,  # noqa: PLW1509 - one prctl call, no locks
+        )
         server = RedisServer(port, directory, process, password, tuple(args))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
