@@ -86,17 +86,98 @@ def _json(i: int) -> str:
     return json.dumps(_legacy_document(i))
 
 
-def test_with_the_chunk_files_gone_restore_snapshot_gives_back_every_model_key_byte_for_byte(
-    any_redis_server, tmp_path
+def test_restore_snapshot_refuses_before_any_write_then_gives_back_every_model_key_byte_for_byte(
+    any_redis_server, redis_server_factory, tmp_path, capsys
 ):
+    """One migration per server, then in order: every refusal (nothing written), a rollback refusing damaged chunk
+    files, and, once the chunk files are gone, the dry run, the restore and --delete-extra."""
     backup = tmp_path / "b"
     client, before, index = _migrated(any_redis_server, backup)
+    _refusals(any_redis_server, client, backup, redis_server_factory, capsys)
+    _rollback_refuses_damaged_chunk_files(any_redis_server, client, backup, capsys)
+    _restore_once_the_chunk_files_are_gone(any_redis_server, client, backup, before, index)
+
+
+def _refusals(server, client, backup, redis_server_factory, capsys) -> None:
+    """A damaged snapshot, another server, a user without RESTORE (ACL DRYRUN and probes), --target-url, and the
+    deployment's typed confirmation."""
+    migrated = exact_keyspace(client)
+    url, tools = server.url, _tools(client)
+
+    snapshot = backup / "rdb" / "dump.rdb"
+    original = snapshot.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0x01
+    snapshot.write_bytes(bytes(damaged))
+    with pytest.raises(BackupError, match="does not match the sha256 the manifest recorded"):
+        restore_snapshot_flow(SecretStr(url), backup, confirm=True, rdb_tools_dir=tools)
+    snapshot.write_bytes(original)
+
+    other = redis_server_factory()
+    with pytest.raises(ConfigurationError, match="another server.*--target-url"):
+        restore_snapshot_flow(SecretStr(other.url), backup, confirm=True, rdb_tools_dir=tools)
+    assert other.client().dbsize() == 0
+
+    client.execute_command("ACL", "SETUSER", "restorer", "on", ">pw", "~*", "&*", "+@all", "-restore")
+    client.execute_command("ACL", "SETUSER", "prober", "on", ">pw", "~*", "&*", "+@all", "-restore", "-acl")
+    port = server.port
+    for user in ("restorer", "prober"):  # ACL DRYRUN, and the probes when ACL itself is denied
+        with pytest.raises(RedisAccessError, match=r"RESTORE \(writing keys back.*\+restore"):
+            restore_snapshot_flow(SecretStr(f"redis://{user}:pw@127.0.0.1:{port}/0"), backup, True, rdb_tools_dir=tools)
+    assert exact_keyspace(client) == migrated
+
+    capsys.readouterr()
+    command = ["restore-snapshot", "--backup-dir", str(backup), "--target-url", other.url]
+    code = main([*command, *(["--rdb-tools-dir", str(tools)] if tools else [])])
+    output = capsys.readouterr()
+    printed = " ".join(output.out.split())  # rich wraps at the terminal's width
+    if tools is None:  # Redis 7.0 into another 7.0: the dry run lists every model key as missing there
+        assert code == 0, output.err
+        assert "--target-url: restoring into" in printed and "not checked against the backup's server" in printed
+        assert "keys in the snapshot, missing on the target" in printed
+    else:  # Redis 8.2's snapshot into a Redis 7.0: refused by its RDB version
+        assert code == 2
+        assert "is RDB version 12" in output.err and "Redis 7.0" in output.err and "nothing was written" in output.err
+    assert other.client().dbsize() == 0 and exact_keyspace(client) == migrated
+
+    Secret(value=url).save("restore-test-redis-url", overwrite=True)
+    with pytest.raises(ParameterTypeError, match="confirmation"):  # the form's own check, and Prefect's
+        production_restore_snapshot("restore-test-redis-url", str(backup), confirmation="yes", rdb_tools_dir=tools)
+    dry = production_restore_snapshot("restore-test-redis-url", str(backup), rdb_tools_dir=tools)
+    assert dry.status == "dry_run" and dry.before is not None and dry.before.to_write > 0
+    assert exact_keyspace(client) == migrated
+
+
+def _rollback_refuses_damaged_chunk_files(server, client, backup, capsys) -> None:
+    """An edited line, a truncated file, a missing file: `rollback` exits 2 naming the file and restore-snapshot."""
+    migrated = exact_keyspace(client)
+    chunk = max((backup / "chunks").glob("*.jsonl"), key=lambda path: path.stat().st_size)
+    original = chunk.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    edited = "".join([lines[0].replace("20", "21", 1), *lines[1:]])
+    for damage in (edited, original[: len(original) // 2], None):
+        if damage is None:
+            chunk.unlink()
+        else:
+            chunk.write_text(damage, encoding="utf-8")
+        capsys.readouterr()
+
+        code = main(["rollback", "--redis-url", server.url, "--backup-dir", str(backup)])
+
+        error = " ".join(capsys.readouterr().err.split())
+        assert code == 2, error
+        assert f"backup file {chunk}" in error and "nothing was written" in error
+        assert f"om-runbook restore-snapshot --backup-dir {backup}" in error
+        assert exact_keyspace(client) == migrated
+
+
+def _restore_once_the_chunk_files_are_gone(server, client, backup, before, index) -> None:
     shutil.rmtree(backup / "chunks")  # the logical backup is lost: the snapshot is the way back
     written_after = CUSTOMER + b"written-after-the-run"
     client.hset(written_after, "name", "the application's")
     migrated = exact_keyspace(client)
     changed = sum(1 for key, value in migrated.items() if before.get(key) != value)
-    url, tools = any_redis_server.url, _tools(client)
+    url, tools = server.url, _tools(client)
 
     dry = restore_snapshot_flow(SecretStr(url), backup, rdb_tools_dir=tools)
 
@@ -135,85 +216,6 @@ def test_with_the_chunk_files_gone_restore_snapshot_gives_back_every_model_key_b
 
     assert cleaned.status == "restored" and cleaned.written == 0 and cleaned.deleted == 1
     assert exact_keyspace(client) == before
-
-
-def test_a_damaged_snapshot_another_server_and_a_user_without_restore_are_refused_before_any_write(
-    any_redis_server, redis_server_factory, tmp_path, capsys
-):
-
-    backup = tmp_path / "b"
-    client, _before, _index = _migrated(any_redis_server, backup)
-    migrated = exact_keyspace(client)
-    url, tools = any_redis_server.url, _tools(client)
-
-    snapshot = backup / "rdb" / "dump.rdb"
-    original = snapshot.read_bytes()
-    damaged = bytearray(original)
-    damaged[len(damaged) // 2] ^= 0x01
-    snapshot.write_bytes(bytes(damaged))
-    with pytest.raises(BackupError, match="does not match the sha256 the manifest recorded"):
-        restore_snapshot_flow(SecretStr(url), backup, confirm=True, rdb_tools_dir=tools)
-    snapshot.write_bytes(original)
-
-    other = redis_server_factory()
-    with pytest.raises(ConfigurationError, match="another server.*--target-url"):
-        restore_snapshot_flow(SecretStr(other.url), backup, confirm=True, rdb_tools_dir=tools)
-    assert other.client().dbsize() == 0
-
-    client.execute_command("ACL", "SETUSER", "restorer", "on", ">pw", "~*", "&*", "+@all", "-restore")
-    client.execute_command("ACL", "SETUSER", "prober", "on", ">pw", "~*", "&*", "+@all", "-restore", "-acl")
-    port = any_redis_server.port
-    for user in ("restorer", "prober"):  # ACL DRYRUN, and the probes when ACL itself is denied
-        with pytest.raises(RedisAccessError, match=r"RESTORE \(writing keys back.*\+restore"):
-            restore_snapshot_flow(SecretStr(f"redis://{user}:pw@127.0.0.1:{port}/0"), backup, True, rdb_tools_dir=tools)
-    assert exact_keyspace(client) == migrated
-
-    capsys.readouterr()
-    command = ["restore-snapshot", "--backup-dir", str(backup), "--target-url", other.url]
-    code = main([*command, *(["--rdb-tools-dir", str(tools)] if tools else [])])
-    output = capsys.readouterr()
-    printed = " ".join(output.out.split())  # rich wraps at the terminal's width
-    if tools is None:  # Redis 7.0 into another 7.0: the dry run lists every model key as missing there
-        assert code == 0, output.err
-        assert "--target-url: restoring into" in printed and "not checked against the backup's server" in printed
-        assert "keys in the snapshot, missing on the target" in printed
-    else:  # Redis 8.2's snapshot into a Redis 7.0: refused by its RDB version
-        assert code == 2
-        assert "is RDB version 12" in output.err and "Redis 7.0" in output.err and "nothing was written" in output.err
-    assert other.client().dbsize() == 0 and exact_keyspace(client) == migrated
-
-    Secret(value=url).save("restore-test-redis-url", overwrite=True)
-    with pytest.raises(ParameterTypeError, match="confirmation"):  # the form's own check, and Prefect's
-        production_restore_snapshot("restore-test-redis-url", str(backup), confirmation="yes", rdb_tools_dir=tools)
-    dry = production_restore_snapshot("restore-test-redis-url", str(backup), rdb_tools_dir=tools)
-    assert dry.status == "dry_run" and dry.before is not None and dry.before.to_write > 0
-    assert exact_keyspace(client) == migrated
-
-
-def test_a_rollback_refuses_a_chunk_file_edited_truncated_or_missing_and_names_restore_snapshot(
-    redis_server, tmp_path, capsys
-):
-    backup = tmp_path / "b"
-    client, _before, _index = _migrated(redis_server, backup)
-    migrated = exact_keyspace(client)
-    chunk = max((backup / "chunks").glob("*.jsonl"), key=lambda path: path.stat().st_size)
-    original = chunk.read_text(encoding="utf-8")
-    lines = original.splitlines(keepends=True)
-    edited = "".join([lines[0].replace("20", "21", 1), *lines[1:]])
-    for damage in (edited, original[: len(original) // 2], None):
-        if damage is None:
-            chunk.unlink()
-        else:
-            chunk.write_text(damage, encoding="utf-8")
-        capsys.readouterr()
-
-        code = main(["rollback", "--redis-url", redis_server.url, "--backup-dir", str(backup)])
-
-        error = " ".join(capsys.readouterr().err.split())
-        assert code == 2, error
-        assert f"backup file {chunk}" in error and "nothing was written" in error
-        assert f"om-runbook restore-snapshot --backup-dir {backup}" in error
-        assert exact_keyspace(client) == migrated
 
 
 def test_the_rehearsal_fails_when_the_snapshot_restore_is_not_byte_identical():
