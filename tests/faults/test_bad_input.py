@@ -25,6 +25,7 @@ from om_runbook.migrations.errors import BackupError, RedisAccessError
 from om_runbook.migrations.report import RunReport
 from om_runbook.tasks import backup, first_scan
 from om_runbook.tasks.io.local_redis import RedisServer, free_port, reap_all, start_redis_server
+from tests.faults.tmpfs import mounted_tmpfs
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 
@@ -330,15 +331,8 @@ def test_a_read_only_replica(redis_server_factory, tmp_path):
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 256 KB tmpfs: a real file system that fills up."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, check=False
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(tmp_path / "small-disk", "256k") as mount_point:
+        yield mount_point
 
 
 def test_a_backup_directory_too_small_for_the_backup_is_refused_before_any_write(seeded, small_disk):
@@ -398,3 +392,57 @@ def test_a_backup_directory_of_root_or_of_other_files_is_refused_before_anything
     code, err = _run_cli(server.url, a_file, capsys)
     assert code == 2 and "is a file, not a directory" in err
     assert keyspace(server.client()) == before
+
+
+BAD_NUMBERS = {
+    "--batch-size 0": "batch_size: Input should be greater than or equal to 1",
+    "--batch-size -1": "batch_size: Input should be greater than or equal to 1",
+    "--batch-size 1000000000": "batch_size: Input should be less than or equal to 100000",
+    "--chunks 0": "chunks: Input should be greater than or equal to 1",
+    "--parallel 0": "parallel: Input should be greater than or equal to 1",
+    "--naive-timezone Mars/Base": "unknown --naive-timezone 'Mars/Base': use an IANA name",
+}
+
+
+@pytest.mark.parametrize("flag", BAD_NUMBERS)
+def test_a_bad_number_or_zone_on_the_command_line_is_refused_before_redis_is_touched(tmp_path, capsys, flag):
+    argv = ["run", "--redis-url", "redis://127.0.0.1:1/0", "--models", "om_runbook.migrations.sample_models"]
+    code = main([*argv, "--auto-approve", "--backup-dir", str(tmp_path / "b"), *flag.split()])
+    err = capsys.readouterr().err
+    assert code == 2 and BAD_NUMBERS[flag] in err and "Traceback" not in err, err
+    assert not (tmp_path / "b").exists()
+
+
+GLOB_MODELS = """
+import datetime
+from redis_om import HashModel
+
+
+class Event(HashModel):
+    at: datetime.datetime
+
+    class Meta:
+        global_key_prefix = "shop"
+        model_key_prefix = "ev[*]?"
+"""
+
+
+def test_a_model_prefix_with_glob_characters_matches_only_itself_and_a_backup_dir_with_spaces_and_umlauts(
+    redis_server, tmp_path, monkeypatch, capsys
+):
+    client = redis_server.client()
+    client.hset("shop:ev[*]?:1", mapping={"pk": "1", "at": "2023-12-01T14:30:22"})
+    for lookalike in ("shop:ev*?:2", "shop:ev*X:3", "shop:ev[*]X:4"):  # an unescaped MATCH takes the first two
+        client.hset(lookalike, mapping={"pk": "x", "at": "2023-12-01T14:30:22"})
+    before = keyspace(client)
+    module = _write_module(tmp_path, "glob_models", GLOB_MODELS, monkeypatch)
+    backup_dir = tmp_path / "back ups" / "bäckup 1"
+
+    code, err = _run_cli(redis_server.url, backup_dir, capsys, module)
+
+    assert code == 0, err
+    assert float(client.hget("shop:ev[*]?:1", "at")) == 1701441022.0
+    after = keyspace(client)
+    assert {key for key in after if after[key] != before[key]} == {b"shop:ev[*]?:1"}  # no lookalike touched
+    assert main(["rollback", "--redis-url", redis_server.url, "--backup-dir", str(backup_dir)]) == 0
+    assert keyspace(client) == before

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.tasks.backup_store.run_status import read_status
+from tests.faults.tmpfs import mounted_tmpfs
 from tests.flows.helpers import keyspace, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -24,17 +24,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount_point)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"a tmpfs of its own needs root (mount: {mounted.stderr.strip()})")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "24m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def _fill(disk: Path) -> None:

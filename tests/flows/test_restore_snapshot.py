@@ -217,6 +217,12 @@ def _restore_once_the_chunk_files_are_gone(server, client, backup, before, index
     assert cleaned.status == "restored" and cleaned.written == 0 and cleaned.deleted == 1
     assert exact_keyspace(client) == before
 
+    client.set("app:session", "changed by the application")  # not a model key: --all-keys only
+    assert restore_snapshot_flow(SecretStr(url), backup, rdb_tools_dir=tools).before.to_write == 0
+    everything = restore_snapshot_flow(SecretStr(url), backup, all_keys=True, rdb_tools_dir=tools)
+    assert everything.selection == [""] and everything.before.samples["differs"] == ["app:session"]
+    assert everything.before.count(KeyState.EQUAL) == len(before) - 1
+
 
 def test_the_rehearsal_fails_when_the_snapshot_restore_is_not_byte_identical():
     from om_runbook.flows.rehearsal_flow import rehearsal_criteria
