@@ -204,6 +204,7 @@ def assessment_flow(settings: RunSettings) -> RunReport:
                 json_prefixes=json_prefixes,
                 index_names=schema_index_names(targets, settings.schema_mode),
                 alias=settings.schema_mode == "alias",
+                snapshot=settings.rdb_snapshot,
             )
             assessment = assess_task(settings, targets)
             details.update(assessment.model_dump(mode="json", exclude={"problems"}))

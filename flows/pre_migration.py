@@ -44,6 +44,7 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
                 json_prefixes=key_prefixes(targets, Storage.JSON),
                 index_names=schema_index_names(targets, settings.schema_mode),
                 alias=settings.schema_mode == "alias",
+                snapshot=settings.rdb_snapshot,
             )
         )
         facts, keys_in_database = server_facts_task(settings)

@@ -13,10 +13,19 @@ class NeededCommand:
     args: tuple[str, ...]
     purpose: str
     key_pattern: str | None = None  # the ACL key pattern that covers the command's key
+    without: str = ""  # the option that does without the command, when there is one
 
     @property
     def label(self) -> str:
         return " ".join(self.args[:2]) if self.args[0] in ("SCRIPT", "INFO") else self.args[0]
+
+
+SNAPSHOT_COMMAND = NeededCommand(
+    ("SYNC",),
+    "the full RDB snapshot through the replication stream (redis-cli --rdb)",
+    without="--no-rdb-snapshot (the logical backup still guarantees the exact rollback; take the provider's own "
+    "snapshot first)",
+)
 
 
 def search_commands(index_names: Sequence[str], alias: bool) -> list[NeededCommand]:
@@ -50,8 +59,10 @@ def needed_commands(
     json_prefixes: Sequence[str] = (),
     index_names: Sequence[str] = (),
     alias: bool = False,
+    snapshot: bool = False,
 ) -> list[NeededCommand]:
-    """Every command (with a key of each model's key space) that assess, backup, migrate and rollback run; with
+    """With `snapshot`, SYNC for the RDB snapshot through the replication stream (redis-cli --rdb).
+    Every command (with a key of each model's key space) that assess, backup, migrate and rollback run; with
     `field_ttl` (Redis 7.4+), the commands that keep a hash field's own TTL across the compare-and-set; for the
     JsonModel prefixes (`json_prefixes`, on a server with RedisJSON), JSON.GET and JSON.SET; for the indexes the
     schema step replaces (`index_names`, on a server with RediSearch), the FT.* commands of `search_commands`."""
@@ -65,6 +76,8 @@ def needed_commands(
         NeededCommand(("GET", marker_key), "reading the unfinished-run marker", marker_key),
         NeededCommand(("SET", marker_key, "x"), "recording an unfinished run", marker_key),
     ]
+    if snapshot:
+        commands.append(SNAPSHOT_COMMAND)
     for prefix in key_prefixes:
         key, pattern = prefix + PROBE_KEY_SUFFIX, prefix + "*"
         commands += [
@@ -97,19 +110,37 @@ def is_key_denial(reason: str) -> bool:
     return "access the" in reason or "access one of the keys" in reason
 
 
+def is_missing_command(reason: str) -> bool:
+    """The server has no such command: renamed or disabled (rename-command), as managed Redis services do."""
+    lowered = reason.lower()
+    return "not found" in lowered or "unknown command" in lowered
+
+
 def denial_message(user: str, denials: Sequence[tuple[NeededCommand, str]]) -> str:
-    """One message naming what is refused (commands, key patterns), what it is for, and the grant that fixes it."""
+    """One message naming what is refused (commands, key patterns), what it is for, and what fixes it: the grant,
+    or the option that does without it (a renamed or disabled command cannot be granted)."""
     commands = {command.label: command.purpose for command, reason in denials if not is_key_denial(reason)}
+    missing = {command.label for command, reason in denials if is_missing_command(reason)}
     patterns = sorted({c.key_pattern for c, reason in denials if is_key_denial(reason) and c.key_pattern})
     parts = []
     if commands:
-        parts.append("commands " + ", ".join(f"{label} ({purpose})" for label, purpose in commands.items()))
+        parts.append(
+            "commands "
+            + ", ".join(
+                f"{label} ({purpose}{'; renamed or disabled on this server' if label in missing else ''})"
+                for label, purpose in commands.items()
+            )
+        )
     if patterns:
         parts.append("keys matching " + ", ".join(patterns))
-    grants = [f"+{label.lower().replace(' ', '|')}" for label in commands] + [f"~{p}" for p in patterns]
+    grants = [f"+{label.lower().replace(' ', '|')}" for label in commands if label not in missing]
+    grants += [f"~{p}" for p in patterns]
+    remedies = [f"grant them (ACL SETUSER {user} {' '.join(grants)}) and run again"] if grants else []
+    remedies += sorted({f"or run with {c.without}" for c, _reason in denials if c.without})
+    remedy = "; ".join(remedies)
     return (
         f"the Redis user {user!r} may not use what the migration needs: {'; '.join(parts)}. "
-        f"Grant them (ACL SETUSER {user} {' '.join(grants)}) and run again; nothing was written"
+        f"{remedy[:1].upper()}{remedy[1:]}; nothing was written"
     )
 
 

@@ -112,7 +112,8 @@ def take_snapshot(url: str, destination: Path, meter: ProgressMeter = METER) -> 
     if completed.returncode != 0 or not destination.exists() or destination.stat().st_size == 0:
         raise BackupError(
             f"the server refused a full snapshot through the replication stream (managed Redis often "
-            f"does): {output.splitlines()[-1] if output else 'no output'}"
+            f"does): {output.splitlines()[-1] if output else 'no output'}. Take the provider's own snapshot, then run "
+            "with --no-rdb-snapshot: the logical backup still guarantees the exact rollback"
         )
     return destination, destination.stat().st_size, file_sha256(destination)
 

@@ -40,7 +40,12 @@ def _user(client: redis.Redis) -> str:
 def _dryrun_denials(client: redis.Redis, user: str, commands: list[NeededCommand]) -> list[tuple[NeededCommand, str]]:
     denials = []
     for command in commands:
-        reply = client.execute_command("ACL", "DRYRUN", user, *command.args)
+        try:
+            reply = client.execute_command("ACL", "DRYRUN", user, *command.args)
+        except ResponseError as exc:
+            if "not found" not in str(exc).lower():
+                raise  # ACL itself refused or unknown: the caller falls back to probes
+            reply = str(exc)  # "Command 'SYNC' not found": renamed or disabled on this server
         text = reply.decode() if isinstance(reply, bytes) else str(reply)
         if text != "OK":
             denials.append((command, text))
@@ -107,8 +112,10 @@ def require_permissions(
     json_prefixes: Sequence[str] = (),
     index_names: Sequence[str] = (),
     alias: bool = False,
+    snapshot: bool = False,
 ) -> str:
-    """Raise RedisAccessError naming every refused command; else a note saying how permissions were checked. The
+    """Raise RedisAccessError naming every refused command (with `snapshot`, SYNC too); else a note saying how
+    permissions were checked. The
     JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists), the search
     commands of the schema step (`index_names`) only where RediSearch is."""
     user = _user(client)
@@ -126,6 +133,7 @@ def require_permissions(
             json_prefixes=json_prefixes,
             index_names=index_names,
             alias=alias,
+            snapshot=snapshot,
         )
         denials = _dryrun_denials(client, user, needed)
         note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
@@ -150,6 +158,7 @@ def permissions_task(
     json_prefixes: list[str] | None = None,
     index_names: list[str] | None = None,
     alias: bool = False,
+    snapshot: bool = False,
 ) -> str:
     """Before any write: every command the run needs is allowed to this Redis user (RedisAccessError if not).
     The run's first contact with Redis, so no retries: a wrong URL is reported at once. With `refuse=False`
@@ -157,7 +166,7 @@ def permissions_task(
     nodes = open_nodes(url)
     try:
         notes = [
-            _require_on(nodes, node, key_prefixes, json_prefixes or [], index_names or [], alias)
+            _require_on(nodes, node, key_prefixes, json_prefixes or [], index_names or [], alias, snapshot)
             for node in nodes.nodes
         ]
     except RedisAccessError as exc:
@@ -174,10 +183,11 @@ def _require_on(
     json_prefixes: list[str],
     index_names: list[str],
     alias: bool,
+    snapshot: bool,
 ) -> str:
     """ACLs are per node in a cluster: a refusal names the master that refused."""
     try:
-        return require_permissions(node.client, key_prefixes, json_prefixes, index_names, alias)
+        return require_permissions(node.client, key_prefixes, json_prefixes, index_names, alias, snapshot)
     except RedisAccessError as exc:
         if nodes.is_cluster:
             raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None

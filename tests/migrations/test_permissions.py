@@ -33,6 +33,18 @@ def test_a_refused_command_names_its_purpose_and_the_grant():
     )
 
 
+def test_a_renamed_sync_names_the_option_that_does_without_it_and_no_grant():
+    sync = next(c for c in needed_commands([], "om-runbook:lease", snapshot=True) if c.label == "SYNC")
+    assert "SYNC" not in {c.label for c in needed_commands([], "om-runbook:lease")}
+    renamed = denial_message("app", [(sync, "ERR Command 'SYNC' not found")])
+    assert (
+        "SYNC (the full RDB snapshot through the replication stream (redis-cli --rdb); renamed or disabled" in renamed
+    )
+    assert "ACL SETUSER" not in renamed and "Or run with --no-rdb-snapshot" in renamed
+    denied = denial_message("app", [(sync, "This user has no permissions to run the 'sync' command")])
+    assert "Grant them (ACL SETUSER app +sync) and run again; or run with --no-rdb-snapshot" in denied
+
+
 def test_refused_keys_are_grouped_by_key_pattern():
     reason = "This user has no permissions to access the ':app.Order:x' key"
     denials = [(c, reason) for c in needed_commands([":app.Order:"], "om-runbook:lease") if c.key_pattern]
