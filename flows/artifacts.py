@@ -81,10 +81,16 @@ def publish_backup(manifest: BackupManifest) -> None:
     create_markdown_artifact(backup_markdown(manifest), key=BACKUP_KEY, description="backup manifest and checksums")
 
 
+def _markdown_cell(value: object) -> object:
+    """The Prefect UI renders a table artifact's cells as markdown: a leading '>' (the target "> 99%") would be a
+    block quote."""
+    return "\\" + value if isinstance(value, str) and value.startswith(">") else value
+
+
 def publish_kpis(checks: list[KpiCheck], status: str) -> None:
-    create_table_artifact(
-        kpi_frame(checks).to_dict("records"), key=KPI_KEY, description=f"checklist KPIs against targets (run {status})"
-    )
+    records = kpi_frame(checks).to_dict("records")
+    rows = [{name: _markdown_cell(value) for name, value in row.items()} for row in records]
+    create_table_artifact(rows, key=KPI_KEY, description=f"checklist KPIs against targets (run {status})")
 
 
 def publish_checklist(markdown: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
+from om_runbook.flows.rollback_flow import record_rolled_back
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.errors import BackupError, ConfigurationError, RunbookError
 from om_runbook.migrations.redaction import redact_url
@@ -23,9 +24,7 @@ from om_runbook.migrations.snapshot_restore import (
 )
 from om_runbook.migrations.targets import Storage, key_prefixes
 from om_runbook.tasks.backup_store.backup_format import (
-    clear_checkpoints,
     load_manifest,
-    save_manifest,
     write_atomically,
 )
 from om_runbook.tasks.backup_store.rdb_tools import read_rdb_version
@@ -38,7 +37,6 @@ from om_runbook.tasks.backup_store.snapshot_restore import (
 )
 from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.permissions import require_restore_permissions
-from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 from om_runbook.tasks.readers.server_facts import read_nodes_facts, read_redis_version, read_server_identity
 from om_runbook.tasks.rollback import restore_pass_task
@@ -130,10 +128,7 @@ def restore_snapshot_flow(
                 report.after, report.verify_seconds = check.diff, check.seconds
         report.status = report.verdict(delete_extra)
         if report.status == "restored" and not other_target and manifest.status != "rolled_back":
-            manifest.status = "rolled_back"  # the migrated keys hold what they held before the run
-            save_manifest(backup_dir, manifest)
-            clear_checkpoints(backup_dir, "migrate")
-            clear_unfinished_run(url, backup_dir)
+            report.messages += record_rolled_back(url, backup_dir, manifest)  # the keys hold what they held before
         return report
     except RunbookError as exc:
         report.status = "failed"

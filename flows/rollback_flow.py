@@ -15,6 +15,7 @@ from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.verification import check_chunks, verify_migration
+from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import build_settings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_url
@@ -137,16 +138,7 @@ def _rollback(
         if verification.passed:
             if facts.has_search and previous_path(backup_dir).exists():
                 report.messages += schema_rollback_task(url, backup_dir)
-            manifest.status = "rolled_back"
-            try:
-                save_manifest(backup_dir, manifest)
-            except OSError as exc:  # every field is back: a full disk must not turn that into a failure
-                report.messages.append(
-                    f"every field is back, but the manifest in {backup_dir} could not be marked rolled back "
-                    f"({exc.strerror or exc}); a later rollback from it finds nothing left to do"
-                )
-            clear_checkpoints(backup_dir, "migrate")
-            clear_unfinished_run(url, backup_dir)
+            report.messages += record_rolled_back(url, backup_dir, manifest)
             report.status = "rolled_back"
         else:
             report.status = "rollback_incomplete"
@@ -163,6 +155,23 @@ def _rollback(
             write_report(report_json, report)
         except OSError as exc:
             get_run_logger().error("could not write the rollback report %s: %s", report_json, exc)
+
+
+def record_rolled_back(url: str, backup_dir: Path, manifest: BackupManifest) -> list[str]:
+    """Every migrated field holds its original again: the manifest says so, the migrate progress and the unfinished-run
+    marker go. A full disk must not turn that into a failure: it is said instead (the messages returned)."""
+    manifest.status = "rolled_back"
+    messages = []
+    try:
+        save_manifest(backup_dir, manifest)
+    except OSError as exc:
+        messages.append(
+            f"every field is back, but the manifest in {backup_dir} could not be marked rolled back "
+            f"({exc.strerror or exc}); a later rollback from it finds nothing left to do"
+        )
+    clear_checkpoints(backup_dir, "migrate")
+    clear_unfinished_run(url, backup_dir)
+    return messages
 
 
 def _indexes_to_restore(backup_dir: Path) -> list[str]:

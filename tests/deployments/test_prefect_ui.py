@@ -261,6 +261,8 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
     kpis = browser.find_element(By.TAG_NAME, "body").text
     _shot(browser, tmp_path, "kpi-artifact.png")
     assert "success rate" in kpis and "< 1%" in kpis and "met" in kpis
+    assert "> 99%" in kpis and "\\> 99%" not in kpis  # the target as text, escaped from markdown's block quote
+    assert not browser.find_elements(By.TAG_NAME, "blockquote")
 
     browser.get(f"{base}/artifacts/artifact/{artifacts['migration-checklist']}")
     browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'Data integrity checks passed')]")

@@ -266,16 +266,16 @@ def test_max_errors_stops_before_any_write(redis_server, tmp_path):
 
 
 def test_a_server_refusing_snapshots_stops_unless_accepted(redis_server, tmp_path):
-    from om_runbook.migrations.errors import BackupError
+    from om_runbook.migrations.errors import RedisAccessError
 
     client = redis_server.client()
     seed(client, 100)
     client.execute_command("ACL", "SETUSER", "app", "on", ">app-secret", "~*", "&*", "+@all", "-sync", "-psync")
     url = f"redis://app:app-secret@127.0.0.1:{redis_server.port}/0"
     before = keyspace(client)
-    with pytest.raises(BackupError, match="refused a full snapshot"):
-        migration_flow(settings_for(url, tmp_path / "b"))
-    assert keyspace(client) == before
+    with pytest.raises(RedisAccessError, match=r"SYNC \(the full RDB snapshot.*--no-rdb-snapshot"):
+        migration_flow(settings_for(url, tmp_path / "b"))  # before the scan: the permission check covers SYNC
+    assert keyspace(client) == before and not (tmp_path / "b" / "chunks").exists()
     report = migration_flow(settings_for(url, tmp_path / "c", rdb_snapshot=False))
     assert report.status == "succeeded"
     assert report.phases["backup"].details["snapshot"]["taken"] is False
