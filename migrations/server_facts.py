@@ -39,6 +39,7 @@ class ServerFacts(BaseModel):
     used_memory_all_masters: int = 0  # what a full snapshot of every master takes (0: a single server)
     maxmemory_policy: str = "noeviction"  # INFO memory; of a cluster: a master's that may evict, if any
     evicted_keys: int = 0  # INFO stats, summed over the masters: a rise during a run is data loss
+    replicas_missing: int = 0  # good replicas min-replicas-to-write wants beyond those connected (the worst master)
 
     @property
     def has_search(self) -> bool:
@@ -88,6 +89,7 @@ def combine_facts(each: list[ServerFacts]) -> ServerFacts:
             "noeviction",
         ),
         evicted_keys=sum(facts.evicted_keys for facts in each),
+        replicas_missing=max(facts.replicas_missing for facts in each),
     )
 
 
@@ -95,3 +97,9 @@ def require_writable_primary(facts: ServerFacts, safe_url: str) -> None:
     """Stop before any write when the server is a replica (writes would fail half-way)."""
     if facts.role != "master":
         raise RedisAccessError(f"Redis at {safe_url} is a read-only {facts.role}; point --redis-url at the primary")
+    if facts.replicas_missing:
+        raise RedisAccessError(
+            f"Redis at {safe_url} refuses every write (NOREPLICAS): min-replicas-to-write asks for "
+            f"{facts.replicas_missing} more good replica(s) than are connected. Bring the replicas back (or lower "
+            "min-replicas-to-write for the run); nothing was written"
+        )

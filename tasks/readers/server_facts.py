@@ -37,6 +37,19 @@ def server_modules(client: redis.Redis) -> list[ServerModule] | None:
     return modules
 
 
+def _replicas_missing(client: redis.Redis, replication: dict) -> int:
+    """How many more good replicas `min-replicas-to-write` asks for than there are (Redis then refuses every write
+    with NOREPLICAS); 0 when it asks for none, or CONFIG is refused (the first write then says so)."""
+    if "min_slaves_good_slaves" not in replication:
+        return 0
+    try:
+        wanted = client.config_get("min-replicas-to-write")
+    except redis.ResponseError:
+        return 0
+    needed = int(next(iter(wanted.values()), 0) or 0)
+    return max(needed - int(replication["min_slaves_good_slaves"]), 0)
+
+
 def _rdb_saves(client: redis.Redis) -> bool | None:
     try:
         return client.config_get("save").get(b"save", b"") not in (b"", "")
@@ -67,6 +80,7 @@ def read_server_facts(client: redis.Redis) -> ServerFacts:
         total_keys=sum(int(db.get("keys", 0)) for db in keyspace.values() if isinstance(db, dict)),
         keys_with_ttl=sum(int(db.get("expires", 0)) for db in keyspace.values() if isinstance(db, dict)),
         maxmemory_policy=str(memory.get("maxmemory_policy", "noeviction")),
+        replicas_missing=_replicas_missing(client, replication),
         evicted_keys=int(stats.get("evicted_keys", 0)),
     )
 

@@ -328,6 +328,19 @@ def test_a_read_only_replica(redis_server_factory, tmp_path):
     assert keyspace(primary.client()) == before
 
 
+def test_a_primary_that_refuses_writes_for_lack_of_replicas_is_refused_before_the_scan(redis_server_factory, tmp_path):
+    server = redis_server_factory("--min-replicas-to-write", "1")
+    client = server.client()
+    client.config_set("min-replicas-to-write", "0")
+    seed(client, 100)
+    client.config_set("min-replicas-to-write", "1")  # now every write answers NOREPLICAS
+    before = keyspace(client)
+    with pytest.raises(RedisAccessError, match=r"refuses every write \(NOREPLICAS\): min-replicas-to-write asks for 1"):
+        migration_flow(settings_for(server.url, tmp_path / "b"))
+    assert keyspace(client) == before
+    assert not (tmp_path / "b" / "manifest.json").exists()
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 256 KB tmpfs: a real file system that fills up."""
