@@ -58,6 +58,33 @@ def backup_evidence(manifest: BackupManifest, settings: RunSettings) -> dict[str
     return evidence
 
 
+def library_versions() -> dict[str, str]:
+    """The redis-om and pydantic this process imported the application's models with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("redis-om", "pydantic"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def upgrade_evidence(versions: dict[str, str], models: list[str], verification: Verification) -> str | None:
+    """The checklist's "Upgraded to Redis OM Python 1.0+": the versions the models were imported with, and every
+    model loading its migrated records under them (the Model.get() sample); None while that is not shown."""
+    redis_om = versions.get("redis-om", "")
+    if not redis_om[:1].isdigit() or int(redis_om.split(".")[0]) < 1 or not verification.passed:
+        return None
+    if not verification.sample_loaded or verification.sample_equal != verification.sample_loaded:
+        return None
+    return (
+        f"the models ({', '.join(models)}) imported with redis-om {redis_om} and pydantic {versions.get('pydantic')}; "
+        f"{verification.sample_equal}/{verification.sample_loaded} migrated records load equal through Model.get()"
+    )
+
+
 def verification_evidence(verification: Verification, kpis_error_rate: float) -> dict[str, str]:
     evidence = {"error_rate": f"{100 * kpis_error_rate:.3f}%"}
     if verification.passed:

@@ -13,6 +13,8 @@ from om_runbook.flows.evidence import (
     acceptance_summary,
     final_summary,
     go_no_go_summary,
+    library_versions,
+    upgrade_evidence,
     verification_evidence,
 )
 from om_runbook.flows.migrate_phase import migrate
@@ -45,6 +47,9 @@ def verify(
     with run.clock.phase("verify") as details:
         verification = verify_migration(run.settings, manifest, migratable, has_search)
         details.update(verification.model_dump(mode="json", exclude={"problems"}))
+    upgraded = upgrade_evidence(library_versions(), [target.name for target in migratable], verification)
+    if upgraded:
+        run.evidence["redis_om_upgrade"] = upgraded
     return verification
 
 

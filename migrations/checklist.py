@@ -23,7 +23,8 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
     (
         "Pre-Migration: Technical Preparation",
         [
-            ("Upgraded to Redis OM Python 1.0+ and verified the application", HUMAN),
+            ("Upgraded to Redis OM Python 1.0+ (the models load their migrated records under it)", "redis_om_upgrade"),
+            ("Verified application compatibility with the new version", HUMAN),
             ("Full Redis backup created and verified", "rdb_backup"),
             ("Backup restoration procedure tested", "restore_test"),
             ("Recovery time objective (RTO) documented", "rto"),

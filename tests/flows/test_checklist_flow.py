@@ -142,6 +142,10 @@ def test_every_gate_approved_through_pauses_and_artifacts_carry_the_kpis(redis_s
     assert "the same compare-and-set)" in checklist and "keys/s (compare, DUMP/RESTORE, check" in checklist
     assert "- [x] Go/no-go sign-off: Database Administrator: Ada" in checklist
     assert "- [x] Data integrity checks passed" in checklist
+    assert "- [x] Upgraded to Redis OM Python 1.0+ (the models load their migrated records under it): the models " in (
+        checklist
+    )
+    assert "imported with redis-om 1." in checklist and "migrated records load equal through Model.get()" in checklist
     assert "Lessons learned (Operations Manager): rehearse" in checklist
     assert "(only a person can do this)" in checklist
 
