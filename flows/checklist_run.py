@@ -13,13 +13,12 @@ from om_runbook.flows.artifacts import publish_checklist, publish_kpis
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.signoff_gates import ask_for_signoffs
-from om_runbook.migrations.backup_format import SnapshotInfo
 from om_runbook.migrations.checklist import checklist_markdown
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.kpi_targets import evaluate_kpis
 from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_after_migration, rto_evidence, rto_kpis
 from om_runbook.migrations.redaction import redact_url
-from om_runbook.migrations.report import PhaseClock, RunReport
+from om_runbook.migrations.report import PhaseClock, RunReport, recorded_snapshot
 from om_runbook.migrations.run_status import default_resume_command
 from om_runbook.migrations.signoff import Gate
 from om_runbook.migrations.unfinished_run import UnfinishedRun
@@ -97,11 +96,10 @@ class ChecklistRun:
         phases = self.report.phases
         if "migrate" not in phases or "verify" not in phases:
             return None
-        snapshot = (phases["backup"].details.get("snapshot") if "backup" in phases else None) or None
         return estimate_after_migration(
             phases["migrate"].duration_seconds,
             phases["verify"].duration_seconds,
-            SnapshotInfo.model_validate(snapshot) if snapshot else None,
+            recorded_snapshot(self.report),
             self.report.kpis.keys_scanned,
         )
 

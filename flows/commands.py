@@ -154,7 +154,6 @@ def rollback(args: argparse.Namespace) -> int:
 def restore_snapshot(args: argparse.Namespace) -> int:
     from om_runbook.flows.report_view import print_restore
     from om_runbook.flows.restore_flow import restore_snapshot_flow
-    from om_runbook.tasks.backup_store.rdb_tools import module_directory, tools_directory
 
     if not 1 <= args.batch_size <= 100_000:
         raise ConfigurationError("--batch-size must be between 1 and 100000")
@@ -175,8 +174,8 @@ def restore_snapshot(args: argparse.Namespace) -> int:
             delete_extra=args.delete_extra,
             other_target=bool(args.target_url),
             batch_size=args.batch_size,
-            rdb_tools_dir=tools_directory(Path(args.rdb_tools_dir) if args.rdb_tools_dir else None),
-            module_dir=module_directory(Path(args.module_dir) if args.module_dir else None),
+            rdb_tools_dir=Path(args.rdb_tools_dir) if args.rdb_tools_dir else None,  # else $OM_RUNBOOK_RDB_TOOLS_DIR
+            module_dir=Path(args.module_dir) if args.module_dir else None,  # else $OM_RUNBOOK_MODULE_DIR
             report_json=Path(args.report_json) if args.report_json else None,
         )
     print_restore(console, report)

@@ -16,7 +16,7 @@ from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.fingerprint import KeyspaceDiff, compare_fingerprints
 from om_runbook.migrations.redaction import redact_url
-from om_runbook.migrations.report import RunReport
+from om_runbook.migrations.report import RunReport, recorded_snapshot
 from om_runbook.migrations.sample_data import generate_legacy_records
 from om_runbook.migrations.snapshot_restore import SnapshotRestoreReport
 from om_runbook.tasks.backup_store.backup_format import require_complete_manifest
@@ -148,8 +148,8 @@ def _rehearse(
 
 
 def _snapshot_taken(migration: RunReport) -> bool:
-    backup = migration.phases.get("backup")
-    return bool(backup is not None and (backup.details.get("snapshot") or {}).get("taken"))
+    snapshot = recorded_snapshot(migration)
+    return snapshot is not None and snapshot.taken
 
 
 @task(name="drop-rehearsal-model-keys", cache_policy=NONE)

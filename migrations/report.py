@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from om_runbook.migrations.backup_format import Problem
+from om_runbook.migrations.backup_format import Problem, SnapshotInfo
 from om_runbook.migrations.signoff import SignOff
 from om_runbook.migrations.throttle import PaceEvent
 
@@ -159,3 +159,10 @@ class PhaseClock:
             yield details
         finally:
             self.report.phases[name] = PhaseReport(duration_seconds=time.perf_counter() - started, details=details)
+
+
+def recorded_snapshot(report: RunReport) -> SnapshotInfo | None:
+    """The RDB snapshot the run's backup phase recorded (None before that phase ran, or when it recorded none)."""
+    backup = report.phases.get("backup")
+    snapshot = backup.details.get("snapshot") if backup is not None else None
+    return SnapshotInfo.model_validate(snapshot) if snapshot else None

@@ -80,7 +80,6 @@ def require_intact(files: Sequence[SnapshotFile]) -> None:
 class LoadedSnapshot:
     """The snapshot in throwaway local servers (one per file), and how long loading took."""
 
-    servers: list[RedisServer]
     clients: list[redis.Redis]
     load_seconds: float
     loader: str  # the binary that loaded it
@@ -108,7 +107,7 @@ def loaded_snapshot(
             loader = tools.server_binary
         load_seconds = time.perf_counter() - started
         clients = [server.client() for server in servers]
-        yield LoadedSnapshot(servers, clients, load_seconds, loader, parse_release(read_redis_version(clients[0])))
+        yield LoadedSnapshot(clients, load_seconds, loader, parse_release(read_redis_version(clients[0])))
 
 
 def _text(value: object) -> str:
@@ -170,12 +169,10 @@ def copy_keys(source: redis.Redis, target: RedisNodes, keys: Sequence[bytes]) ->
         commands = []
         for position in positions:
             key, dumped, expiry = writes[position]
-            ttl = (
-                (b"%d" % expiry, b"REPLACE", b"ABSTTL")
-                if isinstance(expiry, int) and expiry >= 0
-                else (b"0", b"REPLACE")
-            )
-            commands.append(encode_command((b"RESTORE", key, ttl[0], dumped, *ttl[1:])))
+            if isinstance(expiry, int) and expiry >= 0:
+                commands.append(encode_command((b"RESTORE", key, b"%d" % expiry, dumped, b"REPLACE", b"ABSTTL")))
+            else:
+                commands.append(encode_command((b"RESTORE", key, b"0", dumped, b"REPLACE")))
         for position, reply in zip(positions, run_encoded(client, b"".join(commands), len(commands)), strict=True):
             if isinstance(reply, ResponseError):
                 raise _write_error(writes[position][0], reply)
@@ -212,12 +209,10 @@ def _extra_keys(
         for prefix in prefixes:
             for keys in scan_key_batches(client, prefix, batch_size):
                 keys = [key for key in dict.fromkeys(keys) if key not in OWN_KEYS]
+                payload = b"".join(encode_command((b"EXISTS", key)) for key in keys)
                 held = [0] * len(keys)
                 for source in loaded.clients:
-                    pipe = source.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.exists(key)
-                    held = [a + int(b) for a, b in zip(held, pipe.execute(), strict=True)]
+                    held = [a + int(b) for a, b in zip(held, run_encoded(source, payload, len(keys)), strict=True)]
                 extra = [key for key, count in zip(keys, held, strict=True) if not count]
                 if extra:
                     yield extra
@@ -229,6 +224,23 @@ class RestorePass:
     written: int = 0
     deleted: int = 0
     seconds: float = 0.0
+
+
+def _restore_batch(
+    source: redis.Redis, target: RedisNodes, keys: Sequence[bytes], write: bool, diff: RestoreDiff
+) -> int:
+    """One batch of snapshot keys compared with the target (counted in `diff`); with `write`, the ones that differ or
+    are missing copied back. Returns the keys written."""
+    to_write = []
+    for key, in_snapshot, on_target in zip(
+        keys, read_contents(source, keys), read_contents_on(target, keys), strict=True
+    ):
+        state = compare_key(in_snapshot, on_target)
+        if state is not None:
+            diff.add(state, key)
+        if state in (KeyState.DIFFERS, KeyState.MISSING):
+            to_write.append(key)
+    return copy_keys(source, target, to_write) if write and to_write else 0
 
 
 def restore_pass(
@@ -247,16 +259,7 @@ def restore_pass(
     result = RestorePass(RestoreDiff())
     METER.begin(phase, sum(int(client.dbsize()) for client in loaded.clients))
     for source, keys in _snapshot_batches(loaded, prefixes, batch_size):
-        pairs = zip(keys, read_contents(source, keys), read_contents_on(target, keys), strict=True)
-        to_write = []
-        for key, in_snapshot, on_target in pairs:
-            state = compare_key(in_snapshot, on_target)
-            if state is not None:
-                result.diff.add(state, key)
-            if state in (KeyState.DIFFERS, KeyState.MISSING):
-                to_write.append(key)
-        if write and to_write:
-            result.written += copy_keys(source, target, to_write)
+        result.written += _restore_batch(source, target, keys, write, result.diff)
         METER.advance(len(keys))
     for extra in _extra_keys(loaded, target, prefixes, batch_size):
         for key in extra:
@@ -299,9 +302,6 @@ def measure_restore_rate(server: RedisServer, sample: int = RATE_SAMPLE_KEYS) ->
         return 0.0
     target = single_server(redis.Redis(host="127.0.0.1", port=server.port, password=server.password, db=1))
     started = time.perf_counter()
-    read_contents(source, keys)
-    read_contents_on(target, keys)
-    copy_keys(source, target, keys)
-    read_contents(source, keys)
-    read_contents_on(target, keys)
+    _restore_batch(source, target, keys, write=True, diff=RestoreDiff())  # database 1 is empty: every key written
+    _restore_batch(source, target, keys, write=False, diff=RestoreDiff())  # the check after the writes
     return len(keys) / (time.perf_counter() - started)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 from prefect import task
@@ -24,7 +24,7 @@ from om_runbook.migrations.server_facts import supports_field_ttl
 from om_runbook.migrations.unfinished_run import MARKER_KEY
 from om_runbook.tasks.guards.lease import LEASE_KEY
 from om_runbook.tasks.io.redis_connection import is_permission_error
-from om_runbook.tasks.io.redis_nodes import RedisNode, RedisNodes, open_nodes
+from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 from om_runbook.tasks.readers.server_facts import read_redis_version, server_modules
 from om_runbook.tasks.writer.cas import CAS_SCRIPT
 
@@ -96,14 +96,41 @@ def _search_probe_denials(client: redis.Redis, index_names: Sequence[str]) -> li
         ("FT.CREATE", ("FT.CREATE", throwaway, "ON", "HASH", "PREFIX", "1", throwaway + ":", "SCHEMA", "f", "NUMERIC")),
         ("FT.DROPINDEX", ("FT.DROPINDEX", throwaway)),
     ]
-    denials = []
-    for label, args in probes:
+    return [(by_label[label], reason) for label, args in probes if (reason := _refused(client, args))]
+
+
+def _refused(client: redis.Redis, args: Sequence[object]) -> str | None:
+    """Run a probe for real: why it was refused (no permission, or no such command: renamed or disabled), or None
+    when the server took it (an answer that is an error of another kind is no refusal)."""
+    try:
+        client.execute_command(*args)
+    except ResponseError as exc:
+        if _is_refusal(exc):
+            return str(exc)
+    return None
+
+
+def _is_refusal(exc: ResponseError) -> bool:
+    """No permission, or no such command (renamed or disabled). Of ACL DRYRUN itself: the checks fall back to
+    probes."""
+    return is_permission_error(exc) or "unknown command" in str(exc).lower()
+
+
+def _loaded_modules(client: redis.Redis) -> set[str]:
+    return {module.name.lower() for module in server_modules(client) or []}
+
+
+def _per_master(nodes: RedisNodes, check: Callable[[redis.Redis], str]) -> list[str]:
+    """`check` on every master; ACLs are per node in a cluster, so a refusal names the master that refused."""
+    notes = []
+    for node in nodes.nodes:
         try:
-            client.execute_command(*args)
-        except ResponseError as exc:
-            if is_permission_error(exc) or "unknown command" in str(exc).lower():
-                denials.append((by_label[label], str(exc)))
-    return denials
+            notes.append(check(node.client))
+        except RedisAccessError as exc:
+            if nodes.is_cluster:
+                raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None
+            raise
+    return notes
 
 
 def require_permissions(
@@ -119,7 +146,7 @@ def require_permissions(
     JSON commands are checked only where RedisJSON is loaded (without it no JsonModel document exists), the search
     commands of the schema step (`index_names`) only where RediSearch is."""
     user = _user(client)
-    loaded = {module.name.lower() for module in server_modules(client) or []}
+    loaded = _loaded_modules(client)
     if "rejson" not in loaded:
         json_prefixes = ()
     if "search" not in loaded:
@@ -138,7 +165,7 @@ def require_permissions(
         denials = _dryrun_denials(client, user, needed)
         note = f"permissions of Redis user {user!r} checked with ACL DRYRUN: every needed command allowed"
     except ResponseError as exc:
-        if not is_permission_error(exc) and "unknown command" not in str(exc).lower():
+        if not _is_refusal(exc):
             raise
         denials = _probe_denials(client, key_prefixes) + _search_probe_denials(client, index_names)
         note = (
@@ -165,10 +192,12 @@ def permissions_task(
     (the read-only assessment) a denial is returned as a finding instead."""
     nodes = open_nodes(url)
     try:
-        notes = [
-            _require_on(nodes, node, key_prefixes, json_prefixes or [], index_names or [], alias, snapshot)
-            for node in nodes.nodes
-        ]
+        notes = _per_master(
+            nodes,
+            lambda client: require_permissions(
+                client, key_prefixes, json_prefixes or [], index_names or [], alias, snapshot
+            ),
+        )
     except RedisAccessError as exc:
         if refuse:
             raise
@@ -176,36 +205,40 @@ def permissions_task(
     return notes[0] + (f" (on each of the {len(notes)} masters)" if nodes.is_cluster else "")
 
 
-def _require_on(
-    nodes: RedisNodes,
-    node: RedisNode,
-    key_prefixes: list[str],
-    json_prefixes: list[str],
-    index_names: list[str],
-    alias: bool,
-    snapshot: bool,
-) -> str:
-    """ACLs are per node in a cluster: a refusal names the master that refused."""
-    try:
-        return require_permissions(node.client, key_prefixes, json_prefixes, index_names, alias, snapshot)
-    except RedisAccessError as exc:
-        if nodes.is_cluster:
-            raise RedisAccessError(f"on cluster master {node.name}: {exc}") from None
-        raise
-
-
 def _restore_probe_denials(client: redis.Redis, needed: list[NeededCommand]) -> list[tuple[NeededCommand, str]]:
     """Without ACL DRYRUN: each command run for real on a probe key no one has. RESTORE gets a payload that is not
     one, so an allowed RESTORE answers a payload error and writes nothing; DEL of the probe key deletes nothing."""
-    denials = []
-    for command in needed:
-        args = ("RESTORE", command.args[1], "0", "not-a-dump-payload") if command.args[0] == "RESTORE" else command.args
-        try:
-            client.execute_command(*args)
-        except ResponseError as exc:
-            if is_permission_error(exc) or "unknown command" in str(exc).lower():
-                denials.append((command, str(exc)))
-    return denials
+    probes = [
+        (
+            command,
+            ("RESTORE", command.args[1], "0", "not-a-dump-payload") if command.args[0] == "RESTORE" else command.args,
+        )
+        for command in needed
+    ]
+    return [(command, reason) for command, args in probes if (reason := _refused(client, args))]
+
+
+def _require_restore_on(
+    client: redis.Redis,
+    key_prefixes: Sequence[str],
+    json_prefixes: Sequence[str],
+    index_names: Sequence[str],
+    delete_extra: bool,
+) -> str:
+    user = _user(client)
+    loaded = _loaded_modules(client)
+    index_names = index_names if "search" in loaded else ()
+    needed = restore_commands(key_prefixes, json_prefixes if "rejson" in loaded else (), index_names, delete_extra)
+    try:
+        denials = _dryrun_denials(client, user, needed)
+    except ResponseError as exc:
+        if not _is_refusal(exc):
+            raise
+        plain = [command for command in needed if not command.args[0].startswith("FT.")]
+        denials = _restore_probe_denials(client, plain) + _search_probe_denials(client, index_names)
+    if denials:
+        raise RedisAccessError(denial_message(user, denials))
+    return "permissions for the restore checked: every needed command allowed"
 
 
 def require_restore_permissions(
@@ -217,26 +250,7 @@ def require_restore_permissions(
 ) -> str:
     """Before `restore-snapshot` reads or writes: every command it needs is allowed on every master (RedisAccessError
     naming the grant otherwise). The search commands only where RediSearch is loaded, JSON.GET where RedisJSON is."""
-    for node in nodes.nodes:
-        client = node.client
-        user = _user(client)
-        loaded = {module.name.lower() for module in server_modules(client) or []}
-        needed = restore_commands(
-            key_prefixes,
-            json_prefixes if "rejson" in loaded else (),
-            index_names if "search" in loaded else (),
-            delete_extra,
-        )
-        searches = [command for command in needed if command.args[0].startswith("FT.")]
-        try:
-            denials = _dryrun_denials(client, user, needed)
-        except ResponseError as exc:
-            if not is_permission_error(exc) and "unknown command" not in str(exc).lower():
-                raise
-            plain = [command for command in needed if not command.args[0].startswith("FT.")]
-            denials = _restore_probe_denials(client, plain)
-            denials += _search_probe_denials(client, index_names if searches else ())
-        if denials:
-            where = f"on cluster master {node.name}: " if nodes.is_cluster else ""
-            raise RedisAccessError(where + denial_message(user, denials))
-    return "permissions for the restore checked: every needed command allowed"
+    notes = _per_master(
+        nodes, lambda client: _require_restore_on(client, key_prefixes, json_prefixes, index_names, delete_extra)
+    )
+    return notes[0]

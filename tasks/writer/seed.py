@@ -58,14 +58,13 @@ def write_legacy_records(nodes: RedisNodes, records: Iterable[LegacyRecord], bat
 
 def drop_keys_under(nodes: RedisNodes, prefixes: Iterable[str], batch_size: int = 2000) -> int:
     """Delete every key under `prefixes`: the rehearsal's own data on its own server, to prove the snapshot restore
-    brings it all back. Never called on a server the rehearsal did not seed or empty. One DEL per key (a cluster
-    master refuses a DEL of keys in different slots)."""
+    brings it all back. Never called on a server the rehearsal did not seed or empty."""
+    from om_runbook.tasks.backup_store.snapshot_restore import delete_keys
     from om_runbook.tasks.readers.keyspace import scan_key_batches
 
-    dropped = 0
-    for prefix in prefixes:
-        for client in nodes.clients:
-            for keys in scan_key_batches(client, prefix, batch_size):
-                replies = run_encoded(client, b"".join(encode_command((b"DEL", key)) for key in keys), len(keys))
-                dropped += sum(int(reply) for reply in replies if isinstance(reply, int))
-    return dropped
+    return sum(
+        delete_keys(nodes, keys)
+        for prefix in prefixes
+        for client in nodes.clients
+        for keys in scan_key_batches(client, prefix, batch_size)
+    )
