@@ -85,6 +85,7 @@ def _production_migration(
     signoff_roles: deployment_parameter("signoff_roles") = deployment_default("signoff_roles"),
     gate_timeout_seconds: deployment_parameter("gate_timeout_seconds") = deployment_default("gate_timeout_seconds"),
     gate_poll_seconds: deployment_parameter("gate_poll_seconds") = deployment_default("gate_poll_seconds"),
+    lease_seconds: deployment_parameter("lease_seconds") = deployment_default("lease_seconds"),
     live_traffic: deployment_parameter("live_traffic") = deployment_default("live_traffic"),
     auto_rollback: deployment_parameter("auto_rollback") = deployment_default("auto_rollback"),
     allow_eviction: deployment_parameter("allow_eviction") = deployment_default("allow_eviction"),

@@ -49,7 +49,7 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
         )
         facts, keys_in_database = server_facts_task(settings)
         refuse_before_scan(run, facts)
-        lease = RunLease(url, "migration")
+        lease = RunLease(url, "migration", settings.lease_seconds)
         lease.refuse_if_held()
         directory = run.resources.enter_context(BackupDirectoryLock(settings.backup_dir))
         existing = reusable_backup(settings)

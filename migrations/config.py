@@ -53,6 +53,13 @@ class RunSettings(BaseModel):
     signoff_roles: GateRoles = Field(default_factory=GateRoles, description="roles that must approve each gate")
     gate_timeout_seconds: int = Field(4 * 3600, ge=1, description="a gate unanswered this long is not approved")
     gate_poll_seconds: int = Field(10, ge=1, le=600, description="how often a paused run checks for an answer")
+    lease_seconds: float = Field(
+        60.0,
+        ge=5,
+        le=3600,
+        description="the run's lease on the Redis outlives its last renewal this long: a crashed run's blocks the "
+        "next run for it, and a write Redis does not take (CLIENT PAUSE, a slow command) is retried within it",
+    )
     max_error_rate: float = Field(0.01, ge=0, le=1, description="roll back when more than this share of values fail")
     live_traffic: bool = Field(
         False,

@@ -17,6 +17,15 @@ class RedisUnreachable(RedisAccessError):
     """No connection to Redis (refused, timed out, reset): worth retrying once the run has started."""
 
 
+class RedisStalled(RedisAccessError):
+    """Redis answered no write (CLIENT PAUSE, a slow command, a stopped server) for longer than the run's lease:
+    the chunk stopped before its next write."""
+
+
+class ServerBusy(RedisUnreachable):
+    """Redis answered BUSY (a script running past its time limit) or LOADING: it takes no command for now."""
+
+
 class ClusterTopologyChanged(RedisUnreachable):
     """A cluster slot moved to another master (resharding, failover) mid-batch: retried on the new map."""
 

@@ -31,7 +31,10 @@ def migrate_chunk_task(
     check = before_each_batch(
         lease_check_on(nodes, lease_token), EvictionGuard(nodes, snapshot_description(settings.backup_dir))
     )
-    result = run_chunk(nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace, check)
+    result = run_chunk(
+        nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace, check,
+        settings.lease_seconds,
+    )  # fmt: skip
     result.ran_by = f"{socket.gethostname()}:{os.getpid()}"
     logger.info(
         "chunk %04d (slots %d-%d): %d keys, %s in %.2f s",

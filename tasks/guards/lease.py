@@ -18,6 +18,8 @@ from om_runbook.tasks.io.progress_meter import METER
 from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 
 LEASE_KEY = b"om-runbook:lease"
+LEASE_SECONDS = 60.0  # how long a lease outlives its last renewal: a crashed run's blocks the next one this long
+RENEW_RETRY_SECONDS = 0.5
 RENEW_SCRIPT = b"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -38,7 +40,7 @@ _HELD_HERE: set[bytes] = set()  # tokens of the leases this process holds right 
 class RunLease:
     """`with RunLease(url, "migration"):` around everything that writes to the user's Redis."""
 
-    def __init__(self, url: str, purpose: str, ttl_seconds: float = 60.0) -> None:
+    def __init__(self, url: str, purpose: str, ttl_seconds: float = LEASE_SECONDS) -> None:
         self.client: redis.Redis = open_nodes(url).node_for(LEASE_KEY).client  # a cluster: the key's master
         self.ttl_ms = int(ttl_seconds * 1000)
         self.purpose = purpose
@@ -112,12 +114,14 @@ class RunLease:
         )
 
     def _renew(self) -> None:
-        while not self._stop.wait(self.ttl_ms / 3000):
+        wait = self.ttl_ms / 3000
+        while not self._stop.wait(wait):
             try:
                 # a lease no longer ours is not renewed; the chunks' LeaseCheck stops at their next batch
                 self.client.eval(RENEW_SCRIPT, 1, LEASE_KEY, self.token, self.ttl_ms)
+                wait = self.ttl_ms / 3000
             except redis.RedisError:
-                continue  # a blip: the next renewal (TTL/3 later) tries again
+                wait = RENEW_RETRY_SECONDS  # a blip or a write pause: try again soon, the lease runs out meanwhile
 
 
 def lease_check_on(nodes: RedisNodes, token: str | None) -> LeaseCheck | None:

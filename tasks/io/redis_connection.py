@@ -6,8 +6,9 @@ import redis
 import redis.asyncio
 from redis.exceptions import NoPermissionError
 
-from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable
+from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, RedisUnreachable, ServerBusy
 from om_runbook.migrations.redaction import password_needs_encoding, redact_text, redact_url, url_secrets
+from om_runbook.tasks.io.resp import is_busy_reply
 
 
 def open_client(
@@ -42,6 +43,8 @@ def open_client(
     except redis.AuthenticationError as exc:
         raise RedisAccessError(f"Redis at {safe} refused the credentials: {exc}") from None
     except redis.ResponseError as exc:
+        if is_busy_reply(exc):  # a slow script holds the server: the task's retries wait it out
+            raise ServerBusy(f"Redis at {safe} is busy and takes no command for now: {exc}") from None
         raise RedisAccessError(f"Redis at {safe} refused PING: {exc}") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         message = redact_text(str(exc), url_secrets(url))

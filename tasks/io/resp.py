@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import redis
 from redis.exceptions import AskError, ClusterDownError, ResponseError, TryAgainError
 
-from om_runbook.migrations.errors import ClusterTopologyChanged
+from om_runbook.migrations.errors import ClusterTopologyChanged, ServerBusy
 
 
 def encode_command(args: Sequence[bytes]) -> bytes:
@@ -42,9 +42,17 @@ def run_encoded(client: redis.Redis, payload: bytes, count: int) -> list[object]
     finally:
         client.connection_pool.release(connection)
     for reply in replies:
+        if is_busy_reply(reply):
+            raise ServerBusy(f"Redis is busy and takes no command for now ({reply})")
         if isinstance(reply, AskError | TryAgainError | ClusterDownError):  # MovedError is an AskError
             raise ClusterTopologyChanged(
                 f"the cluster's slots changed during the run ({type(reply).__name__}: {reply}); retried on the new "
                 "slot map. Avoid resharding while migrating."
             )
     return replies
+
+
+def is_busy_reply(reply: object) -> bool:
+    """BUSY: a script or function runs past its time limit and the server answers nothing else until it ends; never
+    the command's own error (no key is at fault)."""
+    return isinstance(reply, ResponseError) and str(reply).startswith("BUSY ")

@@ -1,0 +1,111 @@
+"""Redis that takes no command for a while in the middle of the chunks: a write pause (`CLIENT PAUSE ... WRITE`)
+shorter and longer than the run's lease, the server process stopped (`SIGSTOP`), and a slow script holding the server
+(BUSY). Within the lease the batch is retried and the run succeeds exactly; past it the run stops before its next
+write with one line naming the stall and the remedy, and the re-run resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from om_runbook.flows.migration_flow import migration_flow
+from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
+from tests.flows.helpers import assert_complete_and_reversible, keyspace, migrate_lines_done, seed, settings_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+BUSY_SCRIPT = "local t = redis.call('TIME')[1] + ARGV[1] while tonumber(redis.call('TIME')[1]) < t do end return 1"
+
+
+def _once_chunks_write(backup_dir: Path, action, timeout: float = 120) -> threading.Thread:
+    """`action()` in a thread as soon as the first migrate batch is checkpointed."""
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + timeout
+        while migrate_lines_done(backup_dir) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        action()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited_out(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 3000)
+    before = keyspace(client)
+    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20, lease_seconds=40)
+    paused = _once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 13000, "WRITE"))
+    started = time.monotonic()
+    report = migration_flow(settings)
+    paused.join()
+    assert time.monotonic() - started > 13  # the chunks did wait for the pause to end
+    assert_complete_and_reversible(report, settings, client, before)
+
+
+def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_then_resumes(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 3000)
+    before = keyspace(client)
+    backup_dir = tmp_path / "b"
+    command = [
+        str(OM_RUNBOOK), "run", "--redis-url", redis_server.url, "--models", "om_runbook.migrations.sample_models",
+        "--backup-dir", str(backup_dir), "--auto-approve", "--chunks", "2", "--batch-size", "20",
+        "--no-rdb-snapshot", "--lease-seconds", "6",
+    ]  # fmt: skip
+    pause_ends: list[float] = []
+
+    def pause_18_seconds() -> None:
+        client.execute_command("CLIENT", "PAUSE", 18000, "WRITE")
+        pause_ends.append(time.monotonic() + 18)
+
+    paused = _once_chunks_write(backup_dir, pause_18_seconds)
+    completed = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
+    paused.join()
+    shown = " ".join((completed.stdout + completed.stderr).split())
+    assert completed.returncode == 1, shown[-3000:]
+    assert "Traceback" not in shown and "Error logging to API" not in shown, shown[-3000:]
+    last = " ".join(completed.stdout.strip().splitlines()[-4:])
+    assert "Redis took no write for" in shown and "past the run's lease of 6 s" in shown, shown[-3000:]
+    assert "re-run the same command to resume" in " ".join(last.split()), last
+
+    time.sleep(max(0.0, pause_ends[0] - time.monotonic()))
+    settings = settings_for(redis_server.url, backup_dir, rdb_snapshot=False, chunks=2, batch_size=20)
+    assert_complete_and_reversible(migration_flow(settings), settings, client, before)
+
+
+def test_redis_stopped_for_12_seconds_mid_chunk_is_waited_out(redis_server, tmp_path):
+    client = redis_server.client()
+    seed(client, 3000)
+    before = keyspace(client)
+    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20)
+
+    def stop_for_12_seconds() -> None:
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        time.sleep(12)
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+
+    stopped = _once_chunks_write(settings.backup_dir, stop_for_12_seconds)
+    report = migration_flow(settings)
+    stopped.join()
+    assert_complete_and_reversible(report, settings, client, before)
+
+
+def test_a_slow_script_holding_the_server_is_waited_out_not_counted_as_write_errors(any_redis_server, tmp_path):
+    client = any_redis_server.client()
+    seed(client, 3000)
+    before = keyspace(client)
+    settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20)
+    holder = redis.Redis(host="127.0.0.1", port=any_redis_server.port, socket_timeout=30)  # the default is 5 s
+    busy = _once_chunks_write(settings.backup_dir, lambda: holder.eval(BUSY_SCRIPT, 0, 8))
+    report = migration_flow(settings)
+    busy.join()
+    assert report.problem_counts.get("write_error", 0) == 0, report.problems[:3]
+    assert_complete_and_reversible(report, settings, client, before)
