@@ -23,7 +23,7 @@ from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.verification import verify_migration
 from om_runbook.migrations.backup_format import BackupManifest, already_converted_count, unreadable_count
 from om_runbook.migrations.config import RunSettings
-from om_runbook.migrations.errors import KeysEvicted, LeaseLost, MigrationAborted, RunbookError
+from om_runbook.migrations.errors import BackupLost, KeysEvicted, LeaseLost, MigrationAborted, RunbookError
 from om_runbook.migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
 from om_runbook.migrations.redaction import redact_text, redact_url, url_secrets
 from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
@@ -170,6 +170,11 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
         report.status = "failed"
         report.messages.append(str(exc))  # no rollback: its writes could evict more
         run.evidence["rollback_decision"] = "keys evicted: automatic rollback withheld (it could evict more)"
+        return report
+    except BackupLost as exc:
+        report.status = "failed"
+        report.messages.append(str(exc))  # no rollback: the originals were in the directory that went away
+        run.evidence["rollback_decision"] = "backup directory gone: automatic rollback impossible without it"
         return report
     except LeaseLost as exc:
         report.status = "aborted"

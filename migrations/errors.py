@@ -34,6 +34,11 @@ class BackupError(RunbookError):
     """A backup could not be made or does not check out; nothing is changed without one."""
 
 
+class BackupLost(BackupError):
+    """The backup directory went away during the run (removed, unmounted): it held the only originals, so the run
+    stops writing and attempts no rollback."""
+
+
 class MigrationAborted(RunbookError):
     """The run stopped on purpose (failure mode, error budget); every change made so far is backed up."""
 

@@ -24,7 +24,7 @@ from om_runbook.migrations.backup_format import (
     foreign_directory_refusal,
     parse_line,
 )
-from om_runbook.migrations.errors import BackupError, ConfigurationError
+from om_runbook.migrations.errors import BackupError, BackupLost, ConfigurationError
 
 
 def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
@@ -278,12 +278,26 @@ def load_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Che
     return Checkpoint.model_validate_json(path.read_text(encoding="utf-8"))
 
 
+def require_backup_present(backup_dir: Path) -> None:
+    """BackupLost when the backup directory's manifest is gone (the directory removed or unmounted mid-run)."""
+    if not (backup_dir / MANIFEST_NAME).is_file():
+        raise BackupLost(
+            f"the backup directory {backup_dir} was removed or unmounted during the run ({MANIFEST_NAME} is gone): "
+            "the chunks stopped before their next write. It held the original of every value converted so far, so "
+            "no rollback was attempted. Put the directory back as it was (from a copy or a file-system snapshot), "
+            f"then run `om-runbook rollback --backup-dir {backup_dir}`, or re-run the same command to resume"
+        )
+
+
 def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkpoint: Checkpoint) -> None:
-    """Write the checkpoint; when the disk refuses it (OSError, raised for the caller to judge) it is kept in memory."""
+    """Write the checkpoint; when the disk refuses it (OSError, raised for the caller to judge) it is kept in memory.
+    The backup directory itself is never re-created here: gone, it is the run's to report (BackupLost)."""
     # No fsync: losing a checkpoint only replays batches, and every write is a compare-and-set.
     path = checkpoint_path(backup_dir, direction, chunk)
     temporary = path.with_name(path.name + ".tmp")
     try:
+        if not backup_dir.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "the backup directory is gone", str(backup_dir))
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(json.dumps(checkpoint.model_dump()), encoding="utf-8")
         os.replace(temporary, path)

@@ -41,8 +41,11 @@ class ResourceProbe:
 
     def __enter__(self) -> ResourceProbe:
         if self._status is not None:
-            self._status.parent.mkdir(parents=True, exist_ok=True)
-            self._status.unlink(missing_ok=True)  # an earlier run's reading must not pass for this one's
+            try:
+                self._status.parent.mkdir(exist_ok=True)  # in the backup directory, never re-creating it
+                self._status.unlink(missing_ok=True)  # an earlier run's reading must not pass for this one's
+            except FileNotFoundError:
+                self._status = None  # the backup directory is gone (the run reports it): no live reading
         self._process = subprocess.Popen(
             [sys.executable, "-m", "om_runbook.tasks.guards.probe_process"],
             stdin=subprocess.PIPE,

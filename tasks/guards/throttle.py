@@ -137,6 +137,8 @@ class PaceController:
 
     def _write(self) -> None:
         pace = Pace(delay_seconds=self.delay, batch_size=self.tuning.batch_size, parallel=self.tuning.parallel)
+        if not self.backup_dir.is_dir():
+            return  # the backup directory went away: the chunks report it, and it is not re-created here
         try:
             write_atomically(pace_path(self.backup_dir), pace.model_dump_json())
         except OSError:

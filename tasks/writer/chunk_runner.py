@@ -29,6 +29,7 @@ from om_runbook.tasks.backup_store.backup_format import (
     clear_checkpoint,
     load_checkpoint,
     read_chunk_items,
+    require_backup_present,
     save_checkpoint,
 )
 from om_runbook.tasks.guards.lease import LEASE_SECONDS
@@ -88,6 +89,7 @@ def record_progress(backup_dir: Path, direction: Direction, chunk: ChunkBackup, 
     try:
         save_checkpoint(backup_dir, direction, chunk, checkpoint)
     except OSError as exc:
+        require_backup_present(backup_dir)
         if direction == "migrate":
             raise BackupError(
                 f"cannot record the migration's progress in {backup_dir} ({exc.strerror or exc}): chunk "
@@ -180,6 +182,7 @@ def run_chunk(
     pause and a batch size changed during the run) between batches; `before_batch` (the lease and eviction
     guards) runs before every batch, and a batch Redis does not take is retried for `stall_limit_seconds`."""
     started = time.perf_counter()
+    require_backup_present(backup_dir)
     if direction == "migrate":
         clear_checkpoint(backup_dir, "rollback", chunk)  # an older rollback's progress no longer says what is back
     checkpoint = load_checkpoint(backup_dir, direction, chunk)
@@ -194,6 +197,7 @@ def run_chunk(
 
     def flush() -> None:
         nonlocal lines_done
+        require_backup_present(backup_dir)  # one stat per batch: never write without the originals on disk
         outcome = write_through_stalls(
             lambda: apply_batch_on(nodes, script, batch, forward=direction == "migrate"),
             before_batch,
@@ -232,13 +236,17 @@ def run_chunk(
             )
 
     current = pace()
-    for items in read_chunk_items(backup_dir, chunk, checkpoint.lines_done):
-        batch.append(items)
-        if len(batch) >= (current.batch_size or batch_size):
-            flush()
-            current = pace()
-            if current.delay_seconds:
-                time.sleep(current.delay_seconds)
+    try:
+        for items in read_chunk_items(backup_dir, chunk, checkpoint.lines_done):
+            batch.append(items)
+            if len(batch) >= (current.batch_size or batch_size):
+                flush()
+                current = pace()
+                if current.delay_seconds:
+                    time.sleep(current.delay_seconds)
+    except FileNotFoundError:
+        require_backup_present(backup_dir)  # the chunk file removed with its directory: said as such
+        raise
     if batch:
         flush()
     # never "finished" with skipped keys: the next run replays the whole chunk (compare-and-set: harmless)
