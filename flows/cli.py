@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASSWORD_IN_ARGV_NOTE = (
+    "om-runbook: note: a password in --redis-url shows in the process list (ps -ef) while the command runs; "
+    "pass the URL in $REDIS_OM_URL to keep it out"
+)
+
+
 def resolve_url(args: argparse.Namespace) -> str:
     return args.redis_url or os.environ.get("REDIS_OM_URL") or DEFAULT_URL
 
@@ -212,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if hasattr(args, "redis_url"):
+        if args.redis_url and url_secrets(args.redis_url):
+            print(PASSWORD_IN_ARGV_NOTE, file=sys.stderr)
         args.redis_url = resolve_url(args)
     for name in ("notify_webhook", "webhook_url"):
         if hasattr(args, name):

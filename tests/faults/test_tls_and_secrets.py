@@ -8,6 +8,8 @@ import datetime
 import ipaddress
 import json
 import re
+import subprocess
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -170,3 +172,56 @@ def test_a_password_with_every_reserved_character_never_shows_encoded_or_not(red
         if piece in text
     ]  # fmt: skip
     assert any("redis://migrator:***@127.0.0.1" in text for text in seen)
+
+
+def _command_lines() -> dict[int, str]:
+    """Every process's command line now, as `ps -ef` shows it."""
+    lines: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue  # ended meanwhile
+    return lines
+
+
+def test_no_process_of_a_run_shows_the_password_on_its_command_line(redis_server, tmp_path, capsys):
+    """The run given its URL in $REDIS_OM_URL, with the RDB snapshot (redis-cli), the probe process and scan workers:
+    the process list, read every few milliseconds while it runs, never holds the password or a piece of it."""
+    from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
+
+    client = redis_server.client()
+    client.execute_command("ACL", "SETUSER", "migrator", "on", f">{RESERVED_PASSWORD}", "~*", "&*", "+@all")
+    seed(client, 3000)
+    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{redis_server.port}/0"
+    command = [str(OM_RUNBOOK), "run", "--models", "om_runbook.migrations.sample_models", "--auto-approve",
+               "--backup-dir", str(tmp_path / "backup"), "--workers", "2", "--chunks", "4", "--batch-size", "50"]  # fmt: skip
+    seen: dict[int, str] = {}
+    process = subprocess.Popen(
+        command, env=_env(tmp_path) | {"REDIS_OM_URL": encoded}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    while process.poll() is None:
+        seen.update(_command_lines())
+        time.sleep(0.005)
+    output = process.stdout.read().decode()
+    assert process.returncode == 0, output[-3000:]
+    assert "ps -ef" not in output  # no note: the URL came from the environment
+    started = " ".join(seen.values())
+    assert "probe_process" in started and "multiprocessing" in started  # the long-lived children were seen
+    assert not [(pid, line) for pid, line in seen.items() for piece in PIECES if piece in line]
+    capsys.readouterr()
+    assert main(["assess", "--redis-url", encoded, "--models", "om_runbook.migrations.sample_models"]) == 0
+    noted = capsys.readouterr().err
+    assert "shows in the process list (ps -ef)" in noted and "$REDIS_OM_URL" in noted
+
+
+def test_redis_cli_gets_the_password_in_its_environment_never_in_its_arguments():
+    """redis-cli for the snapshot lives too briefly for the process-list test to catch it reliably: its arguments."""
+    from om_runbook.tasks.backup_store.snapshot import redis_cli_connection
+
+    encoded = f"rediss://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:6390/0?ssl_ca_certs=/tmp/ca.crt"
+    args, env = redis_cli_connection(encoded)
+    assert env["REDISCLI_AUTH"] == RESERVED_PASSWORD
+    assert not [piece for piece in PIECES for arg in args if piece in arg], args
+    assert args[:6] == ["-h", "127.0.0.1", "-p", "6390", "--user", "migrator"]
