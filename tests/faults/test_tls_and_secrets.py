@@ -196,7 +196,7 @@ def test_no_process_of_a_run_shows_the_password_on_its_command_line(redis_server
     seed(client, 3000)
     encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{redis_server.port}/0"
     command = [str(OM_RUNBOOK), "run", "--models", "om_runbook.migrations.sample_models", "--auto-approve",
-               "--backup-dir", str(tmp_path / "backup"), "--workers", "2", "--chunks", "4", "--batch-size", "50"]  # fmt: skip
+               "--backup-dir", str(tmp_path / "backup"), "--workers", "2", "--chunks", "4"]  # fmt: skip
     seen: dict[int, str] = {}
     process = subprocess.Popen(
         command, env=_env(tmp_path) | {"REDIS_OM_URL": encoded}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
