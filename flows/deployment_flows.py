@@ -79,6 +79,8 @@ def _production_migration(
     max_errors: deployment_parameter("max_errors") = deployment_default("max_errors"),
     max_error_rate: deployment_parameter("max_error_rate") = deployment_default("max_error_rate"),
     rdb_snapshot: deployment_parameter("rdb_snapshot") = deployment_default("rdb_snapshot"),
+    snapshot_reference: deployment_parameter("snapshot_reference") = deployment_default("snapshot_reference"),
+    snapshot_taken_at: deployment_parameter("snapshot_taken_at") = deployment_default("snapshot_taken_at"),
     rdb_tools_dir: deployment_parameter("rdb_tools_dir") = deployment_default("rdb_tools_dir"),
     module_dir: deployment_parameter("module_dir") = deployment_default("module_dir"),
     report_json: deployment_parameter("report_json") = deployment_default("report_json"),

@@ -50,6 +50,8 @@ def backup_evidence(manifest: BackupManifest, settings: RunSettings) -> dict[str
     snapshot = manifest.snapshot
     if snapshot is not None and snapshot.taken:
         evidence["rdb_backup"] = f"{snapshot.size_bytes:,} bytes, sha256 {snapshot.digests}, redis-check-rdb passed"
+    elif snapshot is not None and snapshot.provider_reference:
+        evidence["rdb_backup"] = f"{snapshot.note} (given with --snapshot-reference; om-runbook cannot read it)"
     if snapshot is not None and snapshot.restore_tested:
         evidence["restore_test"] = (
             f"loaded into a throwaway redis-server: {snapshot.restored_keys:,} of {snapshot.source_keys:,} keys, "
@@ -112,6 +114,8 @@ def recovery_before_migration(assessment: Assessment, manifest: BackupManifest) 
 def go_no_go_summary(assessment: Assessment, manifest: BackupManifest, settings: RunSettings) -> str:
     snapshot = manifest.snapshot
     rdb = f"sha256 {snapshot.digests}" if snapshot is not None and snapshot.taken else "none"
+    if snapshot is not None and snapshot.provider_reference:
+        rdb = snapshot.note
     return "\n".join(
         [
             "Approve to start writing. Nothing has been changed yet.",

@@ -35,7 +35,13 @@ NOT_DEPLOYMENT_PARAMETERS = {
     "notify_webhook": "a secret URL: deployments notify through the automation of `om-runbook setup-notifications`",
     "resume_command": "set by the command line; a deployment run is resumed by running it again",
 }
-METAVARS = {"chunk_deployment": "FLOW/DEPLOYMENT", "redis_url_secret": "BLOCK", "notify_webhook": "URL"}
+METAVARS = {
+    "chunk_deployment": "FLOW/DEPLOYMENT",
+    "redis_url_secret": "BLOCK",
+    "notify_webhook": "URL",
+    "snapshot_reference": "ID",
+    "snapshot_taken_at": "TIME",
+}
 ENVIRONMENT_DEFAULTS = {"notify_webhook": "$OM_RUNBOOK_NOTIFY_WEBHOOK (keeps the URL out of the process list)"}
 
 

@@ -126,6 +126,8 @@ class SnapshotInfo(BaseModel):
     load_seconds: float = 0.0  # the restore test's load of the snapshot into a throwaway server
     restore_keys_per_second: float = 0.0  # restore-snapshot's per-key work, measured on a sample in the restore test
     note: str = ""
+    provider_reference: str | None = None  # --snapshot-reference: the provider's snapshot is the full backup
+    provider_taken_at: str | None = None
     node: str = ""  # on a cluster: the master this part was taken from
     parts: list[SnapshotInfo] = Field(default_factory=list)  # on a cluster: one snapshot per master
 

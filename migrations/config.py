@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +39,15 @@ class RunSettings(BaseModel):
     failure_mode: FailureMode = Field("log_and_skip", description="fail | skip | log_and_skip")
     max_errors: int | None = Field(None, ge=0, description="stop when more values than this fail")
     rdb_snapshot: bool = Field(True, description="take and restore-test a full RDB snapshot first")
+    snapshot_reference: str | None = Field(
+        None,
+        description="the provider's own snapshot taken just before this run (an id or ARN): recorded in the manifest "
+        "and the checklist as the full backup, in place of an RDB snapshot of ours (managed Redis without SYNC); the "
+        "logical backup still guarantees the exact rollback",
+    )
+    snapshot_taken_at: str | None = Field(
+        None, description="when the provider's snapshot was taken (ISO 8601 with its zone, e.g. 2026-12-03T09:55Z)"
+    )
     rdb_tools_dir: Path | None = Field(
         None,
         description="directory with a redis-server (and redis-check-rdb) that reads the server's RDB version, searched "
@@ -124,6 +134,24 @@ class RunSettings(BaseModel):
             raise ValueError("the notification webhook must be an http:// or https:// URL")
         return value
 
+    @field_validator("snapshot_reference")
+    @classmethod
+    def _printable_reference(cls, value: str | None) -> str | None:
+        return None if value is None else provider_reference(value)
+
+    @field_validator("snapshot_taken_at")
+    @classmethod
+    def _aware_time(cls, value: str | None) -> str | None:
+        return None if value is None else provider_snapshot_time(value)
+
+    @model_validator(mode="after")
+    def _provider_snapshot_replaces_ours(self) -> RunSettings:
+        if self.snapshot_taken_at and not self.snapshot_reference:
+            raise ValueError("snapshot_taken_at needs snapshot_reference: the time of which snapshot?")
+        if self.snapshot_reference and self.rdb_snapshot:
+            object.__setattr__(self, "rdb_snapshot", False)  # frozen: set once, while validating
+        return self
+
     @model_validator(mode="after")
     def _fan_out_needs_the_secret(self) -> RunSettings:
         if self.chunk_deployment and not self.redis_url_secret:
@@ -133,6 +161,28 @@ class RunSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return zone_of(self.naive_timezone)
+
+
+def provider_reference(value: str) -> str:
+    """A provider snapshot's id or ARN as given, trimmed; refused when empty, multi-line or over 512 characters."""
+    reference = value.strip()
+    if not reference or len(reference) > 512 or not reference.isprintable():
+        raise ValueError("the snapshot reference must be the provider's snapshot id or ARN: one printable line")
+    return reference
+
+
+def provider_snapshot_time(value: str, now: datetime | None = None) -> str:
+    """An ISO 8601 time with its zone, not in the future (5 minutes of clock skew allowed), normalised to UTC."""
+    try:
+        taken = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"the snapshot time {value!r} is not ISO 8601 (e.g. 2026-12-03T09:55:00Z)") from None
+    if taken.tzinfo is None:
+        raise ValueError(f"the snapshot time {value!r} names no zone: add Z or +01:00")
+    current = now or datetime.now(timezone.utc)
+    if taken > current + timedelta(minutes=5):
+        raise ValueError(f"the snapshot time {value!r} is in the future: a snapshot taken before this run is needed")
+    return taken.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def zone_of(name: str) -> ZoneInfo:

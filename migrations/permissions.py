@@ -23,8 +23,8 @@ class NeededCommand:
 SNAPSHOT_COMMAND = NeededCommand(
     ("SYNC",),
     "the full RDB snapshot through the replication stream (redis-cli --rdb)",
-    without="--no-rdb-snapshot (the logical backup still guarantees the exact rollback; take the provider's own "
-    "snapshot first)",
+    without="--no-rdb-snapshot (the logical backup still guarantees the exact rollback), after taking the "
+    "provider's own snapshot: --snapshot-reference ID records it as the run's full backup",
 )
 
 

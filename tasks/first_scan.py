@@ -22,7 +22,7 @@ from om_runbook.migrations.targets import ModelTarget
 from om_runbook.migrations.worker_pool import worker_count
 from om_runbook.tasks.assess import Assessment, build_assessment, migratable_targets
 from om_runbook.tasks.backup import LogicalBackup
-from om_runbook.tasks.backup_store.snapshot import no_snapshot, snapshot_nodes
+from om_runbook.tasks.backup_store.snapshot import no_snapshot, provider_snapshot, snapshot_nodes
 from om_runbook.tasks.io.progress_meter import METER, ProgressMeter
 from om_runbook.tasks.io.redis_nodes import open_nodes
 from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
@@ -39,6 +39,8 @@ class FirstScan(BaseModel):
 def _snapshot(settings: RunSettings) -> SnapshotInfo:
     """Part (a), on its own connections: redis-cli, redis-check-rdb and the restore server are processes of their
     own, so a thread suffices to run them beside the scan (its progress is counted apart from the scan's)."""
+    if settings.snapshot_reference:
+        return provider_snapshot(settings.snapshot_reference, settings.snapshot_taken_at)
     if not settings.rdb_snapshot:
         return no_snapshot("skipped at the user's request")
     nodes = open_nodes(settings.redis_url.get_secret_value())

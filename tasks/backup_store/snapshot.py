@@ -112,8 +112,9 @@ def take_snapshot(url: str, destination: Path, meter: ProgressMeter = METER) -> 
     if completed.returncode != 0 or not destination.exists() or destination.stat().st_size == 0:
         raise BackupError(
             f"the server refused a full snapshot through the replication stream (managed Redis often "
-            f"does): {output.splitlines()[-1] if output else 'no output'}. Take the provider's own snapshot, then run "
-            "with --no-rdb-snapshot: the logical backup still guarantees the exact rollback"
+            f"does): {output.splitlines()[-1] if output else 'no output'}. Grant it (+sync), or take the provider's "
+            "own snapshot and run with --snapshot-reference ID (or --no-rdb-snapshot): the logical backup still "
+            "guarantees the exact rollback"
         )
     return destination, destination.stat().st_size, file_sha256(destination)
 
@@ -228,6 +229,17 @@ def snapshot_nodes(
         part.node = node.name
         parts.append(part)
     return combine_snapshots(parts, str(directory))
+
+
+def provider_snapshot(reference: str, taken_at: str | None) -> SnapshotInfo:
+    """The provider's own snapshot, given by the operator (--snapshot-reference), as the run's full backup."""
+    when = f"taken {taken_at}" if taken_at else "its time not given (--snapshot-taken-at)"
+    return SnapshotInfo(
+        taken=False,
+        provider_reference=reference,
+        provider_taken_at=taken_at,
+        note=f"the provider's snapshot {reference} ({when}) is the full backup; no RDB snapshot of om-runbook's",
+    )
 
 
 def no_snapshot(reason: str) -> SnapshotInfo:

@@ -54,6 +54,11 @@ def snapshot_files(backup_dir: Path, manifest: BackupManifest) -> list[SnapshotF
     """The run's snapshot files (one per master of a cluster), found in the backup directory's `rdb/` first: the
     directory may have been moved since the run."""
     snapshot = manifest.snapshot
+    if snapshot is not None and snapshot.provider_reference:
+        raise BackupError(
+            f"the run in {backup_dir} recorded {snapshot.note}: restore that with the provider's own tools, or use "
+            "`om-runbook rollback` from the logical backup; nothing was written"
+        )
     if snapshot is None or not snapshot.taken:
         raise BackupError(
             f"the run in {backup_dir} took no RDB snapshot ({snapshot.note if snapshot else 'none recorded'}): "

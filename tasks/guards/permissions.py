@@ -14,6 +14,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from om_runbook.migrations.errors import RedisAccessError
 from om_runbook.migrations.permissions import (
     PROBE_KEY_SUFFIX,
+    SNAPSHOT_COMMAND,
     NeededCommand,
     denial_message,
     needed_commands,
@@ -25,6 +26,7 @@ from om_runbook.migrations.unfinished_run import MARKER_KEY
 from om_runbook.tasks.guards.lease import LEASE_KEY
 from om_runbook.tasks.io.redis_connection import is_permission_error
 from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
+from om_runbook.tasks.io.resp import encode_command, run_encoded
 from om_runbook.tasks.readers.server_facts import read_redis_version, server_modules
 from om_runbook.tasks.writer.cas import CAS_SCRIPT
 
@@ -32,8 +34,8 @@ from om_runbook.tasks.writer.cas import CAS_SCRIPT
 def _user(client: redis.Redis) -> str:
     try:
         reply = client.execute_command("ACL", "WHOAMI")
-    except ResponseError:
-        return "default"
+    except ResponseError:  # ACL denied: the user the connection authenticated as
+        return client.connection_pool.connection_kwargs.get("username") or "default"
     return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
@@ -97,6 +99,18 @@ def _search_probe_denials(client: redis.Redis, index_names: Sequence[str]) -> li
         ("FT.DROPINDEX", ("FT.DROPINDEX", throwaway)),
     ]
     return [(by_label[label], reason) for label, args in probes if (reason := _refused(client, args))]
+
+
+def _snapshot_probe_denials(client: redis.Redis) -> list[tuple[NeededCommand, str]]:
+    """Without ACL DRYRUN, SYNC cannot be tried without starting a full resynchronisation; COMMAND INFO says whether
+    the server has it at all (renamed or disabled, as managed services do). A SYNC the ACL denies shows when the
+    snapshot starts, with the same remedies."""
+    # the raw reply: redis-py's COMMAND parser fails on the nil a missing command answers
+    replies = run_encoded(client, encode_command([b"COMMAND", b"INFO", b"SYNC", b"PSYNC"]), 1)[0]
+    if not isinstance(replies, list):
+        return []  # COMMAND itself refused: the snapshot will say
+    missing = [name for name, reply in zip(("SYNC", "PSYNC"), replies, strict=False) if not reply]
+    return [(SNAPSHOT_COMMAND, f"unknown command {' and '.join(missing)} (COMMAND INFO)")] if missing else []
 
 
 def _refused(client: redis.Redis, args: Sequence[object]) -> str | None:
@@ -168,6 +182,7 @@ def require_permissions(
         if not _is_refusal(exc):
             raise
         denials = _probe_denials(client, key_prefixes) + _search_probe_denials(client, index_names)
+        denials += _snapshot_probe_denials(client) if snapshot else []
         note = (
             f"ACL DRYRUN not available to Redis user {user!r}: its read commands were probed; a refused write "
             "stops the run at the first write with a clear message, and a re-run resumes once it is granted"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from om_runbook.flows.cli import main
+from om_runbook.flows.cli import PASSWORD_IN_ARGV_NOTE, main
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.migrations.codec import describe_raw
@@ -211,8 +211,10 @@ def seeded(redis_server: RedisServer) -> tuple[RedisServer, dict[bytes, object]]
 def _run_cli(
     url: str, backup_dir: Path, capsys: pytest.CaptureFixture[str], models: str = "om_runbook.migrations.sample_models"
 ):
+    """The command's exit code and its stderr, without the note a password in --redis-url prints first."""
     code = main(["run", "--redis-url", url, "--models", models, "--auto-approve", "--backup-dir", str(backup_dir)])
-    return code, capsys.readouterr().err
+    err = capsys.readouterr().err
+    return code, err.removeprefix(PASSWORD_IN_ARGV_NOTE + "\n")
 
 
 def _write_module(directory: Path, name: str, source: str, monkeypatch: pytest.MonkeyPatch) -> str:
