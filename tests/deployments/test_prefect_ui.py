@@ -28,6 +28,7 @@ from tests.webhook_server import Webhook
 # one worker holds the package's Prefect server (xdist: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("prefect-server")
 OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
+IMPLICIT_WAIT_SECONDS = 20
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.environ.get("OM_RUNBOOK_SCREENSHOTS_DIR")  # e.g. docs/ to refresh the README's pictures
 
@@ -53,7 +54,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(20)
+    driver.implicitly_wait(IMPLICIT_WAIT_SECONDS)
     yield driver
     driver.quit()
 
@@ -102,9 +103,20 @@ def _wait_for_gate(backup_dir: Path, waiting_for: list[str], process: subprocess
     raise AssertionError(f"no gate waiting for {waiting_for}: {_run_status(backup_dir)}")
 
 
+def _find_now(scope, by: str, value: str) -> list:
+    """find_elements without the driver's implicit wait: an empty answer (a select with no options, an element that
+    must be absent) is final at once, not after 20 s."""
+    driver = getattr(scope, "parent", scope)
+    driver.implicitly_wait(0)
+    try:
+        return scope.find_elements(by, value)
+    finally:
+        driver.implicitly_wait(IMPLICIT_WAIT_SECONDS)
+
+
 def _select_offering(modal, text: str):
-    for select in modal.find_elements(By.CSS_SELECTOR, "select"):
-        if any(option.text == text for option in select.find_elements(By.TAG_NAME, "option")):
+    for select in _find_now(modal, By.CSS_SELECTOR, "select"):
+        if any(option.text == text for option in _find_now(select, By.TAG_NAME, "option")):
             return select
     return None
 
@@ -135,7 +147,7 @@ def _answer_in_browser(driver: WebDriver, run_url: str, name: str, role: str, de
     role_select = WebDriverWait(driver, 30).until(lambda _: _select_offering(modal, role))
     Select(role_select).select_by_visible_text(role)
     Select(_select_offering(modal, decision)).select_by_visible_text(decision)
-    textareas = modal.find_elements(By.CSS_SELECTOR, "textarea")
+    textareas = _find_now(modal, By.CSS_SELECTOR, "textarea")
     textareas[0].send_keys(name)
     textareas[-1].send_keys(comment)
     modal.find_element(By.XPATH, ".//button[normalize-space()='Submit']").click()
@@ -144,9 +156,7 @@ def _answer_in_browser(driver: WebDriver, run_url: str, name: str, role: str, de
 def _form_text(driver: WebDriver, run_url: str) -> tuple[str, list[str]]:
     modal = _open_resume_form(driver, run_url)
     time.sleep(1)  # the description renders after the form's schema
-    options = [
-        o.text for s in modal.find_elements(By.CSS_SELECTOR, "select") for o in s.find_elements(By.TAG_NAME, "option")
-    ]
+    options = [o.text for s in _find_now(modal, By.CSS_SELECTOR, "select") for o in _find_now(s, By.TAG_NAME, "option")]
     return modal.text, options
 
 
@@ -262,7 +272,7 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
     _shot(browser, tmp_path, "kpi-artifact.png")
     assert "success rate" in kpis and "< 1%" in kpis and "met" in kpis
     assert "> 99%" in kpis and "\\> 99%" not in kpis  # the target as text, escaped from markdown's block quote
-    assert not browser.find_elements(By.TAG_NAME, "blockquote")
+    assert not _find_now(browser, By.TAG_NAME, "blockquote")
 
     browser.get(f"{base}/artifacts/artifact/{artifacts['migration-checklist']}")
     browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'Data integrity checks passed')]")
