@@ -20,6 +20,9 @@ from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
 from tests.flows.helpers import assert_complete_and_reversible, keyspace, migrate_lines_done, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
+# the run's connections time out after 1 s (the URL's own option, as a user may set it; the default is 10 s), so a
+# stall of a few seconds is already several timeouts
+QUICK_TIMEOUT = "?socket_timeout=1"
 BUSY_SCRIPT = "local t = redis.call('TIME')[1] + ARGV[1] while tonumber(redis.call('TIME')[1]) < t do end return 1"
 
 
@@ -41,12 +44,13 @@ def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited
     client = redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20, lease_seconds=40)
-    paused = _once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 13000, "WRITE"))
+    url = redis_server.url + QUICK_TIMEOUT
+    settings = settings_for(url, tmp_path / "b", rdb_snapshot=False, batch_size=20, lease_seconds=20)
+    paused = _once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 4000, "WRITE"))
     started = time.monotonic()
     report = migration_flow(settings)
     paused.join()
-    assert time.monotonic() - started > 13  # the chunks did wait for the pause to end
+    assert time.monotonic() - started > 4  # the chunks did wait for the pause to end
     assert_complete_and_reversible(report, settings, client, before)
 
 
@@ -56,24 +60,25 @@ def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_t
     before = keyspace(client)
     backup_dir = tmp_path / "b"
     command = [
-        str(OM_RUNBOOK), "run", "--redis-url", redis_server.url, "--models", "om_runbook.migrations.sample_models",
+        str(OM_RUNBOOK), "run", "--redis-url", redis_server.url + QUICK_TIMEOUT,
+        "--models", "om_runbook.migrations.sample_models",
         "--backup-dir", str(backup_dir), "--auto-approve", "--chunks", "2", "--batch-size", "20",
-        "--no-rdb-snapshot", "--lease-seconds", "6",
+        "--no-rdb-snapshot", "--lease-seconds", "5",
     ]  # fmt: skip
     pause_ends: list[float] = []
 
-    def pause_18_seconds() -> None:
-        client.execute_command("CLIENT", "PAUSE", 18000, "WRITE")
-        pause_ends.append(time.monotonic() + 18)
+    def pause_8_seconds() -> None:
+        client.execute_command("CLIENT", "PAUSE", 8000, "WRITE")
+        pause_ends.append(time.monotonic() + 8)
 
-    paused = _once_chunks_write(backup_dir, pause_18_seconds)
+    paused = _once_chunks_write(backup_dir, pause_8_seconds)
     completed = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
     paused.join()
     shown = " ".join((completed.stdout + completed.stderr).split())
     assert completed.returncode == 1, shown[-3000:]
     assert "Traceback" not in shown and "Error logging to API" not in shown, shown[-3000:]
     last = " ".join(completed.stdout.strip().splitlines()[-4:])
-    assert "Redis took no write for" in shown and "past the run's lease of 6 s" in shown, shown[-3000:]
+    assert "Redis took no write for" in shown and "past the run's lease of 5 s" in shown, shown[-3000:]
     assert "re-run the same command to resume" in " ".join(last.split()), last
 
     time.sleep(max(0.0, pause_ends[0] - time.monotonic()))
@@ -81,18 +86,18 @@ def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_t
     assert_complete_and_reversible(migration_flow(settings), settings, client, before)
 
 
-def test_redis_stopped_for_12_seconds_mid_chunk_is_waited_out(redis_server, tmp_path):
+def test_redis_stopped_for_5_seconds_mid_chunk_is_waited_out(redis_server, tmp_path):
     client = redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20)
+    settings = settings_for(redis_server.url + QUICK_TIMEOUT, tmp_path / "b", rdb_snapshot=False, batch_size=20)
 
-    def stop_for_12_seconds() -> None:
+    def stop_for_5_seconds() -> None:
         os.kill(redis_server.process.pid, signal.SIGSTOP)
-        time.sleep(12)
+        time.sleep(5)
         os.kill(redis_server.process.pid, signal.SIGCONT)
 
-    stopped = _once_chunks_write(settings.backup_dir, stop_for_12_seconds)
+    stopped = _once_chunks_write(settings.backup_dir, stop_for_5_seconds)
     report = migration_flow(settings)
     stopped.join()
     assert_complete_and_reversible(report, settings, client, before)
@@ -104,7 +109,7 @@ def test_a_slow_script_holding_the_server_is_waited_out_not_counted_as_write_err
     before = keyspace(client)
     settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20)
     holder = redis.Redis(host="127.0.0.1", port=any_redis_server.port, socket_timeout=30)  # the default is 5 s
-    busy = _once_chunks_write(settings.backup_dir, lambda: holder.eval(BUSY_SCRIPT, 0, 8))
+    busy = _once_chunks_write(settings.backup_dir, lambda: holder.eval(BUSY_SCRIPT, 0, 7))
     report = migration_flow(settings)
     busy.join()
     assert report.problem_counts.get("write_error", 0) == 0, report.problems[:3]
