@@ -45,14 +45,14 @@ def _chunk_started(backup_dir: Path, direction: str, index: int) -> bool:
     return (backup_dir / "progress" / direction / f"chunk-{index:04d}.json").exists()
 
 
-def test_races_before_the_write_a_1x_float_a_rename_a_delete_are_the_applications(redis_server, tmp_path):
-    client = redis_server.client()
+def test_races_before_the_write_a_1x_float_a_rename_a_delete_are_the_applications(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
     floated, renamed, deleted = _last_chunk_customers(list(before), 3)
     field = DATETIME_FIELDS["Customer"][0].encode()
     settings = settings_for(
-        redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20, parallel=1, live_traffic=True
+        any_redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20, parallel=1, live_traffic=True
     )
 
     def application() -> None:
@@ -82,13 +82,13 @@ def test_races_before_the_write_a_1x_float_a_rename_a_delete_are_the_application
     assert deleted not in restored and renamed not in restored
 
 
-def test_races_during_the_rollback_a_1x_float_a_rename_a_delete_are_the_applications(redis_server, tmp_path):
-    client = redis_server.client()
+def test_races_during_the_rollback_a_1x_float_a_rename_a_delete_are_the_applications(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
     floated, renamed, deleted = _last_chunk_customers(list(before), 3)
     field = DATETIME_FIELDS["Customer"][0].encode()
-    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False)
+    settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False)
     assert migration_flow(settings).status == "succeeded"
     migrated = keyspace(client)
 

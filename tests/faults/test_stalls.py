@@ -40,11 +40,11 @@ def _once_chunks_write(backup_dir: Path, action, timeout: float = 120) -> thread
     return thread
 
 
-def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited_out(redis_server, tmp_path):
-    client = redis_server.client()
+def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited_out(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    url = redis_server.url + QUICK_TIMEOUT
+    url = any_redis_server.url + QUICK_TIMEOUT
     settings = settings_for(url, tmp_path / "b", rdb_snapshot=False, batch_size=20, lease_seconds=20)
     paused = _once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 4000, "WRITE"))
     started = time.monotonic()
