@@ -8,8 +8,7 @@ import pytest
 
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
-from tests.faults.test_stalls import _once_chunks_write
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import keyspace, once_chunks_write, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -22,7 +21,7 @@ def test_the_backup_directory_removed_mid_run_stops_the_writes_and_put_back_roll
     copy = tmp_path / "copy-of-b"
 
     # moved away whole, as an unmount does (and kept: the operator's copy of it)
-    removed = _once_chunks_write(settings.backup_dir, lambda: settings.backup_dir.rename(copy))
+    removed = once_chunks_write(settings.backup_dir, lambda: settings.backup_dir.rename(copy))
     report = migration_flow(settings)
     removed.join()
     assert report.status == "failed", report.messages

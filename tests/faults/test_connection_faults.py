@@ -12,25 +12,14 @@ import pytest
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.migrations.config import RunSettings
 from om_runbook.tasks.io.local_redis import RedisServer, reap_all, start_redis_server
-from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for
+from tests.flows.helpers import assert_complete_and_reversible, keyspace, seed, settings_for, when
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def _when_migrating(backup_dir: Path, action, timeout: float = 120) -> threading.Thread:
+def _when_migrating(backup_dir: Path, action) -> threading.Thread:
     """Run `action` once the first migrate checkpoint exists (the chunks are writing)."""
-
-    def watch() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any((backup_dir / "progress" / "migrate").glob("chunk-*.json")):
-                action()
-                return
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    return when(lambda: any((backup_dir / "progress" / "migrate").glob("chunk-*.json")), action)
 
 
 def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_server, tmp_path):

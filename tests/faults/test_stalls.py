@@ -8,16 +8,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis
 
 from om_runbook.flows.migration_flow import migration_flow
 from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
-from tests.flows.helpers import assert_complete_and_reversible, keyspace, migrate_lines_done, seed, settings_for
+from tests.flows.helpers import assert_complete_and_reversible, keyspace, once_chunks_write, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 # the run's connections time out after 1 s (the URL's own option, as a user may set it; the default is 10 s), so a
@@ -26,27 +24,13 @@ QUICK_TIMEOUT = "?socket_timeout=1"
 BUSY_SCRIPT = "local t = redis.call('TIME')[1] + ARGV[1] while tonumber(redis.call('TIME')[1]) < t do end return 1"
 
 
-def _once_chunks_write(backup_dir: Path, action, timeout: float = 120) -> threading.Thread:
-    """`action()` in a thread as soon as the first migrate batch is checkpointed."""
-
-    def wait_then_act() -> None:
-        deadline = time.monotonic() + timeout
-        while migrate_lines_done(backup_dir) == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        action()
-
-    thread = threading.Thread(target=wait_then_act, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited_out(any_redis_server, tmp_path):
     client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
     url = any_redis_server.url + QUICK_TIMEOUT
     settings = settings_for(url, tmp_path / "b", rdb_snapshot=False, batch_size=20, lease_seconds=20)
-    paused = _once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 4000, "WRITE"))
+    paused = once_chunks_write(settings.backup_dir, lambda: client.execute_command("CLIENT", "PAUSE", 4000, "WRITE"))
     started = time.monotonic()
     report = migration_flow(settings)
     paused.join()
@@ -71,7 +55,7 @@ def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_t
         client.execute_command("CLIENT", "PAUSE", 8000, "WRITE")
         pause_ends.append(time.monotonic() + 8)
 
-    paused = _once_chunks_write(backup_dir, pause_8_seconds)
+    paused = once_chunks_write(backup_dir, pause_8_seconds)
     completed = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=300, check=False)
     paused.join()
     shown = " ".join((completed.stdout + completed.stderr).split())
@@ -97,7 +81,7 @@ def test_redis_stopped_for_5_seconds_mid_chunk_is_waited_out(redis_server, tmp_p
         time.sleep(5)
         os.kill(redis_server.process.pid, signal.SIGCONT)
 
-    stopped = _once_chunks_write(settings.backup_dir, stop_for_5_seconds)
+    stopped = once_chunks_write(settings.backup_dir, stop_for_5_seconds)
     report = migration_flow(settings)
     stopped.join()
     assert_complete_and_reversible(report, settings, client, before)
@@ -109,7 +93,7 @@ def test_a_slow_script_holding_the_server_is_waited_out_not_counted_as_write_err
     before = keyspace(client)
     settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=20)
     holder = redis.Redis(host="127.0.0.1", port=any_redis_server.port, socket_timeout=30)  # the default is 5 s
-    busy = _once_chunks_write(settings.backup_dir, lambda: holder.eval(BUSY_SCRIPT, 0, 7))
+    busy = once_chunks_write(settings.backup_dir, lambda: holder.eval(BUSY_SCRIPT, 0, 7))
     report = migration_flow(settings)
     busy.join()
     assert report.problem_counts.get("write_error", 0) == 0, report.problems[:3]

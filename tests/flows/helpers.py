@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -92,3 +95,22 @@ def assert_complete_and_reversible(report: RunReport, settings: RunSettings, cli
     assert report.kpis.fields_converted == report.phases["backup"].details["fields_changed"]
     assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"
     assert keyspace(client) == before
+
+
+def when(ready: Callable[[], bool], action: Callable[[], object], timeout: float = 120) -> threading.Thread:
+    """`action()` in a thread as soon as `ready()` (polled every 2 ms; after `timeout` s, at once)."""
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        action()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def once_chunks_write(backup_dir: Path, action: Callable[[], object]) -> threading.Thread:
+    """`action()` in a thread as soon as the first migrate batch is checkpointed (the chunks are writing)."""
+    return when(lambda: migrate_lines_done(backup_dir) > 0, action)
