@@ -132,6 +132,7 @@ def key_range_on_worker(
     failure_mode: FailureMode = "log_and_skip",
     error_budget: Annotated[int | None, Field(ge=0)] = None,
     lease_token: Annotated[str | None, Field(description="the parent run's lease, checked before every batch")] = None,
+    lease_seconds: deployment_parameter("lease_seconds") = deployment_default("lease_seconds"),
     app_dir: AppDir = None,
 ) -> dict:
     """One chunk of a fanned-out migration, on whichever worker of the pool picks it up; its result goes to the
@@ -149,6 +150,7 @@ def key_range_on_worker(
         naive_timezone=manifest.naive_timezone,
         batch_size=batch_size,
         failure_mode=failure_mode,
+        lease_seconds=lease_seconds,  # a stalled batch is retried within the parent run's lease, not a default one
     )
     result = migrate_chunk_task(settings, chunk, error_budget, lease_token)
     write_atomically(chunk_result_path(directory, chunk), result.model_dump_json())

@@ -57,6 +57,7 @@ def _key_range_on_worker(
             "failure_mode": settings.failure_mode,
             "error_budget": error_budget,
             "lease_token": lease_token,
+            "lease_seconds": settings.lease_seconds,
         },
         timeout=None,
     )
