@@ -9,20 +9,15 @@ import time
 
 import pytest
 
-from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.migrations.errors import MigrationAborted
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import keyspace, migrated
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_a_second_rollback_while_the_first_writes_is_refused_and_the_first_restores_every_byte(redis_server, tmp_path):
-    client = redis_server.client()
-    seed(client, 4000)
-    before = keyspace(client)
-    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False)
-    assert migration_flow(settings).status == "succeeded"
+    client, before, settings = migrated(redis_server, tmp_path / "b", 4000)
     first: dict[str, object] = {}
     writer = threading.Thread(
         target=lambda: first.update(report=rollback_flow(settings.redis_url, settings.backup_dir, batch_size=1))

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import keyspace, migrated
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_a_key_recreated_as_a_list_does_not_block_the_rollback(any_redis_server, tmp_path):
-    client = any_redis_server.client()
-    seed(client, 500)
-    before = keyspace(client)
-    settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False)
-    assert migration_flow(settings).status == "succeeded"
+    client, before, settings = migrated(any_redis_server, tmp_path / "b", 500)
     retyped = sorted(key for key in before if b"Customer" in key)[0]
     client.delete(retyped)
     client.rpush(retyped, b"the application's list")

@@ -76,6 +76,18 @@ def settings_for(url: str, backup_dir: Path, **extra: object) -> RunSettings:
     return build_settings(**(values | extra))
 
 
+def migrated(server, backup_dir: Path, count: int, **extra: object) -> tuple[redis.Redis, dict, RunSettings]:
+    """`count` legacy records on `server`, migrated (no RDB snapshot): its client, the keyspace before, the settings."""
+    from om_runbook.flows.migration_flow import migration_flow
+
+    client = server.client()
+    seed(client, count)
+    before = keyspace(client)
+    settings = settings_for(server.url, backup_dir, rdb_snapshot=False, **extra)
+    assert migration_flow(settings).status == "succeeded"
+    return client, before, settings
+
+
 def migrate_lines_done(backup_dir: Path) -> int:
     """Backup lines the migrate checkpoints say are done (0 before the chunks start, or once cleared)."""
     total = 0
