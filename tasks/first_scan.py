@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,17 +37,24 @@ class FirstScan(BaseModel):
     manifest: BackupManifest
 
 
-def _snapshot(settings: RunSettings) -> SnapshotInfo:
+SYNC_ANSWER_SECONDS = 10.0
+
+
+def _snapshot(settings: RunSettings, started: threading.Event) -> SnapshotInfo:
     """Part (a), on its own connections: redis-cli, redis-check-rdb and the restore server are processes of their
-    own, so a thread suffices to run them beside the scan (its progress is counted apart from the scan's)."""
-    if settings.snapshot_reference:
-        return provider_snapshot(settings.snapshot_reference, settings.snapshot_taken_at)
-    if not settings.rdb_snapshot:
-        return no_snapshot("skipped at the user's request")
-    nodes = open_nodes(settings.redis_url.get_secret_value())
-    return snapshot_nodes(
-        nodes, settings.backup_dir / "rdb", settings.rdb_tools_dir, settings.module_dir, ProgressMeter()
-    )
+    own, so a thread suffices to run them beside the scan (its progress is counted apart from the scan's). `started`
+    is set once the server took the SYNC, or when this ends (done, or refused)."""
+    try:
+        if settings.snapshot_reference:
+            return provider_snapshot(settings.snapshot_reference, settings.snapshot_taken_at)
+        if not settings.rdb_snapshot:
+            return no_snapshot("skipped at the user's request")
+        nodes = open_nodes(settings.redis_url.get_secret_value())
+        return snapshot_nodes(
+            nodes, settings.backup_dir / "rdb", settings.rdb_tools_dir, settings.module_dir, ProgressMeter(), started
+        )
+    finally:
+        started.set()
 
 
 def assess_and_back_up(
@@ -64,7 +72,11 @@ def assess_and_back_up(
     keys = keys_in_database(nodes)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="om-runbook-snapshot") as pool:
         # with the flow's context: anything it logs reaches this run's Prefect API, never a server of its own
-        snapshot = pool.submit(contextvars.copy_context().run, _snapshot, settings)
+        sync_taken = threading.Event()
+        snapshot = pool.submit(contextvars.copy_context().run, _snapshot, settings, sync_taken)
+        # a SYNC the Redis user may not run (found here when ACL DRYRUN was refused too) is refused before the scan
+        if sync_taken.wait(SYNC_ANSWER_SECONDS) and snapshot.done():
+            snapshot.result()
         backup = LogicalBackup(nodes, migratable, settings, safe_url, chunk_count, earlier_backup)
         try:
             started = time.perf_counter()

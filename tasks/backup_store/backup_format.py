@@ -72,9 +72,11 @@ class BackupDirectoryLock:
     def __init__(self, backup_dir: Path) -> None:
         self.backup_dir = backup_dir
         self._descriptor: int | None = None
+        self.created = False
 
     def __enter__(self) -> BackupDirectoryLock:
         try:
+            self.created = not self.backup_dir.exists()
             make_directory(self.backup_dir)
             descriptor = os.open(self.backup_dir, os.O_RDONLY)
         except OSError as exc:
@@ -97,7 +99,11 @@ class BackupDirectoryLock:
 
     def discard_new_backup(self) -> None:
         """A refusal before the first write: remove the backup this run wrote (manifest, chunk files, snapshots), so
-        no half backup is left for a later run to mistake for its own; the run's status and report stay."""
+        no half backup is left for a later run to mistake for its own. A directory this run created goes entirely (a
+        refusal leaves no backup directory); in one that existed, the run's status and report stay."""
+        if self.created:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            return
         for name in ("chunks", "rdb"):
             shutil.rmtree(self.backup_dir / name, ignore_errors=True)
         (self.backup_dir / MANIFEST_NAME).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from om_runbook.tasks.readers.server_facts import read_server_facts
 
 SAMPLE_KEYS = 200
 SNAPSHOT_TIMEOUT_SECONDS = 3600
+TICK_SECONDS = 0.1
 
 
 def redis_cli_connection(url: str) -> tuple[list[str], dict[str, str]]:
@@ -79,7 +81,7 @@ def _tls_arguments(query: dict[str, list[str]]) -> list[str]:
 def _run(
     command: list[str], env: dict[str, str] | None, on_tick: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run to the end (at most SNAPSHOT_TIMEOUT_SECONDS), calling `on_tick` about twice a second meanwhile."""
+    """Run to the end (at most SNAPSHOT_TIMEOUT_SECONDS), calling `on_tick` every TICK_SECONDS meanwhile."""
     try:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
@@ -87,7 +89,7 @@ def _run(
     deadline = time.monotonic() + SNAPSHOT_TIMEOUT_SECONDS
     while True:
         try:
-            stdout, stderr = process.communicate(timeout=0.5)
+            stdout, stderr = process.communicate(timeout=TICK_SECONDS)
             return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         except subprocess.TimeoutExpired:
             if time.monotonic() > deadline:
@@ -98,14 +100,35 @@ def _run(
                 on_tick()
 
 
-def take_snapshot(url: str, destination: Path, meter: ProgressMeter = METER) -> tuple[Path, int, str]:
-    """`redis-cli --rdb` into `destination`; (path, size, sha256). BackupError when the server refuses."""
+def connected_replicas(client: redis.Redis) -> int | None:
+    """INFO replication's `connected_slaves` (replicas in any state, one taking a snapshot too); None if refused."""
+    try:
+        return int(client.info("replication").get("connected_slaves", 0))
+    except (redis.RedisError, ValueError):
+        return None
+
+
+def take_snapshot(
+    url: str,
+    destination: Path,
+    meter: ProgressMeter = METER,
+    client: redis.Redis | None = None,
+    accepted: threading.Event | None = None,
+) -> tuple[Path, int, str]:
+    """`redis-cli --rdb` into `destination`; (path, size, sha256). BackupError when the server refuses. `accepted` is
+    set once the server took the SYNC (one more replica on `client`'s server): a SYNC refused by an ACL answers at once,
+    so the caller may wait for this before it reads user data."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     args, env = redis_cli_connection(url)
+    replicas_before = connected_replicas(client) if client is not None and accepted is not None else None
 
     def count_bytes() -> None:
         with contextlib.suppress(OSError):
             meter.set_done(destination.stat().st_size)
+        if accepted is not None and not accepted.is_set() and replicas_before is not None:
+            now = connected_replicas(client) if client is not None else None
+            if now is not None and now > replicas_before:
+                accepted.set()
 
     completed = _run(["redis-cli", *args, "--rdb", str(destination)], env, count_bytes)
     output = redact_text((completed.stdout + completed.stderr).strip(), url_secrets(url))
@@ -170,15 +193,17 @@ def snapshot_and_restore_test(
     tools_dir: Path | None = None,
     module_dir: Path | None = None,
     meter: ProgressMeter = METER,
+    accepted: threading.Event | None = None,
 ) -> SnapshotInfo:
     """The whole part (a): snapshot, check, restore test. Raises BackupError when any check fails, and
-    ConfigurationError before the snapshot when no local tool can read what this server writes."""
+    ConfigurationError before the snapshot when no local tool can read what this server writes. `accepted`: as for
+    take_snapshot."""
     client = node.client
     tools = resolve_restore_tools(client, node.name, tools_dir, module_dir)
     facts = read_server_facts(client)
     source_keys = facts.total_keys
     meter.begin(f"backup: RDB snapshot of {destination.name}", facts.used_memory, unit="bytes")
-    path, size, sha256 = take_snapshot(node.url, destination, meter)
+    path, size, sha256 = take_snapshot(node.url, destination, meter, client, accepted)
     meter.finish_at(size)  # used_memory was the estimate; the file's size is the truth
     rdb_version = read_rdb_version(path)
     if rdb_version is None:
@@ -217,15 +242,17 @@ def snapshot_nodes(
     tools_dir: Path | None = None,
     module_dir: Path | None = None,
     meter: ProgressMeter = METER,
+    accepted: threading.Event | None = None,
 ) -> SnapshotInfo:
     """Part (a) on every master: `dump.rdb` for a single server, `dump-HOST-PORT.rdb` per cluster master. `meter`
-    counts its progress (a private one when it runs beside the logical scan, which owns the display)."""
+    counts its progress (a private one when it runs beside the logical scan, which owns the display); `accepted` is
+    set once the first master took the SYNC."""
     if not nodes.is_cluster:
-        return snapshot_and_restore_test(nodes.nodes[0], directory / "dump.rdb", tools_dir, module_dir, meter)
+        return snapshot_and_restore_test(nodes.nodes[0], directory / "dump.rdb", tools_dir, module_dir, meter, accepted)
     parts = []
     for node in nodes.nodes:
         destination = directory / f"dump-{re.sub(r'[^A-Za-z0-9.]+', '-', node.name)}.rdb"
-        part = snapshot_and_restore_test(node, destination, tools_dir, module_dir, meter)
+        part = snapshot_and_restore_test(node, destination, tools_dir, module_dir, meter, accepted)
         part.node = node.name
         parts.append(part)
     return combine_snapshots(parts, str(directory))

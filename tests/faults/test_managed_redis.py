@@ -41,6 +41,36 @@ def test_a_user_without_sync_is_refused_before_the_scan_and_runs_with_no_rdb_sna
     assert keyspace(client) == before
 
 
+def _record_reads(client) -> int:
+    """HGETALL calls the server has answered: the scan reads every record with it."""
+    return int(client.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+def test_a_user_without_sync_nor_acl_dryrun_is_refused_before_any_record_is_read_and_leaves_no_directory(
+    any_redis_server, tmp_path, capsys
+):
+    client = any_redis_server.client()
+    seed(client, 3000)
+    before = keyspace(client)
+    client.execute_command("ACL", "SETUSER", "app", "on", ">app-pass", "~*", "&*", "+@all", "-sync", "-psync", "-acl")
+    url = f"redis://app:app-pass@127.0.0.1:{any_redis_server.port}/0"
+    reads = _record_reads(client)
+    capsys.readouterr()
+
+    assert _run(url, tmp_path / "refused") == 2
+
+    output = capsys.readouterr()
+    error = " ".join(output.err.split())
+    assert "refused a full snapshot" in error and "NOPERM" in error and "Grant it (+sync)" in error, error
+    assert "--snapshot-reference ID" in error and "--no-rdb-snapshot" in error and "Traceback" not in error
+    assert error.rstrip().endswith("guarantees the exact rollback"), error[-300:]  # our one line is the last
+    # the SYNC's refusal came before the scan's first read: only the permission probes' HGETALL of a key that does
+    # not exist, one per model (the scan would add one per record)
+    assert _record_reads(client) - reads == 2
+    assert not (tmp_path / "refused").exists()  # a refusal leaves no backup directory
+    assert keyspace(client) == before
+
+
 def test_sync_renamed_away_is_refused_before_the_scan_with_no_grant_to_ask_for(redis_server_factory, tmp_path, capsys):
     server = redis_server_factory("--rename-command", "SYNC", "", "--rename-command", "PSYNC", "")
     client = server.client()
@@ -59,18 +89,14 @@ def test_sync_renamed_away_is_refused_before_the_scan_with_no_grant_to_ask_for(r
 MANAGED_RENAMES = ("CONFIG", "DEBUG", "BGSAVE", "SYNC", "PSYNC", "MEMORY", "CLIENT")
 
 
-@pytest.fixture(params=["redis-7.0", "redis-8.2-modules"])
-def managed_redis(request, tmp_path):
+@pytest.fixture
+def managed_redis(any_redis_start, tmp_path):
     """A managed-service profile: CONFIG, DEBUG, BGSAVE, SYNC, PSYNC, MEMORY and CLIENT renamed away, and the
     application's ACL user without ACL (so without ACL DRYRUN: the check probes)."""
-    from om_runbook.tasks.io.local_redis import reap_all, start_redis_server
-    from tests.redis_stack import stack_binary, stack_module_args
+    from om_runbook.tasks.io.local_redis import reap_all
 
     renames = [arg for name in MANAGED_RENAMES for arg in ("--rename-command", name, "")]
-    if request.param == "redis-7.0":
-        server = start_redis_server(tmp_path / "managed", *renames)
-    else:
-        server = start_redis_server(tmp_path / "managed", *stack_module_args(), *renames, binary=stack_binary())
+    server = any_redis_start(tmp_path / "managed", *renames)
     server.client().execute_command("ACL", "SETUSER", "app", "on", ">app-pass", "~*", "&*", "+@all", "-acl")
     yield server
     reap_all([server])
