@@ -31,7 +31,7 @@ _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("om_runbook_displ
 _BAR_THEME = Theme({name: style for name, style in DEFAULT_STYLES.items() if name.startswith(("bar.", "progress."))})
 
 
-def _prefect_console_handlers() -> list[PrefectConsoleHandler]:
+def prefect_console_handlers() -> list[PrefectConsoleHandler]:
     seen: list[PrefectConsoleHandler] = []
     for logger in [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]:
         for handler in getattr(logger, "handlers", []):
@@ -126,7 +126,7 @@ class RunDisplay:
 
     def _shared_console(self) -> Console:
         """Prefect's console handlers print through the live area's console, so log lines go above the bars."""
-        handlers = _prefect_console_handlers()
+        handlers = prefect_console_handlers()
         if not handlers:
             return Console(stderr=True)
         shared = handlers[0].console

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from om_runbook.migrations.rdb_tools import RDB_TOOLS_ENV
 from om_runbook.tasks.io.local_redis import RedisServer, reap_all, start_redis_server
 from tests.installed_venv import InstalledVenv, build_installed_venv
-from tests.redis_stack import stack_binary, stack_module_args
+from tests.redis_stack import stack_binary, start_plain_server, start_stack_server
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -36,17 +37,33 @@ def redis_server(redis_server_factory: Callable[..., RedisServer]) -> RedisServe
 
 @pytest.fixture
 def redis_stack_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """Redis 8.2 with RediSearch and RedisJSON. Not starting is a failure, never a skip."""
-    server = start_redis_server(tmp_path / "redis-stack", *stack_module_args(), binary=stack_binary())
-    modules = {entry[b"name"] for entry in server.client().module_list()}
-    assert {b"search", b"ReJSON"} <= modules, modules
+    server = start_stack_server(tmp_path / "redis-stack")
     yield server
     reap_all([server])
 
 
-@pytest.fixture(params=["redis-7.0", "redis-8.2-modules"])
-def any_redis_server(request: pytest.FixtureRequest) -> RedisServer:
+SERVER_KINDS = {"redis-7.0": start_plain_server, "redis-8.2-modules": start_stack_server}
+
+
+def _with_snapshot_tools(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Redis 8.2 the run's snapshot restore test needs 8.2 tools (7.0's cannot read RDB 12): as a user would set
+    them, in $OM_RUNBOOK_RDB_TOOLS_DIR (the test's processes, and the command-line runs it starts, inherit it)."""
+    if kind == "redis-8.2-modules":
+        monkeypatch.setenv(RDB_TOOLS_ENV, str(Path(stack_binary()).parent))
+
+
+@pytest.fixture(params=list(SERVER_KINDS))
+def any_redis_start(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., RedisServer]:
+    """`start(directory, *args, port=None)` for each server our users run, for tests that start (and restart) their
+    own: plain Redis 7.0 and Redis 8.2 with modules. The test stops what it starts."""
+    _with_snapshot_tools(request.param, monkeypatch)
+    return SERVER_KINDS[request.param]
+
+
+@pytest.fixture(params=list(SERVER_KINDS))
+def any_redis_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
     """Each test using it runs on both servers our users run: plain Redis 7.0 and Redis 8.2 with modules."""
+    _with_snapshot_tools(request.param, monkeypatch)
     name = "redis_server" if request.param == "redis-7.0" else "redis_stack_server"
     return request.getfixturevalue(name)
 
@@ -77,7 +94,8 @@ def installed_venv(tmp_path_factory: pytest.TempPathFactory) -> InstalledVenv:
 
 
 SERVER_FIXTURES = {
-    "redis_server", "redis_server_factory", "redis_stack_server", "any_redis_server", "shared_redis_server",
+    "redis_server", "redis_server_factory", "redis_stack_server", "any_redis_server", "any_redis_start",
+    "shared_redis_server",
     "prefect_harness", "prefect_server", "installed_venv",
 }  # fmt: skip
 PURE_TESTS = Path(__file__).parent / "migrations"  # no I/O: what `make check` runs
@@ -96,3 +114,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if path.parent.name == "deployments":
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _prefect_console_on_this_tests_stderr(request: pytest.FixtureRequest) -> None:
+    """Prefect's console log handler keeps the stream it was configured with: under `capsys`, the capture of whichever
+    test first set it up, closed since (its next line is a "Logging error" traceback). Make it write to whatever
+    sys.stderr is at each line."""
+    if "capsys" not in request.fixturenames:
+        return
+    from om_runbook.flows.live_display import prefect_console_handlers
+
+    for handler in prefect_console_handlers():
+        handler.console.file, handler.console.stderr = None, True

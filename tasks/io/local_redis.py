@@ -31,6 +31,7 @@ class RedisServer:
     process: subprocess.Popen
     password: str | None = None
     extra_args: tuple[str, ...] = field(default=())
+    binary: str = "redis-server"
 
     @property
     def url(self) -> str:
@@ -86,7 +87,7 @@ def start_redis_server(
             stderr=subprocess.DEVNULL,
             preexec_fn=end_with_parent if ends_with_thread else None,  # noqa: PLW1509 - one prctl call, no locks
         )
-        server = RedisServer(port, directory, process, password, tuple(args))
+        server = RedisServer(port, directory, process, password, tuple(args), binary)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
             try:

@@ -13,11 +13,11 @@ from tests.flows.helpers import keyspace, once_chunks_write, seed, settings_for
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_the_backup_directory_removed_mid_run_stops_the_writes_and_put_back_rolls_back(redis_server, tmp_path):
-    client = redis_server.client()
+def test_the_backup_directory_removed_mid_run_stops_the_writes_and_put_back_rolls_back(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    settings = settings_for(redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=5, parallel=1)
+    settings = settings_for(any_redis_server.url, tmp_path / "b", rdb_snapshot=False, batch_size=5, parallel=1)
     copy = tmp_path / "copy-of-b"
 
     # moved away whole, as an unmount does (and kept: the operator's copy of it)

@@ -202,10 +202,14 @@ def test_the_shared_run_leaves_every_other_key_as_it_was_after_rollback(shared_r
 # --- refused before any write -------------------------------------------------------------------------
 
 
+def _seeded(server: RedisServer) -> tuple[RedisServer, dict[bytes, object]]:
+    seed(server.client(), 200)
+    return server, keyspace(server.client())
+
+
 @pytest.fixture
 def seeded(redis_server: RedisServer) -> tuple[RedisServer, dict[bytes, object]]:
-    seed(redis_server.client(), 200)
-    return redis_server, keyspace(redis_server.client())
+    return _seeded(redis_server)
 
 
 def _run_cli(
@@ -392,8 +396,10 @@ def test_a_read_only_backup_directory(seeded, small_disk):
     assert keyspace(server.client()) == before
 
 
-def test_a_backup_directory_of_root_or_of_other_files_is_refused_before_anything_is_written(seeded, tmp_path, capsys):
-    server, before = seeded
+def test_a_backup_directory_of_root_or_of_other_files_is_refused_before_anything_is_written(
+    any_redis_server, tmp_path, capsys
+):
+    server, before = _seeded(any_redis_server)
     code, err = _run_cli(server.url, Path("/"), capsys)
     assert code == 2 and "--backup-dir / is refused" in err and not Path("/status.json").exists()
     application = tmp_path / "app"
@@ -443,9 +449,9 @@ class Event(HashModel):
 
 
 def test_a_model_prefix_with_glob_characters_matches_only_itself_and_a_backup_dir_with_spaces_and_umlauts(
-    redis_server, tmp_path, monkeypatch, capsys
+    any_redis_server, tmp_path, monkeypatch, capsys
 ):
-    client = redis_server.client()
+    client = any_redis_server.client()
     client.hset("shop:ev[*]?:1", mapping={"pk": "1", "at": "2023-12-01T14:30:22"})
     for lookalike in ("shop:ev*?:2", "shop:ev*X:3", "shop:ev[*]X:4"):  # an unescaped MATCH takes the first two
         client.hset(lookalike, mapping={"pk": "x", "at": "2023-12-01T14:30:22"})
@@ -453,11 +459,11 @@ def test_a_model_prefix_with_glob_characters_matches_only_itself_and_a_backup_di
     module = _write_module(tmp_path, "glob_models", GLOB_MODELS, monkeypatch)
     backup_dir = tmp_path / "back ups" / "bäckup 1"
 
-    code, err = _run_cli(redis_server.url, backup_dir, capsys, module)
+    code, err = _run_cli(any_redis_server.url, backup_dir, capsys, module)
 
     assert code == 0, err
     assert float(client.hget("shop:ev[*]?:1", "at")) == 1701441022.0
     after = keyspace(client)
     assert {key for key in after if after[key] != before[key]} == {b"shop:ev[*]?:1"}  # no lookalike touched
-    assert main(["rollback", "--redis-url", redis_server.url, "--backup-dir", str(backup_dir)]) == 0
+    assert main(["rollback", "--redis-url", any_redis_server.url, "--backup-dir", str(backup_dir)]) == 0
     assert keyspace(client) == before

@@ -16,8 +16,10 @@ from tests.flows.helpers import keyspace, migrated
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_a_second_rollback_while_the_first_writes_is_refused_and_the_first_restores_every_byte(redis_server, tmp_path):
-    client, before, settings = migrated(redis_server, tmp_path / "b", 4000)
+def test_a_second_rollback_while_the_first_writes_is_refused_and_the_first_restores_every_byte(
+    any_redis_server, tmp_path
+):
+    client, before, settings = migrated(any_redis_server, tmp_path / "b", 4000)
     first: dict[str, object] = {}
     writer = threading.Thread(
         target=lambda: first.update(report=rollback_flow(settings.redis_url, settings.backup_dir, batch_size=1))

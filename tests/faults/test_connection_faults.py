@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ def _when_migrating(backup_dir: Path, action) -> threading.Thread:
     return when(lambda: any((backup_dir / "progress" / "migrate").glob("chunk-*.json")), action)
 
 
-def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_server, tmp_path):
+def test_connections_killed_mid_batch_are_retried_and_the_run_completes(any_redis_server, tmp_path):
+    redis_server = any_redis_server
     client = redis_server.client()
     seed(client, 8_000)
     before = keyspace(client)
@@ -48,21 +50,28 @@ def test_connections_killed_mid_batch_are_retried_and_the_run_completes(redis_se
     assert_complete_and_reversible(report, settings, client, before)
 
 
-def _persistent_redis_with_records(tmp_path: Path) -> tuple[RedisServer, dict[bytes, object], RunSettings]:
+def _persistent_redis_with_records(
+    start: Callable[..., RedisServer], tmp_path: Path
+) -> tuple[RedisServer, dict[bytes, object], RunSettings]:
     """A redis-server with AOF on every write, 8,000 legacy records, their keyspace, and run settings."""
-    server = start_redis_server(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
+    server = start(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
     seed(server.client(), 8_000)
     return server, keyspace(server.client()), settings_for(server.url, tmp_path / "b", batch_size=20)
 
 
-def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(tmp_path):
-    server, before, settings = _persistent_redis_with_records(tmp_path)
+def restarted(server: RedisServer) -> RedisServer:
+    """The same redis-server (binary, modules, files, port) started again."""
+    return start_redis_server(server.directory, *server.extra_args, port=server.port, binary=server.binary)
+
+
+def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(any_redis_start, tmp_path):
+    server, before, settings = _persistent_redis_with_records(any_redis_start, tmp_path)
     servers = [server]
     try:
 
         def restart() -> None:
             server.stop()  # SIGTERM: the AOF holds every acknowledged write
-            servers.append(start_redis_server(server.directory, *server.extra_args, port=server.port))
+            servers.append(restarted(server))
 
         watcher = _when_migrating(settings.backup_dir, restart)
         report = migration_flow(settings)
@@ -73,8 +82,8 @@ def test_redis_restarted_mid_run_with_persistence_the_run_retries_and_completes(
         reap_all(servers)
 
 
-def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_finishes(tmp_path):
-    server, before, settings = _persistent_redis_with_records(tmp_path)
+def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_finishes(any_redis_start, tmp_path):
+    server, before, settings = _persistent_redis_with_records(any_redis_start, tmp_path)
     servers = [server]
     try:
         watcher = _when_migrating(settings.backup_dir, server.process.kill)  # SIGKILL, and nobody restarts it
@@ -87,7 +96,7 @@ def test_a_redis_that_stays_down_ends_the_run_with_a_clear_message_and_a_rerun_f
         assert "re-run `om-runbook rollback`" in text
         assert time.monotonic() - started < 120  # retries with backoff, then a clear end: no hang
 
-        servers.append(start_redis_server(server.directory, *server.extra_args, port=server.port))
+        servers.append(restarted(server))
         resumed = migration_flow(settings)  # the same backup directory: the run resumes from its checkpoints
         assert_complete_and_reversible(resumed, settings, servers[-1].client(), before)
     finally:

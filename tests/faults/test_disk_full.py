@@ -43,13 +43,13 @@ def _fill(disk: Path) -> None:
 
 
 def test_a_disk_that_fills_during_the_chunks_stops_the_migration_and_the_rollback_still_restores_every_byte(
-    redis_server, small_disk
+    any_redis_server, small_disk
 ):
-    client = redis_server.client()
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
     backup_dir = small_disk / "backup"
-    settings = settings_for(redis_server.url, backup_dir, chunks=2, parallel=1, batch_size=5)
+    settings = settings_for(any_redis_server.url, backup_dir, chunks=2, parallel=1, batch_size=5)
     outcome: dict[str, object] = {}
     flow = threading.Thread(target=lambda: outcome.update(report=migration_flow(settings)), daemon=True)
     flow.start()

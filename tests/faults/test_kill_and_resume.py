@@ -75,12 +75,12 @@ def _manifest_status(backup_dir: Path) -> str | None:
         return None
 
 
-def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(redis_server, tmp_path):
-    client = redis_server.client()
+def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 15_000, dirty_share=0.002, seed=7)
     before = keyspace(client)
     backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
-    command, env = _run_command(redis_server.url, backup_dir, report), _env(tmp_path)
+    command, env = _run_command(any_redis_server.url, backup_dir, report), _env(tmp_path)
     rng = random.Random(20261124)
     kill_points = {
         "during the logical backup": lambda: _manifest_status(backup_dir) == "in_progress",
@@ -109,7 +109,7 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
             else:
                 assert new == value, (killed, key, name)
 
-    rolled_back = rollback_flow(SecretStr(redis_server.url), backup_dir)
+    rolled_back = rollback_flow(SecretStr(any_redis_server.url), backup_dir)
     assert rolled_back.status == "rolled_back", rolled_back.messages
     assert keyspace(client) == before
 
@@ -138,12 +138,14 @@ def _workers_writing(backup_dir: Path) -> bool:
     return any(path.stat().st_size for path in (backup_dir / "chunks").glob("*.partial"))
 
 
-def test_kill_minus_9_of_the_run_during_a_scan_in_worker_processes_ends_its_workers_and_resumes(redis_server, tmp_path):
-    client = redis_server.client()
+def test_kill_minus_9_of_the_run_during_a_scan_in_worker_processes_ends_its_workers_and_resumes(
+    any_redis_server, tmp_path
+):
+    client = any_redis_server.client()
     seed(client, 40_000, seed=3)
     before = keyspace(client)
     backup_dir, report = tmp_path / "backup", tmp_path / "report.json"
-    command = _run_command(redis_server.url, backup_dir, report) + ["--workers", "2", "--no-rdb-snapshot"]
+    command = _run_command(any_redis_server.url, backup_dir, report) + ["--workers", "2", "--no-rdb-snapshot"]
     env = _env(tmp_path)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -171,5 +173,5 @@ def test_kill_minus_9_of_the_run_during_a_scan_in_worker_processes_ends_its_work
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert json.loads(report.read_text())["status"] == "succeeded"
-    assert rollback_flow(SecretStr(redis_server.url), backup_dir).status == "rolled_back"
+    assert rollback_flow(SecretStr(any_redis_server.url), backup_dir).status == "rolled_back"
     assert keyspace(client) == before

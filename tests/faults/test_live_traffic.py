@@ -15,7 +15,7 @@ import om_runbook.flows.migrate_phase as migration_module
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.migrations.sample_data import generate_legacy_records
-from tests.flows.helpers import keyspace, migrate_lines_done, seed, settings_for
+from tests.flows.helpers import application_keys, keyspace, migrate_lines_done, seed, settings_for
 from tests.flows.test_migration_flow import DATETIME_FIELDS, expected_bytes
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -64,10 +64,12 @@ def _application_on(server, records: int, shuffle_seed: int) -> tuple[Applicatio
     return Application(server.client(), before), keys
 
 
-def test_application_writes_during_the_run_are_converted_kept_and_survive_rollback(redis_server, tmp_path, monkeypatch):
-    client = redis_server.client()
-    app, keys = _application_on(redis_server, 8_000, shuffle_seed=5)
-    settings = settings_for(redis_server.url, tmp_path / "b", batch_size=20, live_traffic=True)
+def test_application_writes_during_the_run_are_converted_kept_and_survive_rollback(
+    any_redis_server, tmp_path, monkeypatch
+):
+    client = any_redis_server.client()
+    app, keys = _application_on(any_redis_server, 8_000, shuffle_seed=5)
+    settings = settings_for(any_redis_server.url, tmp_path / "b", batch_size=20, live_traffic=True)
 
     def application() -> None:
         deadline = time.monotonic() + 120
@@ -95,7 +97,7 @@ def test_application_writes_during_the_run_are_converted_kept_and_survive_rollba
     assert any(chunk["kind"] == "catch-up" for chunk in manifest["chunks"])
     assert report.kpis.conflicts + report.kpis.fields_missing > 0
 
-    after = keyspace(client)
+    after = application_keys(keyspace(client))
     assert set(after) == set(app.expected)  # deleted keys stay deleted, new ones are there
     for key, fields in app.expected.items():
         model = "Customer" if b"Customer" in key else "Order"
@@ -111,10 +113,12 @@ def test_application_writes_during_the_run_are_converted_kept_and_survive_rollba
     assert {key: restored[key][1] for key in restored} == app.expected
 
 
-def test_writes_during_the_catch_up_scan_and_after_the_run_are_converted_or_kept(redis_server, tmp_path, monkeypatch):
-    client = redis_server.client()
-    app, keys = _application_on(redis_server, 3_000, shuffle_seed=8)
-    settings = settings_for(redis_server.url, tmp_path / "b", batch_size=50, live_traffic=True)
+def test_writes_during_the_catch_up_scan_and_after_the_run_are_converted_or_kept(
+    any_redis_server, tmp_path, monkeypatch
+):
+    client = any_redis_server.client()
+    app, keys = _application_on(any_redis_server, 3_000, shuffle_seed=8)
+    settings = settings_for(any_redis_server.url, tmp_path / "b", batch_size=50, live_traffic=True)
     writer = threading.Thread(target=app.wave, args=(keys[:110], 40, 303), daemon=True)
     real_catch_up = migration_module.catch_up_task
     rounds = []

@@ -38,13 +38,13 @@ def test_a_write_pause_longer_than_the_socket_timeout_within_the_lease_is_waited
     assert_complete_and_reversible(report, settings, client, before)
 
 
-def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_then_resumes(redis_server, tmp_path):
-    client = redis_server.client()
+def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_then_resumes(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
     backup_dir = tmp_path / "b"
     command = [
-        str(OM_RUNBOOK), "run", "--redis-url", redis_server.url + QUICK_TIMEOUT,
+        str(OM_RUNBOOK), "run", "--redis-url", any_redis_server.url + QUICK_TIMEOUT,
         "--models", "om_runbook.migrations.sample_models",
         "--backup-dir", str(backup_dir), "--auto-approve", "--chunks", "2", "--batch-size", "20",
         "--no-rdb-snapshot", "--lease-seconds", "5",
@@ -66,20 +66,20 @@ def test_a_write_pause_longer_than_the_lease_ends_with_one_line_and_the_remedy_t
     assert "re-run the same command to resume" in " ".join(last.split()), last
 
     time.sleep(max(0.0, pause_ends[0] - time.monotonic()))
-    settings = settings_for(redis_server.url, backup_dir, rdb_snapshot=False, chunks=2, batch_size=20)
+    settings = settings_for(any_redis_server.url, backup_dir, rdb_snapshot=False, chunks=2, batch_size=20)
     assert_complete_and_reversible(migration_flow(settings), settings, client, before)
 
 
-def test_redis_stopped_for_5_seconds_mid_chunk_is_waited_out(redis_server, tmp_path):
-    client = redis_server.client()
+def test_redis_stopped_for_5_seconds_mid_chunk_is_waited_out(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    settings = settings_for(redis_server.url + QUICK_TIMEOUT, tmp_path / "b", rdb_snapshot=False, batch_size=20)
+    settings = settings_for(any_redis_server.url + QUICK_TIMEOUT, tmp_path / "b", rdb_snapshot=False, batch_size=20)
 
     def stop_for_5_seconds() -> None:
-        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        os.kill(any_redis_server.process.pid, signal.SIGSTOP)
         time.sleep(5)
-        os.kill(redis_server.process.pid, signal.SIGCONT)
+        os.kill(any_redis_server.process.pid, signal.SIGCONT)
 
     stopped = once_chunks_write(settings.backup_dir, stop_for_5_seconds)
     report = migration_flow(settings)

@@ -4,12 +4,14 @@ user or the team can read: terminal output, Prefect logs, artifacts, the report,
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
 import re
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from om_runbook.flows.cli import main
-from om_runbook.tasks.io.local_redis import free_port, reap_all, start_redis_server
+from om_runbook.tasks.io.local_redis import RedisServer, free_port, reap_all
 from tests.flows.helpers import keyspace, seed
+from tests.redis_stack import start_stack_server
+from tests.tls_front import tls_front
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 PASSWORD = "tls-Secret-9f3a"
@@ -88,11 +92,22 @@ def _prefect_logs_and_artifacts() -> str:
     return "\n".join(texts)
 
 
-def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows(tmp_path, capsys):
-    ca, certificate, key = make_certificates(tmp_path)
+@contextlib.contextmanager
+def _redis_with_tls(start: Callable[..., RedisServer], directory: Path) -> Iterator[tuple[RedisServer, int, Path]]:
+    """(server, TLS port, CA file): Redis 7.0 with its own TLS port, or Redis 8.2 with modules behind a TLS front (the
+    PyPI 8.2 build has no TLS: "Failed finding TLS support")."""
+    ca, certificate, key = make_certificates(directory)
+    if start is start_stack_server:
+        server = start(directory / "redis")
+        try:
+            with tls_front(server.port, certificate, key) as tls_port:
+                yield server, tls_port, ca
+        finally:
+            reap_all([server])
+        return
     tls_port = free_port()
-    server = start_redis_server(
-        tmp_path / "redis",
+    server = start(
+        directory / "redis",
         "--tls-port", str(tls_port),
         "--tls-cert-file", str(certificate),
         "--tls-key-file", str(key),
@@ -101,6 +116,13 @@ def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows
         "--tls-replication", "yes",
     )  # fmt: skip
     try:
+        yield server, tls_port, ca
+    finally:
+        reap_all([server])
+
+
+def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows(any_redis_start, tmp_path, capsys):
+    with _redis_with_tls(any_redis_start, tmp_path) as (server, tls_port, ca):
         client = server.client()
         client.execute_command("ACL", "SETUSER", "migrator", "on", f">{PASSWORD}", "~*", "&*", "+@all")
         seed(client, 500)
@@ -129,12 +151,10 @@ def test_a_tls_url_with_an_acl_user_runs_end_to_end_and_the_password_never_shows
         assert all(PASSWORD not in text for text in seen)
         assert any("rediss://migrator:***@" in text for text in seen)
         assert "Beginning flow run" in seen[4] and "resource peak" in seen[4]  # logs and artifacts were read
-    finally:
-        reap_all([server])
 
 
-def test_a_tls_url_to_a_plain_port_is_a_clear_error(redis_server, tmp_path, capsys):
-    url = f"rediss://:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
+def test_a_tls_url_to_a_plain_port_is_a_clear_error(any_redis_server, tmp_path, capsys):
+    url = f"rediss://:{PASSWORD}@127.0.0.1:{any_redis_server.port}/0"
     code = main(["assess", "--redis-url", url, "--models", "om_runbook.migrations.sample_models"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot connect to Redis at rediss://:***@127.0.0.1:" in err and PASSWORD not in err
@@ -144,13 +164,13 @@ RESERVED_PASSWORD = "Lx7a/Qz8b#Wk9c?Vb1d@Ry2e:Tn3f%Pm4g&Hs5h=Jk6i Mn7j'No8k+Op9l
 PIECES = [piece for piece in re.split(r"[/#?@:%&= '+]", RESERVED_PASSWORD)]
 
 
-def test_a_password_with_every_reserved_character_never_shows_encoded_or_not(redis_server, tmp_path, capsys):
-    client = redis_server.client()
+def test_a_password_with_every_reserved_character_never_shows_encoded_or_not(any_redis_server, tmp_path, capsys):
+    client = any_redis_server.client()
     client.execute_command("ACL", "SETUSER", "migrator", "on", f">{RESERVED_PASSWORD}", "~*", "&*", "+@all")
     seed(client, 200)
     before = keyspace(client)
-    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{redis_server.port}/0"
-    raw = f"redis://migrator:{RESERVED_PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{any_redis_server.port}/0"
+    raw = f"redis://migrator:{RESERVED_PASSWORD}@127.0.0.1:{any_redis_server.port}/0"
     models = ["--models", "om_runbook.migrations.sample_models"]
     refused = main(["run", "--redis-url", raw, *models, "--auto-approve", "--backup-dir", str(tmp_path / "refused")])
     refusal = capsys.readouterr()
@@ -186,15 +206,15 @@ def _command_lines() -> dict[int, str]:
     return lines
 
 
-def test_no_process_of_a_run_shows_the_password_on_its_command_line(redis_server, tmp_path, capsys):
+def test_no_process_of_a_run_shows_the_password_on_its_command_line(any_redis_server, tmp_path, capsys):
     """The run given its URL in $REDIS_OM_URL, with the RDB snapshot (redis-cli), the probe process and scan workers:
     the process list, read every few milliseconds while it runs, never holds the password or a piece of it."""
     from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
 
-    client = redis_server.client()
+    client = any_redis_server.client()
     client.execute_command("ACL", "SETUSER", "migrator", "on", f">{RESERVED_PASSWORD}", "~*", "&*", "+@all")
     seed(client, 3000)
-    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{redis_server.port}/0"
+    encoded = f"redis://migrator:{quote(RESERVED_PASSWORD, safe='')}@127.0.0.1:{any_redis_server.port}/0"
     command = [str(OM_RUNBOOK), "run", "--models", "om_runbook.migrations.sample_models", "--auto-approve",
                "--backup-dir", str(tmp_path / "backup"), "--workers", "2", "--chunks", "4",
                "--batch-size", "10"]  # fmt: skip

@@ -34,6 +34,12 @@ def keyspace(client: redis.Redis) -> dict[bytes, object]:
     return content
 
 
+def application_keys(content: dict[bytes, object]) -> dict[bytes, object]:
+    """`keyspace()` without redis-om's own index bookkeeping (`{index}:hash`, `{index}:schema`), which the schema step
+    writes on a server with RediSearch as redis-om 1.x's Migrator does."""
+    return {key: value for key, value in content.items() if not key.endswith((b":index:hash", b":index:schema"))}
+
+
 def back_up(settings: RunSettings, chunk_count: int) -> BackupManifest:
     """The logical backup as a run writes it (the one scan), without the flow and without an RDB snapshot."""
     from om_runbook.migrations.targets import discover_targets

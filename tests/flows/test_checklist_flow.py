@@ -254,31 +254,31 @@ def test_a_redis_near_its_maxmemory_is_refused_before_any_write(redis_server, tm
     assert keyspace(client) == before
 
 
-def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_lapsed(redis_server, tmp_path):
+def test_a_second_run_refuses_while_another_holds_the_lease_and_starts_once_it_lapsed(any_redis_server, tmp_path):
     from om_runbook.flows.rollback_flow import rollback_flow
     from om_runbook.migrations.errors import MigrationAborted
     from om_runbook.tasks.guards.lease import LEASE_KEY, RunLease
 
-    client = redis_server.client()
+    client = any_redis_server.client()
     seed(client, 60)
     before = keyspace(client)
-    with RunLease(redis_server.url, "migration"):
+    with RunLease(any_redis_server.url, "migration"):
         with pytest.raises(MigrationAborted, match="another om-runbook migration .* holds the lease"):
-            migration_flow(settings_for(redis_server.url, tmp_path / "b"))
+            migration_flow(settings_for(any_redis_server.url, tmp_path / "b"))
         assert keyspace(client) == before | {LEASE_KEY: keyspace(client)[LEASE_KEY]}
         assert not (tmp_path / "b" / "manifest.json").exists()  # refused before its scan: no backup was written
     assert client.exists(LEASE_KEY) == 0  # released on exit
 
     client.set(LEASE_KEY, b'{"purpose": "migration"}', px=4000)  # a crashed run's lease, never renewed
     with pytest.raises(MigrationAborted, match="holds the lease"):
-        migration_flow(settings_for(redis_server.url, tmp_path / "c"))
+        migration_flow(settings_for(any_redis_server.url, tmp_path / "c"))
     while client.exists(LEASE_KEY):  # it lapses by itself
         time.sleep(0.1)
-    settings = settings_for(redis_server.url, tmp_path / "d")
+    settings = settings_for(any_redis_server.url, tmp_path / "d")
     assert migration_flow(settings).status == "succeeded"
     assert client.exists(LEASE_KEY) == 0
 
-    with RunLease(redis_server.url, "migration"):
+    with RunLease(any_redis_server.url, "migration"):
         with pytest.raises(MigrationAborted, match="holds the lease"):
             rollback_flow(settings.redis_url, settings.backup_dir)
     assert rollback_flow(settings.redis_url, settings.backup_dir).status == "rolled_back"

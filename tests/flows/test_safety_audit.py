@@ -45,8 +45,8 @@ def _limit_memory_once_the_rollback_holds_its_lease(client, limited: threading.E
     limited.set()
 
 
-def test_a_rollback_that_met_write_errors_can_be_run_again_and_says_incomplete_until_then(redis_server, tmp_path):
-    client, settings, before = _migrated(redis_server, tmp_path, count=2000, rdb_snapshot=False)
+def test_a_rollback_that_met_write_errors_can_be_run_again_and_says_incomplete_until_then(any_redis_server, tmp_path):
+    client, settings, before = _migrated(any_redis_server, tmp_path, count=2000, rdb_snapshot=False)
     client.config_set("maxmemory-policy", "noeviction")
     limited = threading.Event()
     limiter = threading.Thread(target=_limit_memory_once_the_rollback_holds_its_lease, args=(client, limited))
@@ -131,11 +131,11 @@ def _take_the_lease_once_chunks_write(client, backup_dir, taken: threading.Event
     taken.set()
 
 
-def test_a_lost_lease_stops_the_chunks_and_an_unfinished_run_guards_its_backup(redis_server, tmp_path):
-    client = redis_server.client()
+def test_a_lost_lease_stops_the_chunks_and_an_unfinished_run_guards_its_backup(any_redis_server, tmp_path):
+    client = any_redis_server.client()
     seed(client, 3000)
     before = keyspace(client)
-    first = settings_for(redis_server.url, tmp_path / "first", chunks=1, batch_size=5, rdb_snapshot=False)
+    first = settings_for(any_redis_server.url, tmp_path / "first", chunks=1, batch_size=5, rdb_snapshot=False)
     taken = threading.Event()
     thief = threading.Thread(target=_take_the_lease_once_chunks_write, args=(client, first.backup_dir, taken))
     thief.start()
@@ -149,7 +149,7 @@ def test_a_lost_lease_stops_the_chunks_and_an_unfinished_run_guards_its_backup(r
     assert json.loads(client.get(MARKER_KEY))["backup_dir"] == str(first.backup_dir.resolve())
     client.delete(LEASE_KEY)  # the other run is gone
 
-    second = settings_for(redis_server.url, tmp_path / "second", rdb_snapshot=False)
+    second = settings_for(any_redis_server.url, tmp_path / "second", rdb_snapshot=False)
     with pytest.raises(ConfigurationError, match="unfinished om-runbook run"):
         migration_flow(second)
     assert not (tmp_path / "second" / "manifest.json").exists()
