@@ -290,7 +290,7 @@ def status(args: argparse.Namespace) -> int:
 
     from om_runbook.flows.run_lookup import flow_run_state
     from om_runbook.migrations.run_status import judge_status, status_lines
-    from om_runbook.tasks.backup_store.run_status import read_status
+    from om_runbook.tasks.backup_store.run_status import read_status, read_timeline
     from om_runbook.tasks.io.local_process import process_alive
 
     backup_dir, host = Path(args.backup_dir), socket.gethostname()
@@ -299,7 +299,7 @@ def status(args: argparse.Namespace) -> int:
         now = time.time()
         alive = process_alive(state.pid) if state.host == host else True
         verdict = judge_status(state, now, host, alive)
-        lines = status_lines(state, verdict, now)
+        lines = status_lines(state, verdict, now, read_timeline(backup_dir))
         prefect_state = flow_run_state(state.flow_run_id) if state.flow_run_id else None
         if prefect_state is not None:
             lines.insert(1, f"  Prefect: flow run {prefect_state}")

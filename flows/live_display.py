@@ -18,12 +18,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.theme import Theme
 
 from om_runbook.migrations.run_status import LeaseState, RunKind, RunStatus
-from om_runbook.tasks.backup_store.run_status import write_status
+from om_runbook.migrations.timeline import Timeline, next_point
+from om_runbook.tasks.backup_store.run_status import read_timeline, write_status, write_timeline
 from om_runbook.tasks.io.progress_meter import METER
 
 TICK_SECONDS = 0.5
 STATUS_EVERY_TICKS = 2  # status.json once a second
 LOG_EVERY_SECONDS = 5.0  # without a terminal
+TIMELINE_EVERY_SECONDS = 2.0  # a point of the run's timeline (timeline.json, rewritten with each: a kill loses one)
 # One display per run: a subflow (the rehearsal's migration, an automatic rollback) runs in its parent's context
 # and shows in its parent's display
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("om_runbook_display_active", default=False)
@@ -77,6 +79,8 @@ class RunDisplay:
         self._last_log = 0.0
         self._phases_reported = 0
         self._console: Console | None = None
+        self._timeline = Timeline()
+        self._timeline_lock = threading.Lock()  # the display thread and finish() both add points
 
     def __enter__(self) -> RunDisplay:
         self._owner = not _ACTIVE.get()
@@ -84,6 +88,7 @@ class RunDisplay:
             return self
         self._token = _ACTIVE.set(True)
         METER.reset()
+        self._timeline = read_timeline(self.backup_dir)  # a resumed run goes on with the points of the one before
         console = self._console = self._shared_console()
         if console.is_terminal:
             console.push_theme(_BAR_THEME)
@@ -109,7 +114,7 @@ class RunDisplay:
         if self._thread is not None:
             self._thread.join(timeout=10)
         METER.enter(self.status.outcome or "ended")
-        self._tick(write=True)
+        self._tick(write=True, final=True)
         if self._progress is not None:
             self._progress.stop()
             self._progress.console.pop_theme()
@@ -157,9 +162,30 @@ class RunDisplay:
             else:
                 self.logger.info(line)
 
-    def _tick(self, write: bool) -> None:
+    def _add_point(self, status: RunStatus, final: bool) -> None:
+        """A timeline point every TIMELINE_EVERY_SECONDS and at the end, each written at once."""
+        with self._timeline_lock:
+            self._add_point_locked(status, final)
+
+    def _add_point_locked(self, status: RunStatus, final: bool) -> None:
+        points = self._timeline.points
+        now = status.updated_at
+        if points and now - points[-1].at < TIMELINE_EVERY_SECONDS and not final:
+            return
+        progress = status.progress
+        phase, done = (progress.name, progress.done) if progress is not None else (status.phase, 0)
+        p99 = status.throttle.p99_ms if status.throttle is not None else None
+        self._timeline.add(next_point(points[-1] if points else None, now, phase, done, p99))
+        if self.backup_dir.is_dir():
+            try:
+                write_timeline(self.backup_dir, self._timeline)
+            except OSError:
+                pass  # a full disk is the backup's and the report's to say; the timeline only loses points
+
+    def _tick(self, write: bool, final: bool = False) -> None:
         self._report_finished_phases()
         status = self._snapshot()
+        self._add_point(status, final)
         if self._progress is not None:
             self._draw(status)
         elif status.progress is not None and time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:

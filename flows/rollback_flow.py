@@ -105,12 +105,13 @@ def _rollback(
             )
         )
         chunks = [chunk for chunk in manifest.chunks if chunk.key_count]
-        # Every rollback replays every chunk from its first line: what an earlier rollback did may have been undone
-        # since (a migrate resumed), and the compare-and-set skips what is already back.
-        clear_checkpoints(backup_dir, "rollback")
         lease = RunLease(url, "rollback") if take_lease else nullcontext()
         with lease as held, clock.phase("rollback") as details:
             token = held.token_text if held is not None else lease_token
+            # Every rollback replays every chunk from its first line: what an earlier rollback did may have been
+            # undone since (a migrate resumed), and the compare-and-set skips what is already back. Only under the
+            # lease: a second rollback refused by it must not touch the first one's checkpoints.
+            clear_checkpoints(backup_dir, "rollback")
             with ChunkProgress(backup_dir, chunks, "rollback"), PaceController(backup_dir, None) as pacer:
                 results = rollback_key_ranges(redis_url, backup_dir, chunks, batch_size, parallel, token)
             details["pace_events"] = [event.model_dump(mode="json") for event in pacer.events]

@@ -214,7 +214,7 @@ def already_converted_count(manifest: BackupManifest) -> int:
 
 # what a run writes at the top of its backup directory
 OWN_ENTRIES = frozenset(
-    {MANIFEST_NAME, "chunks", "progress", "rdb", "schema", "archive", "control.json", "status.json"}
+    {MANIFEST_NAME, "chunks", "progress", "rdb", "schema", "archive", "control.json", "status.json", "timeline.json"}
 )
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from om_runbook.migrations.progress_figures import PhaseFigures, human_duration
+from om_runbook.migrations.timeline import Timeline, recent, sparkline
 
 RunKind = Literal["migration", "rollback", "rehearsal"]
 HEARTBEAT_STALE_SECONDS = 30.0  # the flow rewrites status.json every second; this long without it = gone
@@ -17,6 +18,7 @@ GOOD_OUTCOMES: dict[str, set[str]] = {
     "rehearsal": {"passed"},
 }
 NEEDS_PERSON_OUTCOMES = {"not_approved", "not_signed_off", "rollback_needed"}
+SPARKLINE_SECONDS = 300.0
 
 
 class PhaseProgress(BaseModel):
@@ -123,7 +125,28 @@ def judge_status(status: RunStatus, now: float, this_host: str, process_alive: b
     return StatusVerdict(state="running", exit_code=EXIT_HEALTHY, headline=f"running: {status.phase}")
 
 
-def status_lines(status: RunStatus, verdict: StatusVerdict, now: float) -> list[str]:
+def timeline_lines(timeline: Timeline, unit: str) -> list[str]:
+    """Sparklines of the latest phase with a measured rate, over its last minutes: the rate and PING p99 (none
+    without figures). The minutes end at that phase's last point, so a finished or crashed run shows its own."""
+    measured = [point for point in timeline.points if point.per_second is not None]
+    if not measured:
+        return []
+    end = measured[-1]
+    points = [point for point in recent(timeline.points, end.at, SPARKLINE_SECONDS) if point.phase == end.phase]
+    lines = []
+    rates = [point.per_second for point in points]
+    if any(rate is not None for rate in rates):
+        last = next(rate for rate in reversed(rates) if rate is not None)
+        lines.append(f"  {end.phase}, {unit}/s: {sparkline(rates)}  last {last:,.0f}/s")
+    p99s = [point.p99_ms for point in points]
+    if any(p99 is not None for p99 in p99s):
+        last = next(p99 for p99 in reversed(p99s) if p99 is not None)
+        worst = max(p99 for p99 in p99s if p99 is not None)
+        lines.append(f"  PING p99: {sparkline(p99s)}  last {last:.2f} ms, worst {worst:.2f} ms")
+    return lines
+
+
+def status_lines(status: RunStatus, verdict: StatusVerdict, now: float, timeline: Timeline | None = None) -> list[str]:
     """The one-screen answer."""
     lines = [
         f"om-runbook {status.kind}: {verdict.headline}",
@@ -137,6 +160,8 @@ def status_lines(status: RunStatus, verdict: StatusVerdict, now: float) -> list[
         lines.append(f"  phase {status.phase}: {status.progress.figures().text()}")
     else:
         lines.append(f"  phase {status.phase}")
+    if timeline is not None:
+        lines += timeline_lines(timeline, status.progress.unit if status.progress else "keys")
     if status.chunks:
         finished = sum(1 for c in status.chunks if c.finished)
         running = [c for c in status.chunks if not c.finished and c.done]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.run_status import RunStatus
+from om_runbook.migrations.timeline import Timeline
 
 STATUS_NAME = "status.json"
 
@@ -50,3 +51,26 @@ def read_status(backup_dir: Path) -> RunStatus:
         ) from None
     except (OSError, ValidationError, ValueError) as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from None
+
+
+TIMELINE_NAME = "timeline.json"
+
+
+def write_timeline(backup_dir: Path, timeline: Timeline) -> None:
+    """Replace atomically, without fsync (rewritten every few seconds); never re-creates a removed directory."""
+    path = backup_dir / TIMELINE_NAME
+    temporary = path.with_name(f"{TIMELINE_NAME}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(timeline.model_dump_json(), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def read_timeline(backup_dir: Path) -> Timeline:
+    """The figures of the runs on this backup directory so far; none when there is no (readable) timeline yet."""
+    try:
+        return Timeline.model_validate_json((backup_dir / TIMELINE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError):
+        return Timeline()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from om_runbook.flows.cli import main
 from om_runbook.flows.rollback_flow import rollback_flow
+from om_runbook.tasks.backup_store.run_status import read_timeline
 from tests.flows.helpers import keyspace, migrate_lines_done, seed
 from tests.flows.test_migration_flow import DATETIME_FIELDS, OPTIONAL_FIELDS, expected_bytes
 
@@ -75,7 +78,9 @@ def _manifest_status(backup_dir: Path) -> str | None:
         return None
 
 
-def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(any_redis_server, tmp_path):
+def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly_once(
+    any_redis_server, tmp_path, capsys
+):
     client = any_redis_server.client()
     seed(client, 15_000, dirty_share=0.002, seed=7)
     before = keyspace(client)
@@ -90,10 +95,16 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
     killed = [name for name, ready in kill_points.items() if _kill_when(command, env, ready)]
     assert killed == list(kill_points), f"kill points reached: {killed}"
 
+    resumed_at = time.time()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     outcome = json.loads(report.read_text())
     assert outcome["status"] == "succeeded"
+    timeline = read_timeline(backup_dir).points  # one timeline over the killed processes and the last one
+    assert timeline[0].at < resumed_at < timeline[-1].at
+    assert any(point.phase == "migrate: chunks" and point.per_second for point in timeline)
+    assert main(["status", "--backup-dir", str(backup_dir)]) == 0
+    assert re.search(r"migrate: chunks, keys/s: [ ▁▂▃▄▅▆▇█]+ last [\d,]+/s", capsys.readouterr().out)
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert outcome["kpis"]["fields_converted"] == manifest["fields_changed"]
 

@@ -16,6 +16,7 @@ from om_runbook.migrations.run_status import (
     default_resume_command,
     judge_status,
     status_lines,
+    timeline_lines,
 )
 
 NOW = 1_000_000.0
@@ -189,3 +190,26 @@ def test_the_gate_notice_carries_gate_roles_link_and_command_and_never_a_secret(
 def test_the_gate_notice_without_a_ui_link_says_where_to_answer():
     text = gate_notice("final", ["Operations Manager"], "", None, "abc")
     assert "Answer in the Prefect UI (Flow Runs, Paused, Resume)." in text
+
+
+def test_status_shows_sparklines_of_the_latest_phase_rate_and_of_p99_over_the_last_minutes():
+    from om_runbook.migrations.timeline import Timeline, TimelinePoint
+
+    timeline = Timeline(
+        points=[
+            TimelinePoint(at=float(t), phase="assess + backup: scan", done=t, per_second=9e9) for t in range(0, 40, 2)
+        ]
+        + [
+            TimelinePoint(at=40.0 + t, phase="migrate", done=t * 1000, per_second=rate, p99_ms=p99)
+            for t, rate, p99 in [(2, None, 0.2), (4, 1000.0, 0.3), (6, 3000.0, 1.5), (8, 2000.0, None)]
+        ]
+        + [TimelinePoint(at=-1000.0, phase="migrate", per_second=1e12)]  # older than the last minutes: not drawn
+    )
+    timeline.points.sort(key=lambda point: point.at)
+    lines = timeline_lines(timeline, "keys")
+    assert lines == [
+        "  migrate, keys/s:  ▁█▅  last 2,000/s",  # the scan's rate is another phase's: left out of the scale
+        "  PING p99: ▁▂█   last 1.50 ms, worst 1.50 ms",
+    ]
+    assert timeline_lines(Timeline(), "keys") == []
+    assert timeline_lines(Timeline(points=[TimelinePoint(at=1.0, phase="starting")]), "keys") == []
