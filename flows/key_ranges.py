@@ -11,6 +11,7 @@ from prefect import Task, flow, task
 from prefect.cache_policies import NONE
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
@@ -38,7 +39,10 @@ def migrate_key_range(
 def _key_range_in_thread(
     settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
 ) -> ChunkResult:
-    return migrate_key_range(settings, chunk, error_budget, lease_token)
+    # No heartbeat thread for a subflow in the parent's process: it lives and dies with the parent, whose own
+    # heartbeat stays on, and each sync subflow's end waited up to 1 s for that thread to stop.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return migrate_key_range(settings, chunk, error_budget, lease_token)
 
 
 @task(name="key-range-on-worker", cache_policy=NONE)
