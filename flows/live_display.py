@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.theme import Theme
 
 from om_runbook.migrations.run_status import LeaseState, RunKind, RunStatus
-from om_runbook.migrations.timeline import Timeline, next_point
+from om_runbook.migrations.timeline import Timeline, TimelinePoint, next_point, phase_end_point
 from om_runbook.tasks.backup_store.run_status import read_timeline, write_status, write_timeline
 from om_runbook.tasks.io.progress_meter import METER
 
@@ -80,7 +80,7 @@ class RunDisplay:
         self._phases_reported = 0
         self._console: Console | None = None
         self._timeline = Timeline()
-        self._timeline_lock = threading.Lock()  # the display thread and finish() both add points
+        self._timeline_lock = threading.RLock()  # the display thread and finish() both add points
 
     def __enter__(self) -> RunDisplay:
         self._owner = not _ACTIVE.get()
@@ -156,26 +156,37 @@ class RunDisplay:
         finished = METER.finished[self._phases_reported :]
         self._phases_reported += len(finished)
         for phase in finished:
+            p99 = METER.throttle.p99_ms if METER.throttle is not None else None
+            ended_at = phase.ended_at if phase.ended_at is not None else time.time()
+            self._add_point(phase_end_point(ended_at, phase.name, phase.figures(), p99))
             line = f"{phase.name} done: {phase.figures().done_text()}"
             if self._progress is not None and self._console is not None:
                 self._console.print(line, markup=False, highlight=False)
             else:
                 self.logger.info(line)
 
-    def _add_point(self, status: RunStatus, final: bool) -> None:
-        """A timeline point every TIMELINE_EVERY_SECONDS and at the end, each written at once."""
+    def _add_sample(self, status: RunStatus, final: bool) -> None:
+        """A timeline point every TIMELINE_EVERY_SECONDS and at the end."""
         with self._timeline_lock:
-            self._add_point_locked(status, final)
+            points = self._timeline.points
+            now = status.updated_at
+            if points and now - points[-1].at < TIMELINE_EVERY_SECONDS and not final:
+                return
+            progress = status.progress
+            phase, done = (progress.name, progress.done) if progress is not None else (status.phase, 0)
+            p99 = status.throttle.p99_ms if status.throttle is not None else None
+            self._add_point(next_point(points[-1] if points else None, now, phase, done, p99))
 
-    def _add_point_locked(self, status: RunStatus, final: bool) -> None:
-        points = self._timeline.points
-        now = status.updated_at
-        if points and now - points[-1].at < TIMELINE_EVERY_SECONDS and not final:
-            return
-        progress = status.progress
-        phase, done = (progress.name, progress.done) if progress is not None else (status.phase, 0)
-        p99 = status.throttle.p99_ms if status.throttle is not None else None
-        self._timeline.add(next_point(points[-1] if points else None, now, phase, done, p99))
+    def _add_point(self, point: TimelinePoint) -> None:
+        """Added in time order and written at once (the display thread and the run's end both add points)."""
+        with self._timeline_lock:
+            points = self._timeline.points
+            if points and point.at < points[-1].at:
+                point = point.model_copy(update={"at": points[-1].at})
+            self._timeline.add(point)
+            self._write_timeline()
+
+    def _write_timeline(self) -> None:
         if self.backup_dir.is_dir():
             try:
                 write_timeline(self.backup_dir, self._timeline)
@@ -185,7 +196,7 @@ class RunDisplay:
     def _tick(self, write: bool, final: bool = False) -> None:
         self._report_finished_phases()
         status = self._snapshot()
-        self._add_point(status, final)
+        self._add_sample(status, final)
         if self._progress is not None:
             self._draw(status)
         elif status.progress is not None and time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:

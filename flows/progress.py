@@ -33,7 +33,9 @@ class ChunkProgress:
         )
 
     def __enter__(self) -> ChunkProgress:
-        METER.begin(f"{self.direction}: chunks", self.planned)
+        states = self._checkpoint_states()
+        METER.begin(f"{self.direction}: chunks", self.planned, start=sum(state.done for state in states))
+        METER.set_chunks(states)
         self._thread.start()
         return self
 
@@ -42,7 +44,7 @@ class ChunkProgress:
         self._thread.join(timeout=30)
         self._update_artifact(self._read_checkpoints())
 
-    def _read_checkpoints(self) -> int:
+    def _checkpoint_states(self) -> list[ChunkProgressState]:
         states = []
         for chunk in self.chunks:
             checkpoint = load_checkpoint(self.backup_dir, self.direction, chunk)
@@ -51,6 +53,10 @@ class ChunkProgress:
                     index=chunk.index, done=checkpoint.lines_done, total=chunk.key_count, finished=checkpoint.finished
                 )
             )
+        return states
+
+    def _read_checkpoints(self) -> int:
+        states = self._checkpoint_states()
         METER.set_chunks(states)
         return sum(state.done for state in states)
 

@@ -29,18 +29,20 @@ def clock(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class PhaseFigures:
-    """`done` of `total` units after `seconds`; rate and ETA once the phase has run long enough to tell."""
+    """`done` of `total` units after `seconds`; rate and ETA once the phase has run long enough to tell. `start`
+    units were done before (by a process before a resume): the rate counts only what was done in `seconds`."""
 
     done: int
     total: int
     seconds: float
     unit: str = "keys"
+    start: int = 0
 
     @property
     def rate(self) -> float | None:
-        if self.seconds < MIN_SECONDS_FOR_RATE or self.done <= 0:
+        if self.seconds < MIN_SECONDS_FOR_RATE or self.done <= self.start:
             return None
-        return self.done / self.seconds
+        return (self.done - self.start) / self.seconds
 
     @property
     def eta_seconds(self) -> float | None:
@@ -65,10 +67,17 @@ class PhaseFigures:
             ]
         )
 
+    def phase_rate(self) -> float | None:
+        """The rate of a phase that ended, however short: what it did over the whole time it ran."""
+        return (self.done - self.start) / self.seconds if self.seconds > 0 else None
+
     def done_text(self) -> str:
-        """'100,000 keys in 2.1 s (47,000 keys/s)': a phase that ended."""
-        rate = f" ({_amount(round(self.done / self.seconds), self.unit)}/s)" if self.seconds > 0 else ""
-        return f"{_amount(self.done, self.unit)} in {self.seconds:.1f} s{rate}"
+        """'100,000 keys in 2.1 s (47,000 keys/s)' for a phase that ended; a resumed one says what it did itself:
+        '100,000 keys (40,000 in this process) in 0.9 s (44,000 keys/s)'."""
+        rate = self.phase_rate()
+        rate_text = f" ({_amount(round(rate), self.unit)}/s)" if rate is not None else ""
+        own = f" ({_amount(self.done - self.start, self.unit, with_unit=False)} in this process)" if self.start else ""
+        return f"{_amount(self.done, self.unit)}{own} in {self.seconds:.1f} s{rate_text}"
 
 
 def _amount(value: int, unit: str, with_unit: bool = True) -> str:

@@ -27,9 +27,11 @@ class PhaseProgress(BaseModel):
     total: int = 0
     unit: str = "keys"
     seconds: float = 0.0
+    start: int = Field(0, description="units done before this process took the phase up (a resumed run)")
+    ended_at: float | None = Field(None, description="epoch seconds the phase ended (a finished phase only)")
 
     def figures(self) -> PhaseFigures:
-        return PhaseFigures(self.done, self.total, self.seconds, self.unit)
+        return PhaseFigures(self.done, self.total, self.seconds, self.unit, self.start)
 
 
 class ChunkProgressState(BaseModel):
@@ -126,20 +128,21 @@ def judge_status(status: RunStatus, now: float, this_host: str, process_alive: b
 
 
 def timeline_lines(timeline: Timeline, unit: str) -> list[str]:
-    """Sparklines of the latest phase with a measured rate, over its last minutes: the rate and PING p99 (none
-    without figures). The minutes end at that phase's last point, so a finished or crashed run shows its own."""
+    """Over the last minutes with a measured rate: one sparkline per phase of its rate (each on its own scale), and
+    one of PING p99 over the phases that measured it. The minutes end at the last measured point, so a finished or
+    crashed run shows its own."""
     measured = [point for point in timeline.points if point.per_second is not None]
     if not measured:
         return []
-    end = measured[-1]
-    points = [point for point in recent(timeline.points, end.at, SPARKLINE_SECONDS) if point.phase == end.phase]
+    window = recent(timeline.points, measured[-1].at, SPARKLINE_SECONDS)
     lines = []
-    rates = [point.per_second for point in points]
-    if any(rate is not None for rate in rates):
+    for phase in dict.fromkeys(point.phase for point in window if point.per_second is not None):
+        rates = [point.per_second for point in window if point.phase == phase]
         last = next(rate for rate in reversed(rates) if rate is not None)
-        lines.append(f"  {end.phase}, {unit}/s: {sparkline(rates)}  last {last:,.0f}/s")
-    p99s = [point.p99_ms for point in points]
-    if any(p99 is not None for p99 in p99s):
+        lines.append(f"  {phase}, {unit}/s: {sparkline(rates)}  last {last:,.0f}/s")
+    probed = {point.phase for point in window if point.p99_ms is not None}
+    p99s = [point.p99_ms for point in window if point.phase in probed]
+    if probed:
         last = next(p99 for p99 in reversed(p99s) if p99 is not None)
         worst = max(p99 for p99 in p99s if p99 is not None)
         lines.append(f"  PING p99: {sparkline(p99s)}  last {last:.2f} ms, worst {worst:.2f} ms")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from om_runbook.migrations.progress_figures import PhaseFigures
+
 MAX_POINTS = 600
 MIN_RATE_SECONDS = 0.5  # a shorter span (the run's last points) gives no rate: too few batches to mean anything
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -47,6 +49,12 @@ def next_point(previous: TimelinePoint | None, at: float, phase: str, done: int,
     ):
         rate = (done - previous.done) / (at - previous.at)
     return TimelinePoint(at=at, phase=phase, done=done, per_second=rate, p99_ms=p99_ms)
+
+
+def phase_end_point(at: float, phase: str, figures: PhaseFigures, p99_ms: float | None) -> TimelinePoint:
+    """The point of a phase that ended, with its rate over the whole time it ran: a phase shorter than the spacing
+    of the points would otherwise have no rate at all."""
+    return TimelinePoint(at=at, phase=phase, done=figures.done, per_second=figures.phase_rate(), p99_ms=p99_ms)
 
 
 def _merged(first: TimelinePoint, second: TimelinePoint) -> TimelinePoint:

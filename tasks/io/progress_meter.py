@@ -19,6 +19,7 @@ class ProgressMeter:
         self._phase: str = "starting"
         self._unit = "keys"
         self._done = 0
+        self._start = 0
         self._total = 0
         self._started = time.monotonic()
         self._counting = False
@@ -29,11 +30,13 @@ class ProgressMeter:
         self.lease: tuple[str, float] | None = None  # holder, since (epoch seconds)
         self.finished: list[PhaseProgress] = []  # counted phases that ended, with their last figures
 
-    def begin(self, phase: str, total: int, unit: str = "keys") -> None:
-        """A new phase with a counter: `advance` from here on; chunk bars of an earlier phase are dropped."""
+    def begin(self, phase: str, total: int, unit: str = "keys", start: int = 0) -> None:
+        """A new phase with a counter: `advance` from here on; chunk bars of an earlier phase are dropped. `start`
+        units were done by a process before this one (a resumed run): rates count only what is done from here."""
         with self._lock:
             self._close_phase()
-            self._phase, self._unit, self._done, self._total = phase, unit, 0, max(0, total)
+            self._phase, self._unit, self._total = phase, unit, max(0, total, start)
+            self._done = self._start = max(0, start)
             self._started, self._counting = time.monotonic(), True
             self._chunks = {}
 
@@ -45,7 +48,7 @@ class ProgressMeter:
 
     def _close_phase(self) -> None:
         if self._counting:
-            self.finished.append(self._progress())
+            self.finished.append(self._progress().model_copy(update={"ended_at": time.time()}))
 
     def advance(self, count: int) -> None:
         with self._lock:
@@ -78,7 +81,9 @@ class ProgressMeter:
 
     def _progress(self) -> PhaseProgress:
         seconds = time.monotonic() - self._started
-        return PhaseProgress(name=self._phase, done=self._done, total=self._total, unit=self._unit, seconds=seconds)
+        return PhaseProgress(
+            name=self._phase, done=self._done, total=self._total, unit=self._unit, seconds=seconds, start=self._start
+        )
 
     def chunks(self) -> list[ChunkProgressState]:
         with self._lock:

@@ -154,7 +154,8 @@ def _rollback_refuses_damaged_chunk_files(server, client, backup, capsys) -> Non
     chunk = max((backup / "chunks").glob("*.jsonl"), key=lambda path: path.stat().st_size)
     original = chunk.read_text(encoding="utf-8")
     lines = original.splitlines(keepends=True)
-    edited = "".join([lines[0].replace("20", "21", 1), *lines[1:]])
+    edited = "".join([lines[0].replace('"', "'", 1), *lines[1:]])  # every JSON line holds a quote
+    assert edited != original
     for damage in (edited, original[: len(original) // 2], None):
         if damage is None:
             chunk.unlink()

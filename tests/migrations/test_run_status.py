@@ -61,6 +61,18 @@ def test_rate_eta_and_share_once_measured():
     assert figures.done_text() == "120,000 keys in 4.0 s (30,000 keys/s)"
 
 
+def test_a_resumed_phase_rates_only_what_this_process_did():
+    figures = PhaseFigures(15_000, 15_000, 0.25, start=10_000)  # 10,000 done before the kill, 5,000 after it
+    assert figures.rate is None  # a quarter of a second: no running rate yet
+    assert figures.phase_rate() == 20_000
+    assert figures.done_text() == "15,000 keys (5,000 in this process) in 0.2 s (20,000 keys/s)"
+    assert PhaseFigures(15_000, 20_000, 1.0, start=10_000).rate == 5_000
+    assert PhaseFigures(10_000, 20_000, 1.0, start=10_000).rate is None  # nothing done in this process yet
+    assert (
+        PhaseFigures(10, 10, 0.0).phase_rate() is None and PhaseFigures(10, 10, 0.0).done_text() == "10 keys in 0.0 s"
+    )
+
+
 def test_share_is_capped_and_an_overrun_total_has_no_negative_eta():
     figures = PhaseFigures(1500, 1000, 2.0)
     assert figures.share == 1.0 and figures.eta_seconds == 0
@@ -192,7 +204,7 @@ def test_the_gate_notice_without_a_ui_link_says_where_to_answer():
     assert "Answer in the Prefect UI (Flow Runs, Paused, Resume)." in text
 
 
-def test_status_shows_sparklines_of_the_latest_phase_rate_and_of_p99_over_the_last_minutes():
+def test_status_shows_sparklines_of_each_phase_rate_and_of_p99_over_the_last_minutes():
     from om_runbook.migrations.timeline import Timeline, TimelinePoint
 
     timeline = Timeline(
@@ -208,7 +220,8 @@ def test_status_shows_sparklines_of_the_latest_phase_rate_and_of_p99_over_the_la
     timeline.points.sort(key=lambda point: point.at)
     lines = timeline_lines(timeline, "keys")
     assert lines == [
-        "  migrate, keys/s:  ▁█▅  last 2,000/s",  # the scan's rate is another phase's: left out of the scale
+        "  assess + backup: scan, keys/s: " + "▁" * 20 + "  last 9,000,000,000/s",
+        "  migrate, keys/s:  ▁█▅  last 2,000/s",  # on its own scale: the scan's rate is another phase's
         "  PING p99: ▁▂█   last 1.50 ms, worst 1.50 ms",
     ]
     assert timeline_lines(Timeline(), "keys") == []

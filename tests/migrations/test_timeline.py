@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from om_runbook.migrations.progress_figures import PhaseFigures
 from om_runbook.migrations.timeline import (
     Timeline,
     TimelinePoint,
     halve,
     next_point,
+    phase_end_point,
     recent,
     sparkline,
 )
@@ -50,3 +52,9 @@ def test_sparkline_scales_from_minimum_to_maximum_leaves_gaps_and_shows_the_last
     assert sparkline([5, 5, 5]) == "▁▁▁"
     assert sparkline([None, None]) == ""
     assert sparkline(list(range(100)), width=10) == "▁▂▃▃▄▅▆▆▇█"
+
+
+def test_a_phase_shorter_than_the_spacing_of_the_points_gets_its_whole_rate_at_its_end():
+    point = phase_end_point(50.0, "migrate: chunks", PhaseFigures(15_000, 15_000, 0.3, start=9_000), 0.7)
+    assert point.per_second == 20_000 and point.done == 15_000 and point.p99_ms == 0.7 and point.at == 50.0
+    assert phase_end_point(50.0, "schema", PhaseFigures(0, 0, 0.0), None).per_second is None  # no time: no rate
