@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 
 rehearse: setup
 	@mkdir -p $(dir $(REPORT))
-	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json $(REPORT)
+	$(VENV)/bin/om-runbook rehearse --count $(COUNT) --report-json $(REPORT) --archive-dir $(dir $(REPORT))rehearsal-archive
 
 check: setup
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,7 @@ ASSESSMENT_KEY = "migration-assessment"
 BACKUP_KEY = "migration-backup-manifest"
 KPI_KEY = "migration-kpis"
 CHECKLIST_KEY = "migration-checklist"
+REPORT_KEY = "migration-report"
 
 
 def assessment_frame(assessment: Assessment) -> pd.DataFrame:
@@ -95,3 +96,9 @@ def publish_kpis(checks: list[KpiCheck], status: str) -> None:
 
 def publish_checklist(markdown: str) -> None:
     create_markdown_artifact(markdown, key=CHECKLIST_KEY, description="the deployment checklist as this run proved it")
+
+
+def publish_migration_report(markdown: str) -> None:
+    create_markdown_artifact(
+        markdown, key=REPORT_KEY, description="headline numbers, the run over time, the HTML report"
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
-from om_runbook.flows.artifacts import publish_checklist, publish_kpis
+from om_runbook.flows.artifacts import publish_checklist, publish_kpis, publish_migration_report
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.signoff_gates import ask_for_signoffs
@@ -19,10 +20,12 @@ from om_runbook.migrations.kpi_targets import evaluate_kpis
 from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_after_migration, rto_evidence, rto_kpis
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import PhaseClock, RunReport, recorded_snapshot
+from om_runbook.migrations.report_markdown import migration_report_markdown
 from om_runbook.migrations.run_status import default_resume_command
 from om_runbook.migrations.signoff import Gate
 from om_runbook.migrations.unfinished_run import UnfinishedRun
-from om_runbook.tasks.backup_store.report import archive_run, write_report
+from om_runbook.tasks.backup_store.html_report import run_charts
+from om_runbook.tasks.backup_store.report import REPORT_WRITE_ERRORS, archive_run, write_report
 from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.progress_meter import METER
@@ -89,7 +92,9 @@ class ChecklistRun:
             publish_kpis(report.kpi_checks, report.status)
             publish_checklist(checklist)
         finally:
-            self.keep_records(checklist)
+            html_report = self.keep_records(checklist)
+        charts = run_charts(self.settings.backup_dir, report)
+        publish_migration_report(migration_report_markdown(report, charts, html_report))
 
     def recovery_after_migration(self) -> RecoveryEstimate | None:
         """The RTO from this run's own figures, once its migrate and verify phases ran (else the go/no-go's stands)."""
@@ -103,12 +108,14 @@ class ChecklistRun:
             self.report.kpis.keys_scanned,
         )
 
-    def keep_records(self, checklist: str) -> None:
-        """Report file and archive; a full disk here is logged, never allowed to hide how the run ended."""
+    def keep_records(self, checklist: str) -> Path | None:
+        """Report file and archive, the HTML report's path; a full disk here is logged, never allowed to hide how
+        the run ended."""
         backup_dir = self.settings.backup_dir
         try:
             write_report(self.settings.report_json, self.report)
             if (backup_dir / "manifest.json").exists():
-                archive_run(backup_dir, self.report, checklist)
-        except OSError as exc:
+                return archive_run(backup_dir, self.report, checklist, "run-report")
+        except REPORT_WRITE_ERRORS as exc:
             self.logger.error("could not write the run report or archive: %s (the artifacts hold them)", exc)
+        return None

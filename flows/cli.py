@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--parallel", type=int, default=2, help="chunks migrated at the same time (2)")
     rehearse.add_argument("--chunks", type=int, default=None, help="key-range chunks (default: one per 250k keys)")
     _add_report(rehearse)
+    rehearse.add_argument(
+        "--archive-dir",
+        metavar="DIR",
+        help="copy the throwaway backup directory's archive (reports with charts, checklist) to DIR before it goes",
+    )
 
     run = commands.add_parser("run", help="assess, back up, migrate, verify (the production run)")
     _add_url(run)

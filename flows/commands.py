@@ -22,6 +22,7 @@ from om_runbook.migrations.errors import ConfigurationError, RunbookError
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import RunReport
 from om_runbook.tasks.backup_store.backup_format import write_atomically
+from om_runbook.tasks.backup_store.report import keep_archive, prepare_archive_copy
 
 if TYPE_CHECKING:
     from om_runbook.flows.embedded_server import EmbeddedServer
@@ -189,8 +190,11 @@ def rehearse(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
+    if args.archive_dir:
+        prepare_archive_copy(Path(args.archive_dir))
     with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work, prefect_api() as prefect_server:
         server = start_redis_server(Path(work) / "redis", ends_with_thread=True)  # while the Prefect server starts
+        backup_dir = Path(work) / "backup"
         try:
             seeded = None
             if prefect_server is not None:
@@ -198,7 +202,7 @@ def rehearse(args: argparse.Namespace) -> int:
             settings = build_settings(
                 redis_url=SecretStr(server.url),
                 models="om_runbook.migrations.sample_models",
-                backup_dir=Path(work) / "backup",
+                backup_dir=backup_dir,
                 chunks=args.chunks,
                 parallel=args.parallel,
                 auto_approve=True,
@@ -207,8 +211,12 @@ def rehearse(args: argparse.Namespace) -> int:
             result = rehearsal_flow(settings, args.count, args.dirty_share, args.seed, seeded)
         finally:
             server.stop()
+            # a failed rehearsal's reports are the ones to read: kept before the throwaway directory goes
+            kept = keep_archive(backup_dir, Path(args.archive_dir)) if args.archive_dir else None
     print_report(console, result.migration)
     print_rehearsal(console, result)
+    for path in kept or []:  # a path is never wrapped: it is copied from the terminal
+        console.print(f"report with charts: {path}", markup=False, highlight=False, soft_wrap=True)
     if args.report_json:
         write_atomically(Path(args.report_json), rehearsal_json(result))
     return 0 if result.passed else 1

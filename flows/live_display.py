@@ -20,12 +20,13 @@ from rich.theme import Theme
 from om_runbook.migrations.run_status import LeaseState, RunKind, RunStatus
 from om_runbook.migrations.timeline import Timeline, TimelinePoint, next_point, phase_end_point
 from om_runbook.tasks.backup_store.run_status import read_timeline, write_status, write_timeline
+from om_runbook.tasks.guards.throttle import read_probe_reading
 from om_runbook.tasks.io.progress_meter import METER
 
 TICK_SECONDS = 0.5
 STATUS_EVERY_TICKS = 2  # status.json once a second
 LOG_EVERY_SECONDS = 5.0  # without a terminal
-TIMELINE_EVERY_SECONDS = 2.0  # a point of the run's timeline (timeline.json, rewritten with each: a kill loses one)
+TIMELINE_EVERY_SECONDS = 1.0  # a point of the run's timeline (timeline.json, rewritten with each: a kill loses one)
 # One display per run: a subflow (the rehearsal's migration, an automatic rollback) runs in its parent's context
 # and shows in its parent's display
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("om_runbook_display_active", default=False)
@@ -174,8 +175,12 @@ class RunDisplay:
                 return
             progress = status.progress
             phase, done = (progress.name, progress.done) if progress is not None else (status.phase, 0)
-            p99 = status.throttle.p99_ms if status.throttle is not None else None
-            self._add_point(next_point(points[-1] if points else None, now, phase, done, p99))
+            throttle = status.throttle
+            p99, limit = (throttle.p99_ms, throttle.limit_ms) if throttle is not None else (None, None)
+            probe = read_probe_reading(self.backup_dir, max_age_seconds=1.0)  # the probe stops with the chunks
+            if p99 is None and probe is not None:
+                p99 = probe.p99_ms
+            self._add_point(next_point(points[-1] if points else None, now, phase, done, p99, probe, limit))
 
     def _add_point(self, point: TimelinePoint) -> None:
         """Added in time order and written at once (the display thread and the run's end both add points)."""

@@ -59,7 +59,7 @@ def migrate(
     if has_search and settings.schema_mode == "alias":
         with run.clock.phase("schema_switch") as details:
             details["applied"] = schema_task(settings, migratable, "switch")
-    system.pace_events = pacer.events
+    system.pace_events, system.pace_started_at = pacer.events, pacer.started_at
     system.throttled_seconds = throttled_seconds(pacer.events, pacer.elapsed())
     run.report.messages += pace_summary(system.latency_limit_ms, pacer.events, system.throttled_seconds)
     system.migration_latency, system.memory_peak_share, system.cpu_peak_share = (

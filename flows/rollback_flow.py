@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
 
+from om_runbook.flows.artifacts import publish_migration_report
 from om_runbook.flows.key_ranges import rollback_key_ranges
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
@@ -20,6 +21,7 @@ from om_runbook.migrations.config import build_settings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import PhaseClock, RunReport, migration_kpis
+from om_runbook.migrations.report_markdown import migration_report_markdown
 from om_runbook.migrations.run_status import default_resume_command
 from om_runbook.migrations.server_facts import require_writable_primary
 from om_runbook.migrations.targets import Storage, discover_targets, key_prefixes
@@ -30,7 +32,8 @@ from om_runbook.tasks.backup_store.backup_format import (
     require_complete_manifest,
     save_manifest,
 )
-from om_runbook.tasks.backup_store.report import write_report
+from om_runbook.tasks.backup_store.html_report import run_charts
+from om_runbook.tasks.backup_store.report import REPORT_WRITE_ERRORS, archive_run, write_report
 from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.guards.throttle import PaceController
@@ -72,6 +75,19 @@ def rollback_flow(
             )
         finally:
             display.finish(report.status)
+            _archive(backup_dir, report)
+
+
+def _archive(backup_dir: Path, report: RunReport) -> None:
+    """The rollback's report with charts in the archive and as the `migration-report` artifact; never in the way of
+    how the rollback ended."""
+    html_report = None
+    try:
+        if (backup_dir / "manifest.json").exists():
+            html_report = archive_run(backup_dir, report, None, "rollback-report")
+    except REPORT_WRITE_ERRORS as exc:
+        get_run_logger().error("could not write the rollback's archive: %s", exc)
+    publish_migration_report(migration_report_markdown(report, run_charts(backup_dir, report), html_report))
 
 
 def _rollback(

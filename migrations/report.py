@@ -56,6 +56,7 @@ class SystemMetrics(BaseModel):
     cpu_peak_share: float | None = None
     latency_limit_ms: float | None = None  # the throttle's p99 limit (None: no throttle)
     pace_events: list[PaceEvent] = Field(default_factory=list)  # throttle steps and `om-runbook tune` changes
+    pace_started_at: float | None = None  # epoch seconds of the pace events' at_seconds = 0
     throttled_seconds: float = 0.0
 
 

@@ -12,12 +12,39 @@ MIN_RATE_SECONDS = 0.5  # a shorter span (the run's last points) gives no rate: 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
+class ProbeReading(BaseModel):
+    """The resource probe's latest figures (it runs while the chunks run): PING over its last quarter second, and
+    its latest memory and Redis CPU sample."""
+
+    at: float = Field(0.0, description="epoch seconds")
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    samples: int = 0
+    used_memory_bytes: int | None = None
+    cpu_share: float | None = Field(
+        None, description="Redis CPU seconds per second (user + sys) since the sample before"
+    )
+
+
 class TimelinePoint(BaseModel):
     at: float = Field(description="epoch seconds")
     phase: str
     done: int = Field(0, description="units the phase has done (keys, bytes)")
     per_second: float | None = Field(None, description="the phase's rate since the point before, in its unit")
     p99_ms: float | None = Field(None, description="PING p99 the probe measured last (the migrate phase only)")
+    p50_ms: float | None = None
+    limit_ms: float | None = Field(None, description="the throttle's p99 limit at this point")
+    used_memory_bytes: int | None = None
+    cpu_share: float | None = None
+    started_at: float | None = Field(None, description="a phase's last point: when the phase began (epoch seconds)")
+
+
+class ChunkSpan(BaseModel):
+    """One process's stretch of work on one chunk (epoch seconds): a resumed chunk has one per process."""
+
+    started_at: float
+    ended_at: float
+    ran_by: str = Field("", description="host:pid")
 
 
 class Timeline(BaseModel):
@@ -38,7 +65,15 @@ class Timeline(BaseModel):
             self.points = halve(self.points)
 
 
-def next_point(previous: TimelinePoint | None, at: float, phase: str, done: int, p99_ms: float | None) -> TimelinePoint:
+def next_point(
+    previous: TimelinePoint | None,
+    at: float,
+    phase: str,
+    done: int,
+    p99_ms: float | None,
+    probe: ProbeReading | None = None,
+    limit_ms: float | None = None,
+) -> TimelinePoint:
     """The point at `at`; its rate is measured against `previous` when both are of the same phase."""
     rate = None
     if (
@@ -48,13 +83,21 @@ def next_point(previous: TimelinePoint | None, at: float, phase: str, done: int,
         and done >= previous.done
     ):
         rate = (done - previous.done) / (at - previous.at)
-    return TimelinePoint(at=at, phase=phase, done=done, per_second=rate, p99_ms=p99_ms)
+    figures = probe.model_dump(include={"p50_ms", "used_memory_bytes", "cpu_share"}) if probe is not None else {}
+    return TimelinePoint(at=at, phase=phase, done=done, per_second=rate, p99_ms=p99_ms, limit_ms=limit_ms, **figures)
 
 
 def phase_end_point(at: float, phase: str, figures: PhaseFigures, p99_ms: float | None) -> TimelinePoint:
     """The point of a phase that ended, with its rate over the whole time it ran: a phase shorter than the spacing
     of the points would otherwise have no rate at all."""
-    return TimelinePoint(at=at, phase=phase, done=figures.done, per_second=figures.phase_rate(), p99_ms=p99_ms)
+    return TimelinePoint(
+        at=at,
+        phase=phase,
+        done=figures.done,
+        per_second=figures.phase_rate(),
+        p99_ms=p99_ms,
+        started_at=at - figures.seconds,
+    )
 
 
 def _merged(first: TimelinePoint, second: TimelinePoint) -> TimelinePoint:

@@ -25,6 +25,7 @@ from om_runbook.migrations.backup_format import (
     parse_line,
 )
 from om_runbook.migrations.errors import BackupError, BackupLost, ConfigurationError
+from om_runbook.migrations.timeline import ChunkSpan
 
 
 def chunk_path(backup_dir: Path, chunk: ChunkBackup) -> Path:
@@ -264,6 +265,7 @@ class Checkpoint(BaseModel):
     lines_done: int = 0
     counts: dict[str, int] = Field(default_factory=dict)
     finished: bool = False
+    runs: list[ChunkSpan] = Field(default_factory=list, description="when each process worked on the chunk")
 
 
 def checkpoint_path(backup_dir: Path, direction: str, chunk: ChunkBackup) -> Path:

@@ -29,12 +29,21 @@ def _cpu_seconds(cpu: dict) -> float:
 STATUS_INTERVAL = 0.25  # seconds of PINGs behind each live p99 the throttle reads
 
 
-def _write_status(path: Path, window: list[float]) -> None:
-    """The last interval's PING p99 for the throttle (written whole, then renamed: never read torn)."""
+def _write_status(path: Path, window: list[float], memory_bytes: int | None, cpu_share: float | None) -> None:
+    """The last interval's PING p50/p99 (the throttle reads p99) and the latest memory and CPU sample, for the throttle
+    and the run's timeline (written whole, then renamed: never read torn)."""
     summary = summarize_latencies(window)  # the report's own p99, so the limit means the same in both
-    p99 = summary.p99_ms if summary.samples else None
+    measured = summary.samples > 0
+    reading = {
+        "p50_ms": summary.p50_ms if measured else None,
+        "p99_ms": summary.p99_ms if measured else None,
+        "samples": summary.samples,
+        "used_memory_bytes": memory_bytes,
+        "cpu_share": cpu_share,
+        "at": time.time(),
+    }
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"p99_ms": p99, "samples": summary.samples, "at": time.time()}))
+    temporary.write_text(json.dumps(reading))
     os.replace(temporary, path)
 
 
@@ -53,6 +62,8 @@ def probe(
     memory_peak: float | None = None
     cpu_peak: float | None = None
     last: tuple[float, float] | None = None
+    memory_bytes: int | None = None
+    cpu_share: float | None = None
     next_sample = 0.0
     window_start, next_status = 0, time.perf_counter() + STATUS_INTERVAL
     error = None
@@ -61,15 +72,17 @@ def probe(
             if time.perf_counter() >= next_sample or stop.is_set():
                 memory, cpu = client.info("memory"), client.info("cpu")
                 share = _memory_share(memory)
+                memory_bytes = int(memory.get("used_memory", 0))
                 if share is not None:
                     memory_peak = max(memory_peak or 0.0, share)
                 now = (time.perf_counter(), _cpu_seconds(cpu))
                 if last is not None and now[0] > last[0]:
-                    cpu_peak = max(cpu_peak or 0.0, (now[1] - last[1]) / (now[0] - last[0]))
+                    cpu_share = (now[1] - last[1]) / (now[0] - last[0])
+                    cpu_peak = max(cpu_peak or 0.0, cpu_share)
                 last, next_sample = now, now[0] + sample_interval
             if status is not None and time.perf_counter() >= next_status:
                 try:
-                    _write_status(status, timings[window_start:])
+                    _write_status(status, timings[window_start:], memory_bytes, cpu_share)
                 except OSError:
                     pass  # a full disk: the throttle sees no reading (none is "not throttled"); the PINGs go on
                 window_start, next_status = len(timings), time.perf_counter() + STATUS_INTERVAL

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from om_runbook.migrations.throttle import (
     throttled_seconds,
     tuning_events,
 )
+from om_runbook.migrations.timeline import ProbeReading
 from om_runbook.tasks.backup_store.backup_format import write_atomically
 from om_runbook.tasks.io.progress_meter import METER
 
@@ -54,14 +54,14 @@ def write_tuning(backup_dir: Path, change: Tuning) -> Tuning:
     return merged
 
 
-def _read_p99(backup_dir: Path, max_age_seconds: float = 5.0) -> float | None:
+def read_probe_reading(backup_dir: Path, max_age_seconds: float = 5.0) -> ProbeReading | None:
+    """The probe's latest figures; None when there are none or they are old (the probe stopped: never throttle on
+    an old reading)."""
     try:
-        status = json.loads(latency_status_path(backup_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        reading = ProbeReading.model_validate_json(latency_status_path(backup_dir).read_text(encoding="utf-8"))
+    except (OSError, ValidationError, ValueError):
         return None
-    if time.time() - float(status.get("at", 0)) > max_age_seconds:
-        return None  # the probe stopped: do not throttle on an old reading
-    return status.get("p99_ms")
+    return reading if time.time() - reading.at <= max_age_seconds else None
 
 
 class PaceReader:
@@ -96,6 +96,7 @@ class PaceController:
         self.delay = 0.0
         self.tuning = Tuning()
         self.started = time.monotonic()
+        self.started_at = time.time()  # the epoch of the events' at_seconds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="om-runbook-pace", daemon=True)
 
@@ -121,7 +122,8 @@ class PaceController:
         self.events += tuning_events(self.tuning, tuning, self.elapsed(), self.delay)
         self.tuning = tuning
         limit = (tuning.max_latency_ms if tuning.max_latency_ms is not None else self.limit_ms) or None  # 0 = off
-        p99 = _read_p99(self.backup_dir)
+        reading = read_probe_reading(self.backup_dir)
+        p99 = reading.p99_ms if reading is not None else None
         delay = next_delay(self.delay, p99, limit)
         event = delay_event(self.delay, delay, p99, limit, self.elapsed())
         if event is not None:

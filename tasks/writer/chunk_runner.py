@@ -8,6 +8,8 @@ replays at most one batch, which the compare-and-set makes harmless.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from om_runbook.migrations.config import FailureMode
 from om_runbook.migrations.errors import BackupError, MigrationAborted
 from om_runbook.migrations.report import PROBLEM_LIST_LIMIT
 from om_runbook.migrations.throttle import Pace
+from om_runbook.migrations.timeline import ChunkSpan
 from om_runbook.tasks.backup_store.backup_format import (
     Checkpoint,
     clear_checkpoint,
@@ -50,6 +53,7 @@ class ChunkResult(BaseModel):
     batches: int = 0
     ran_by: str = ""  # host:pid of the process that ran it (fan-out: the worker's flow run)
     progress_in_memory: bool = False  # a rollback whose checkpoints the disk refused (full)
+    runs: list[ChunkSpan] = Field(default_factory=list)  # when each process worked on it, the killed ones too
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,16 @@ def run_chunk(
     result = ChunkResult(index=chunk.index, direction=direction, resumed_from_line=checkpoint.lines_done)
     counts: Counter[str] = Counter(checkpoint.counts)
     if checkpoint.finished:
-        result.counts, result.key_count = dict(counts), chunk.key_count
+        result.counts, result.key_count, result.runs = dict(counts), chunk.key_count, checkpoint.runs
         return result
     script = load_cas_script(nodes)
     batch: list[list[str]] = []
     lines_done = checkpoint.lines_done
+    this_run = ChunkSpan(started_at=time.time(), ended_at=time.time(), ran_by=f"{socket.gethostname()}:{os.getpid()}")
+
+    def runs_until_now() -> list[ChunkSpan]:
+        this_run.ended_at = time.time()
+        return [*checkpoint.runs, this_run.model_copy()]
 
     def flush() -> None:
         nonlocal lines_done
@@ -148,7 +157,7 @@ def run_chunk(
         result.batches += 1
         batch.clear()
         unwritten = record_progress(
-            backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts))
+            backup_dir, direction, chunk, Checkpoint(lines_done=lines_done, counts=dict(counts), runs=runs_until_now())
         )
         if unwritten and not result.progress_in_memory:
             result.progress_in_memory = True
@@ -182,9 +191,14 @@ def run_chunk(
     if batch:
         flush()
     # never "finished" with skipped keys: the next run replays the whole chunk (compare-and-set: harmless)
-    done = Checkpoint() if counts["errors"] else Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True)
+    runs = runs_until_now()
+    done = (
+        Checkpoint(runs=runs)
+        if counts["errors"]
+        else Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True, runs=runs)
+    )
     record_progress(backup_dir, direction, chunk, done)
-    result.key_count, result.counts = lines_done, dict(counts)
+    result.key_count, result.counts, result.runs = lines_done, dict(counts), runs
     result.seconds = time.perf_counter() - started
     return result
 

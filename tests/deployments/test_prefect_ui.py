@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), "run `make setup` (apt chromium chromium-driver)"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for the report's no-errors check
     for flag in (
         "--headless=new",
         "--no-sandbox",
@@ -237,11 +239,13 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
 
 
 ARTIFACT_SCRIPT = r"""
-import json, sys
+import json, sys, uuid
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 request = json.loads(sys.stdin.read())
+runs = ArtifactFilterFlowRunId(any_=[uuid.UUID(request["flow_run_id"])])
 with get_client(sync_client=True) as client:
-    found = [a for a in client.read_artifacts() if str(a.flow_run_id) == request["flow_run_id"] and a.key]
+    found = [a for a in client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=runs)) if a.key]
 print(json.dumps({a.key: str(a.id) for a in found}))
 """
 
@@ -277,6 +281,52 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
     browser.get(f"{base}/artifacts/artifact/{artifacts['migration-checklist']}")
     browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'Data integrity checks passed')]")
     _shot(browser, tmp_path, "checklist-artifact.png")
+
+
+def _check_report_page(browser: WebDriver, page: Path, chunks: int) -> None:
+    """Opened from the file alone: no console error, every chart drawn from data, one timeline row per chunk."""
+    browser.get_log("browser")  # what earlier pages logged is theirs
+    browser.get(page.as_uri())
+    browser.find_element(By.TAG_NAME, "h1")
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+    figures = {figure.get_attribute("data-chart"): figure for figure in browser.find_elements(By.TAG_NAME, "figure")}
+    assert set(figures) == {"timeline", "throughput", "latency", "resources", "value-classes"}
+    for name, figure in figures.items():
+        assert int(figure.get_attribute("data-points")) > 0, name
+        image = figure.find_element(By.TAG_NAME, "img")
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0, name
+    timeline = figures["timeline"]
+    assert int(timeline.get_attribute("data-chunk-rows")) == chunks
+    assert int(timeline.get_attribute("data-chunk-bars")) >= chunks
+
+
+def test_the_rehearsal_reports_open_in_the_browser_and_the_run_carries_a_migration_report(
+    prefect_server, browser, tmp_path
+):
+    env, archive = prefect_server, tmp_path / "archive"
+    completed = _om_runbook(
+        env, "rehearse", "--count", "40000", "--chunks", "4", "--archive-dir", str(archive), timeout=300
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert f"report with charts: {archive / 'run-report.html'}" in completed.stdout.splitlines()
+
+    _check_report_page(browser, archive / "run-report.html", chunks=4)
+    browser.set_window_size(1400, 2600)
+    _shot(browser, tmp_path, "run-report.png")
+    browser.set_window_size(1400, 1500)
+    _check_report_page(browser, archive / "rollback-report.html", chunks=4)
+
+    flow_run_id = json.loads((archive / "run-report.json").read_text())["flow_run_id"]
+    artifacts = json.loads(
+        run_script(ARTIFACT_SCRIPT, {"flow_run_id": flow_run_id}, env).stdout.strip().splitlines()[-1]
+    )
+    browser.get(f"{env['PREFECT_UI_URL']}/artifacts/artifact/{artifacts['migration-report']}")
+    browser.find_element(By.XPATH, "//*[normalize-space()='Over time']")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    _shot(browser, tmp_path, "migration-report-artifact.png")
+    assert "Migration report: succeeded" in text and "migrate: chunks" in text
+    assert re.search(r"[▁▂▃▄▅▆▇█]{2,}", text), "no sparkline rendered"
+    assert "run-report.html" in text and "> 99%" in text and not _find_now(browser, By.TAG_NAME, "blockquote")
 
 
 SECRET_SCRIPT = r"""

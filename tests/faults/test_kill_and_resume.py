@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,15 @@ def test_kill_minus_9_at_several_points_then_resume_converts_every_value_exactly
     assert re.search(r"migrate: chunks, keys/s: [ ▁▂▃▄▅▆▇█]+ last [\d,]+/s", capsys.readouterr().out)
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert outcome["kpis"]["fields_converted"] == manifest["fields_changed"]
+    # one report over every process: a chunk a kill interrupted has a bar per process that worked on it
+    chunk_runs = [chunk["runs"] for chunk in outcome["phases"]["migrate"]["details"]["chunks"]]
+    assert any(len({run["ran_by"] for run in runs}) >= 2 and runs[0]["started_at"] < resumed_at for runs in chunk_runs)
+    html = (backup_dir / "archive" / "run-report.html").read_text()
+    bars = int(re.search(r'data-chunk-bars="(\d+)"', html).group(1))
+    assert bars == sum(len(runs) for runs in chunk_runs) > len(chunk_runs)
+    first_point = re.search(r"first point ([\d-]+ [\d:]+) UTC", html).group(1)
+    started = datetime.strptime(first_point, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    assert started < resumed_at - 1  # the report's charts begin with the first killed process
 
     after = keyspace(client)
     for key, (_kind, fields, _ttl) in before.items():
