@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import redis
 
-from om_runbook.migrations.errors import ConfigurationError, RedisAccessError
+from om_runbook.migrations.errors import ConfigurationError, RedisAccessError, ServerBusy
 from om_runbook.migrations.rdb_tools import ServerModule
 from om_runbook.migrations.server_facts import ServerFacts, combine_facts
 from om_runbook.migrations.server_identity import ServerIdentity, identity_refusal
 from om_runbook.tasks.io.redis_nodes import RedisNodes
+from om_runbook.tasks.io.resp import is_busy_reply
 
 
 def _info(client: redis.Redis, section: str) -> dict:
     try:
         return client.info(section)
     except redis.ResponseError as exc:
+        if is_busy_reply(exc):  # a slow script holds the server: a stall to wait out, not a refusal
+            raise ServerBusy(f"Redis is busy and takes no command for now ({exc})") from None
         raise RedisAccessError(f"INFO {section} was refused ({exc}); the migration user needs INFO") from None
 
 
