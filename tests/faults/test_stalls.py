@@ -5,15 +5,22 @@ write with one line naming the stall and the remedy, and the re-run resumes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 import redis
 
 from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.errors import ServerBusy
+from om_runbook.tasks.guards.eviction import EvictionGuard
+from om_runbook.tasks.io.redis_nodes import open_nodes
+from om_runbook.tasks.readers.server_facts import read_evicted_keys
+from om_runbook.tasks.writer.stall_retry import write_through_stalls
 from tests.faults.test_kill_and_resume import OM_RUNBOOK, _env
 from tests.flows.helpers import assert_complete_and_reversible, keyspace, once_chunks_write, seed, settings_for
 
@@ -98,3 +105,19 @@ def test_a_slow_script_holding_the_server_is_waited_out_not_counted_as_write_err
     busy.join()
     assert report.problem_counts.get("write_error", 0) == 0, report.problems[:3]
     assert_complete_and_reversible(report, settings, client, before)
+
+
+def test_the_eviction_check_during_a_slow_script_is_a_stall_waited_out_not_a_refusal(any_redis_server):
+    """CI found it: the check before a batch read INFO stats while a script held the server, and BUSY was taken for
+    'the migration user needs INFO', which rolled the run back."""
+    nodes = open_nodes(any_redis_server.url)
+    guard = EvictionGuard(nodes, "no snapshot")
+    any_redis_server.client().config_set("lua-time-limit", 100)  # BUSY after 0.1 s of script, not 5 s
+    holder = redis.Redis(host="127.0.0.1", port=any_redis_server.port, socket_timeout=30)
+    script = threading.Thread(target=holder.eval, args=(BUSY_SCRIPT, 0, 2))
+    script.start()
+    time.sleep(0.5)
+    with pytest.raises(ServerBusy):
+        read_evicted_keys(nodes)
+    assert write_through_stalls(lambda: "written", guard.check_now, 10, 0, logging.getLogger("test")) == "written"
+    script.join()
