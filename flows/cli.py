@@ -12,7 +12,7 @@ from om_runbook.flows.run_options import add_run_options
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import RunbookError
 from om_runbook.migrations.redaction import redact_text, url_secrets
-from om_runbook.migrations.signoff import ROLES
+from om_runbook.migrations.signoff import CONFIRMATION_GATE, CONFIRMATIONS, ROLES
 
 DEFAULT_URL = "redis://localhost:6379"
 
@@ -146,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--issues", default="", help="final sign-off: issues encountered")
     approve.add_argument("--lessons", default="", help="final sign-off: lessons learned")
     approve.add_argument("--recommendations", default="", help="final sign-off: recommendations")
+    approve.add_argument(
+        "--confirm",
+        action="append",
+        default=[],
+        choices=list(CONFIRMATION_GATE),
+        metavar="ITEM",
+        help="tick a checklist item only a person can do, in the gate where it is due (repeatable): "
+        + "; ".join(f"{gate}: {', '.join(key for key, _ in items)}" for gate, items in CONFIRMATIONS.items()),
+    )
 
     status = commands.add_parser(
         "status", help="where a run is, from any terminal: exit 0 healthy, 3 a person must act, 1 failed or crashed"

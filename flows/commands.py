@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from om_runbook.flows.migration_flow import migration_flow
 
     _require_reachable_prefect(args.auto_approve)
-    settings = _settings(args, **run_option_values(args), resume_command=args.resume_command)
+    app_dir = Path(args.app_dir or os.getcwd()).resolve()
+    settings = _settings(args, **run_option_values(args), resume_command=args.resume_command, app_dir=app_dir)
     with _prefect_ready():
         report = migration_flow(settings)
     return _exit_code(report, {"succeeded"})
@@ -281,6 +282,7 @@ def approve(args: argparse.Namespace) -> int:
         "recommendations": args.recommendations,
     }
     answer |= {name: text for name, text in final.items() if text}  # the final gate's form alone has these
+    answer |= {key: True for key in args.confirm}
     try:
         resume_flow_run(run_id, run_input=answer)
     except (RuntimeError, ValueError) as exc:

@@ -101,16 +101,21 @@ def _production_migration(
         "schema_timeout_seconds"
     ),
     max_latency_ms: deployment_parameter("max_latency_ms") = deployment_default("max_latency_ms"),
+    app_check: deployment_parameter("app_check") = deployment_default("app_check"),
+    app_check_timeout_seconds: deployment_parameter("app_check_timeout_seconds") = deployment_default(
+        "app_check_timeout_seconds"
+    ),
     app_dir: AppDir = None,
 ) -> RunReport:
     """The production run: the whole checklist with sign-off pauses answered in the UI. Every parameter but the
     Secret block's name and the application's directory is a RunSettings field (flows/run_options.py says which are
     left out, and why)."""
-    put_app_dir_first(app_dir)
+    directory = put_app_dir_first(app_dir)
     values = {name: value for name, value in locals().items() if name in RunSettings.model_fields}
     settings = build_settings(
         **values
         | {
+            "app_dir": directory,
             "redis_url": redis_url_from_secret(redis_url_secret),
             "backup_dir": Path(backup_dir),
             "signoff_roles": signoff_roles or GateRoles(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from om_runbook.migrations.app_check import AppCheckResult, app_check_markdown
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.progress_figures import human_duration
@@ -142,9 +143,10 @@ def chunk_checksum_lines(manifest: BackupManifest, shown: int = 8) -> list[str]:
     return lines
 
 
-def acceptance_summary(report: RunReport) -> str:
+def acceptance_summary(report: RunReport, app_check: AppCheckResult | None = None) -> str:
     verify = report.phases.get("verify")
     details = verify.details if verify else {}
+    application = app_check_markdown(app_check) if app_check is not None else ["- application check: none given"]
     return "\n".join(
         [
             "Approve to keep the migrated data. **Reject rolls every changed field back exactly.**",
@@ -156,6 +158,7 @@ def acceptance_summary(report: RunReport) -> str:
             f"{details.get('sample_equal')}/{details.get('sample_loaded')} ({details.get('sample_connection')})",
             f"- search checks: {details.get('search_checks') or 'n/a'}",
             *[f"- queries see: {line}" for line in details.get("index_checks") or []],
+            *application,
             "",
             "KPIs against their targets:",
             *kpi_lines(report.kpi_checks),

@@ -4,6 +4,7 @@ post-migration -> final sign-off; any rollback criterion met after the first wri
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from prefect import flow
 
@@ -21,6 +22,12 @@ from om_runbook.flows.migrate_phase import migrate
 from om_runbook.flows.pre_migration import pre_migration
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.verification import verify_migration
+from om_runbook.migrations.app_check import (
+    AppCheckResult,
+    app_check_evidence,
+    app_check_rollback_reason,
+    outcome_line,
+)
 from om_runbook.migrations.backup_format import BackupManifest, already_converted_count, unreadable_count
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import BackupLost, KeysEvicted, LeaseLost, MigrationAborted, RunbookError
@@ -29,6 +36,7 @@ from om_runbook.migrations.redaction import redact_text, redact_url, url_secrets
 from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
 from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
 from om_runbook.migrations.verification import Verification
+from om_runbook.tasks.app_check import app_check_task
 from om_runbook.tasks.assess import assess_task
 from om_runbook.tasks.backup import clear_progress_task
 from om_runbook.tasks.backup_store.backup_format import require_own_directory
@@ -71,6 +79,28 @@ def score(run: ChecklistRun, manifest: BackupManifest, results: list[ChunkResult
     report.kpi_checks = evaluate_kpis(report.kpis, report.system)
     if not report.kpis.fields_failed:
         run.evidence["no_critical_errors"] = "no value failed"
+
+
+def check_application(run: ChecklistRun) -> AppCheckResult | None:
+    """The application's own smoke test against the migrated data (`--app-check`); None when none was given."""
+    settings = run.settings
+    if not settings.app_check:
+        return None
+    METER.enter("application check")
+    with run.clock.phase("app_check") as details:
+        result = app_check_task(
+            settings.app_check,
+            settings.redis_url,
+            settings.app_dir or Path.cwd(),
+            settings.app_check_timeout_seconds,
+        )
+        details.update(result.model_dump())
+    log = run.logger.info if result.passed else run.logger.error
+    log("application check: %s", outcome_line(result))
+    evidence = app_check_evidence(result)
+    if evidence:
+        run.evidence["application_tested"] = evidence
+    return result
 
 
 def roll_back(run: ChecklistRun, reasons: list[str]) -> None:
@@ -135,6 +165,10 @@ def migration_flow(settings: RunSettings) -> RunReport:
 def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
     report = run.report
     writes_started = False
+    if settings.live_traffic:
+        run.evidence["traffic_stopped"] = (
+            "not needed: --live-traffic (the application keeps writing; catch-up rounds convert what it writes)"
+        )
     try:
         assessment, manifest, migratable = pre_migration(run)
         if not run.gate("go-no-go", go_no_go_summary(assessment, manifest, settings)):
@@ -147,10 +181,13 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
         eviction_check_task(settings.redis_url, run.evicted_keys_at_start, settings.backup_dir)
         score(run, manifest, results, verification)
         reasons = rollback_reasons(report.kpis, settings.max_error_rate, verification.passed)
+        app_check = check_application(run) if not reasons else None
+        if app_check is not None and not app_check.passed:
+            reasons.append(app_check_rollback_reason(app_check))
         if reasons:
             roll_back(run, reasons)
             return report
-        accepted = run.gate("acceptance", acceptance_summary(report))
+        accepted = run.gate("acceptance", acceptance_summary(report, app_check))
         report.system.downtime_seconds = time.perf_counter() - go_at
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
         if not accepted:

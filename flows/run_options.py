@@ -27,7 +27,7 @@ RENAMED_FLAGS = {
     "gate_poll_seconds": "--gate-poll",
 }
 # fields with a flag of their own elsewhere (shared by several commands), or set by the command line itself
-NOT_RUN_FLAGS = {"redis_url", "models", "naive_timezone", "report_json", "resume_command"}
+NOT_RUN_FLAGS = {"redis_url", "models", "naive_timezone", "report_json", "resume_command", "app_dir"}
 # what the production deployment does not offer, and why
 NOT_DEPLOYMENT_PARAMETERS = {
     "redis_url": "read from the Secret block named by redis_url_secret, never a plain parameter",
@@ -41,6 +41,7 @@ METAVARS = {
     "notify_webhook": "URL",
     "snapshot_reference": "ID",
     "snapshot_taken_at": "TIME",
+    "app_check": "CMD",
 }
 ENVIRONMENT_DEFAULTS = {"notify_webhook": "$OM_RUNBOOK_NOTIFY_WEBHOOK (keeps the URL out of the process list)"}
 

@@ -21,11 +21,13 @@ from om_runbook.migrations.redaction import url_secrets
 from om_runbook.migrations.run_status import GateWait
 from om_runbook.migrations.signoff import (
     AUTOMATIC_APPROVER,
+    CONFIRMATIONS,
     Decision,
     Gate,
     GateOutcome,
     Role,
     SignOff,
+    confirmations_ticked,
     gate_outcome,
     missing_roles,
 )
@@ -55,10 +57,12 @@ def signoff_form(gate: Gate, waiting: list[Role]) -> type[SignOffInput]:
     base = FinalSignOffInput if gate == "final" else SignOffInput
     # An Enum, not a Literal: the schema of a one-value Literal is a `const`, which the UI shows as an empty box
     waiting_roles = Enum("WaitingRole", {role: role for role in waiting}, type=str)  # type: ignore[misc]
+    boxes = {key: (bool, Field(False, description=f"confirm: {text}")) for key, text in CONFIRMATIONS[gate]}
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{base.__name__}For{gate.title().replace('-', '')}",
         __base__=base,
         role=(waiting_roles, Field(description="the checklist role you sign for (still waiting)")),
+        **boxes,
     )
 
 
@@ -124,7 +128,13 @@ def ask_for_signoffs(gate: Gate, summary_markdown: str, settings: RunSettings) -
                 )
             except FlowPauseTimeout:
                 return "timed_out", signoffs
-            signoff = SignOff(gate=gate, at=_now(), **answer.model_dump(mode="json", include=set(SignOff.model_fields)))
+            given = answer.model_dump(mode="json")
+            signoff = SignOff(
+                gate=gate,
+                at=_now(),
+                confirmed=confirmations_ticked(gate, given),
+                **{name: value for name, value in given.items() if name in SignOff.model_fields},
+            )
             signoffs.append(signoff)
             logger.info("sign-off %s: %s (%s) answered %s", gate, signoff.name, signoff.role, signoff.decision)
         return outcome, signoffs

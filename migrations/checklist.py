@@ -1,14 +1,14 @@
-"""The production deployment checklist as a markdown artifact: what the run proved, ticked with its evidence,
-and what only a human can do, listed as such (pure)."""
+"""The production deployment checklist as a markdown artifact: what the run proved, ticked with its evidence, and
+what only a person can do, ticked with the name of who confirmed it in a gate's form or shown open with who left it
+open (pure)."""
 
 from __future__ import annotations
 
-from om_runbook.migrations.signoff import ROLES, SignOff
+from om_runbook.migrations.signoff import CONFIRMATION_GATE, ROLES, SignOff, confirmation_status
 
-HUMAN = None  # an item only people can do: never ticked by the run
-
-# (section, [(item, evidence key or HUMAN)]); evidence keys are filled in by the flow as it proves them.
-CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
+# (section, [(item, evidence key)]); evidence keys are filled in by the flow as it proves them. A key that is also a
+# gate's confirmation (signoff.CONFIRMATIONS) is ticked by the run's evidence or, failing that, by a person's tick.
+CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Pre-Migration: Planning and Assessment",
         [
@@ -16,15 +16,15 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Estimated migration time", "estimate"),
             ("Calculated required resources (memory, CPU, disk)", "resources"),
             ("Identified potential data quality issues", "data_quality"),
-            ("Stakeholders, operations and support teams informed", HUMAN),
-            ("Staging environment mirrors production", HUMAN),
+            ("Stakeholders, operations and support teams informed", "stakeholders_informed"),
+            ("Staging environment mirrors production", "staging_mirrors_production"),
         ],
     ),
     (
         "Pre-Migration: Technical Preparation",
         [
             ("Upgraded to Redis OM Python 1.0+ (the models load their migrated records under it)", "redis_om_upgrade"),
-            ("Verified application compatibility with the new version", HUMAN),
+            ("Verified application compatibility with the new version (in staging)", "upgraded_in_staging"),
             ("Full Redis backup created and verified", "rdb_backup"),
             ("Backup restoration procedure tested", "restore_test"),
             ("Recovery time objective (RTO) documented", "rto"),
@@ -36,7 +36,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
     (
         "Migration: Pre-Migration Execution",
         [
-            ("Maintenance window started, application traffic stopped or redirected", HUMAN),
+            ("Maintenance window started, application traffic stopped or redirected", "traffic_stopped"),
             ("Final backup created (logical backup of every field that changes)", "logical_backup"),
             ("Redis server health verified", "health"),
             ("System resources available (memory, disk)", "resources_available"),
@@ -64,7 +64,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Sample data verification completed (redis-om 1.x Model.get)", "sample"),
             ("Every convertible document visible to queries (search index counts)", "index_visibility"),
             ("Range queries and sorting working", "range_queries"),
-            ("Application started and tested with migrated data", HUMAN),
+            ("Application started and tested with migrated data", "application_tested"),
             ("Acceptance sign-off", "signoff_acceptance"),
         ],
     ),
@@ -75,7 +75,7 @@ CHECKLIST: list[tuple[str, list[tuple[str, str | None]]]] = [
             ("Redis configuration restored to normal", "config_restored"),
             ("Migration progress state cleared", "progress_cleared"),
             ("Migration execution log and metrics recorded (archived report)", "archive"),
-            ("Monitoring thresholds and alerting rules restored", HUMAN),
+            ("Monitoring thresholds and alerting rules restored", "monitoring_restored"),
             ("Final sign-off", "signoff_final"),
         ],
     ),
@@ -94,10 +94,11 @@ def checklist_markdown(evidence: dict[str, str], signoffs: list[SignOff], status
     for section, items in CHECKLIST:
         lines += [f"## {section}", ""]
         for text, key in items:
-            if key is HUMAN:
-                lines.append(f"- [ ] {text} (only a person can do this)")
-            elif key in evidence:
+            if key in evidence:
                 lines.append(f"- [x] {text}: {evidence[key]}")
+            elif key in CONFIRMATION_GATE:
+                confirmed, words = confirmation_status(key, signoffs)
+                lines.append(f"- [{'x' if confirmed else ' '}] {text}: {words}")
             else:
                 lines.append(f"- [ ] {text}: not proved by this run")
         lines.append("")

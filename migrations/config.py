@@ -113,6 +113,19 @@ class RunSettings(BaseModel):
         "10 ms), 0 = no throttle",
     )
 
+    app_check: str | None = Field(
+        None,
+        description="the application's own smoke test (a shell command), run after the verification and before the "
+        "acceptance gate in the application's directory with REDIS_OM_URL set to this Redis; a failure is the rollback "
+        "criterion 'application functionality severely impacted'",
+    )
+    app_check_timeout_seconds: int = Field(
+        600, ge=1, le=86_400, description="the application check is stopped, and fails, after this long"
+    )
+    app_dir: Path | None = Field(
+        None, description="the application's directory: the application check runs there (default: the current one)"
+    )
+
     resume_command: str = Field(
         "", description="the command that resumes this run after a crash, as `om-runbook status` shows it"
     )

@@ -35,6 +35,20 @@ class GateRoles(BaseModel):
         return list(getattr(self, gate.replace("-", "_")))
 
 
+# The checklist items only a person can do, each a checkbox in the form of the gate where it is due: (key, text).
+CONFIRMATIONS: dict[Gate, list[tuple[str, str]]] = {
+    "go-no-go": [
+        ("stakeholders_informed", "Stakeholders, operations and support teams informed"),
+        ("traffic_stopped", "Maintenance window started, application traffic stopped or redirected"),
+        ("staging_mirrors_production", "Staging environment mirrors production"),
+        ("upgraded_in_staging", "Application upgraded to Redis OM Python 1.x in staging and found compatible"),
+    ],
+    "acceptance": [("application_tested", "Application started and tested with the migrated data")],
+    "final": [("monitoring_restored", "Monitoring thresholds and alerting rules restored")],
+}
+CONFIRMATION_GATE: dict[str, Gate] = {key: gate for gate, items in CONFIRMATIONS.items() for key, _ in items}
+
+
 class SignOff(BaseModel):
     """One person's answer at one gate, as recorded in the report and the checklist artifact."""
 
@@ -47,6 +61,24 @@ class SignOff(BaseModel):
     issues_encountered: str = ""
     lessons_learned: str = ""
     recommendations: str = ""
+    confirmed: list[str] = Field(default_factory=list, description="keys of the gate's CONFIRMATIONS ticked")
+
+
+def confirmations_ticked(gate: Gate, answer: dict[str, object]) -> list[str]:
+    """The keys of the gate's confirmations a form answer ticked (a box left out or unticked is not confirmed)."""
+    return [key for key, _text in CONFIRMATIONS[gate] if answer.get(key) is True]
+
+
+def confirmation_status(key: str, signoffs: list[SignOff]) -> tuple[bool, str]:
+    """(confirmed, the checklist's words): who ticked it and when, who left it open, or the gate still to come."""
+    gate = CONFIRMATION_GATE[key]
+    answers = [s for s in signoffs if s.gate == gate]
+    ticked = [s for s in answers if key in s.confirmed]
+    if ticked:
+        return True, "confirmed by " + "; ".join(f"{s.name} ({s.role}) at {s.at}" for s in ticked)
+    if not answers:
+        return False, f"not confirmed: the {gate} gate was not reached"
+    return False, "not confirmed: left open by " + "; ".join(f"{s.name} ({s.role}) at {s.at}" for s in answers)
 
 
 def missing_roles(required: list[Role], signoffs: list[SignOff], gate: Gate) -> list[Role]:

@@ -21,6 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from om_runbook.migrations.run_status import RunStatus
+from om_runbook.migrations.signoff import CONFIRMATIONS
 from om_runbook.tasks.backup_store.run_status import status_path
 from tests.deployments.prefect_processes import ROOT, prefect_cli, run_script, start_worker, stop
 from tests.flows.helpers import keyspace, seed
@@ -143,8 +144,11 @@ def _open_resume_form(driver: WebDriver, run_url: str):
     )
 
 
-def _answer_in_browser(driver: WebDriver, run_url: str, name: str, role: str, decision: str, comment: str) -> None:
-    """What a person does: open the run, click Resume, fill in the sign-off form, submit."""
+def _answer_in_browser(
+    driver: WebDriver, run_url: str, name: str, role: str, decision: str, comment: str, confirm: tuple[str, ...] = ()
+) -> None:
+    """What a person does: open the run, click Resume, fill in the sign-off form, tick the boxes of the checklist
+    items `confirm` (their texts), submit."""
     modal = _open_resume_form(driver, run_url)
     role_select = WebDriverWait(driver, 30).until(lambda _: _select_offering(modal, role))
     Select(role_select).select_by_visible_text(role)
@@ -152,6 +156,11 @@ def _answer_in_browser(driver: WebDriver, run_url: str, name: str, role: str, de
     textareas = _find_now(modal, By.CSS_SELECTOR, "textarea")
     textareas[0].send_keys(name)
     textareas[-1].send_keys(comment)
+    for text in confirm:
+        described = modal.find_element(By.XPATH, f".//*[normalize-space()='confirm: {text}']")
+        box = described.find_element(By.XPATH, "./following::input[@type='checkbox'][1]")
+        driver.execute_script("arguments[0].click();", box)  # the UI's toggle hides the input under its knob
+        assert box.is_selected(), text
     modal.find_element(By.XPATH, ".//button[normalize-space()='Submit']").click()
 
 
@@ -207,12 +216,18 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
             assert "estimated duration: under a second" in text and "sha256" in text
             assert "recovery time (RTO): logical rollback" in text and "; snapshot restore" in text
             assert "Lessons" not in text and "lessons" not in text  # only the final gate asks
+            for item in CONFIRMATIONS["go-no-go"]:  # the person's checklist items due at this gate, and only those
+                assert f"confirm: {item[1]}" in text, text
+            assert "Monitoring thresholds" not in text and "Application started and tested" not in text
             assert [o for o in options if o in ("Technical Lead", "Database Administrator", "Operations Manager")] == [
                 "Technical Lead",
                 "Database Administrator",
             ]
 
-            _answer_in_browser(browser, run_url, "Grace Hopper", "Technical Lead", "approve", "backup checked")
+            informed = CONFIRMATIONS["go-no-go"][0][1]
+            _answer_in_browser(
+                browser, run_url, "Grace Hopper", "Technical Lead", "approve", "backup checked", confirm=(informed,)
+            )
             _wait_for_gate(backup_dir, ["Database Administrator"], run)  # the run recorded it, waits for the next
             _wait_paused(env, backup_dir, "go-no-go-1")
             assert (
@@ -231,10 +246,17 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
         webhook.close()
     outcome = json.loads(report.read_text())
     assert outcome["status"] == "not_approved", outcome["messages"]
-    assert [(s["name"], s["role"], s["decision"], s["comment"]) for s in outcome["signoffs"]] == [
-        ("Grace Hopper", "Technical Lead", "approve", "backup checked"),
-        ("Edgar Codd", "Database Administrator", "reject", "not tonight"),
+    assert [(s["name"], s["role"], s["decision"], s["comment"], s["confirmed"]) for s in outcome["signoffs"]] == [
+        ("Grace Hopper", "Technical Lead", "approve", "backup checked", ["stakeholders_informed"]),
+        ("Edgar Codd", "Database Administrator", "reject", "not tonight", []),
     ]
+    checklist = (backup_dir / "archive" / "checklist.md").read_text()
+    assert "- [x] Stakeholders, operations and support teams informed: confirmed by Grace Hopper (Technical Lead)" in (
+        checklist
+    )
+    assert "- [ ] Staging environment mirrors production: not confirmed: left open by Grace Hopper (Technical" in (
+        checklist
+    )
     assert keyspace(client) == before
 
 

@@ -75,11 +75,11 @@ def _paused_run_ids() -> list[UUID]:
     return [run.id for run in runs]
 
 
-def _answer(run_id: UUID, role: str, decision: str = "approve", **notes: str) -> None:
+def _answer(run_id: UUID, role: str, decision: str = "approve", **notes: str | bool) -> None:
     resume_flow_run(run_id, run_input={"name": "Ada", "role": role, "decision": decision, "comment": "ok", **notes})
 
 
-def _wait_and_answer(flow: FlowInThread, role: str, decision: str = "approve", **notes: str) -> UUID:
+def _wait_and_answer(flow: FlowInThread, role: str, decision: str = "approve", **notes: str | bool) -> UUID:
     run_id = flow.wait_paused()
     _answer(run_id, role, decision, **notes)
     _wait_until_not_paused(run_id)
@@ -109,11 +109,16 @@ def test_every_gate_approved_through_pauses_and_artifacts_carry_the_kpis(redis_s
     client = redis_server.client()
     seed(client, 400)
     flow = FlowInThread(_gated(redis_server.url, tmp_path / "b"))
-    run_id = _wait_and_answer(flow, "Database Administrator")
+    run_id = _wait_and_answer(flow, "Database Administrator", stakeholders_informed=True, traffic_stopped=True)
     assert client.hget(next(client.scan_iter(match=b":om_runbook.migrations.sample_models.Order:*")), "placed_at")
     _wait_and_answer(flow, "Technical Lead")
     _wait_and_answer(
-        flow, "Operations Manager", issues_encountered="none", lessons_learned="rehearse", recommendations="keep"
+        flow,
+        "Operations Manager",
+        issues_encountered="none",
+        lessons_learned="rehearse",
+        recommendations="keep",
+        monitoring_restored=True,
     )
     report = flow.join()
     assert report.status == "succeeded", report.messages
@@ -147,7 +152,24 @@ def test_every_gate_approved_through_pauses_and_artifacts_carry_the_kpis(redis_s
     )
     assert "imported with redis-om 1." in checklist and "migrated records load equal through Model.get()" in checklist
     assert "Lessons learned (Operations Manager): rehearse" in checklist
-    assert "(only a person can do this)" in checklist
+    assert "- [x] Stakeholders, operations and support teams informed: confirmed by Ada (Database Administrator)" in (
+        checklist
+    )
+    assert "- [x] Maintenance window started, application traffic stopped or redirected: confirmed by Ada" in checklist
+    assert "- [x] Monitoring thresholds and alerting rules restored: confirmed by Ada (Operations Manager)" in checklist
+    # a box left unticked: the gate accepted the answer, the checklist says who left it open
+    assert "- [ ] Staging environment mirrors production: not confirmed: left open by Ada (Database Administrator)" in (
+        checklist
+    )
+    assert (
+        "- [ ] Application started and tested with migrated data: not confirmed: left open by Ada (Technical Lead)"
+        in (checklist)
+    )
+    assert [s.confirmed for s in report.signoffs] == [
+        ["stakeholders_informed", "traffic_stopped"],
+        [],
+        ["monitoring_restored"],
+    ]
 
 
 def _table_rows(artifact) -> list[dict]:

@@ -127,11 +127,13 @@ def test_approve_from_a_terminal_resumes_the_paused_run(redis_server, tmp_path, 
     flow = FlowInThread(_gated(redis_server.url, tmp_path / "b", signoff_roles=GateRoles(go_no_go=["Technical Lead"])))
     run_id = flow.wait_paused()
     args = ["approve", str(run_id), "--role", "Technical Lead", "--name", "Grace", "--reject", "--comment", "not today"]
-    assert main(args) == 0
+    assert main([*args, "--confirm", "stakeholders_informed"]) == 0
     assert f"rejected flow run {run_id} as Technical Lead (Grace)" in capsys.readouterr().out
     report = flow.join()
     assert report.status == "not_approved"
-    assert [(s.name, s.decision, s.comment) for s in report.signoffs] == [("Grace", "reject", "not today")]
+    assert [(s.name, s.decision, s.comment, s.confirmed) for s in report.signoffs] == [
+        ("Grace", "reject", "not today", ["stakeholders_informed"])
+    ]
     assert keyspace(client) == before
 
 

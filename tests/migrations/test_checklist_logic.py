@@ -96,12 +96,28 @@ def test_rollback_criteria():
     ]
 
 
-def test_checklist_ticks_proven_items_and_lists_human_ones():
-    signoffs = [_signoff("Technical Lead"), _signoff("Operations Manager", "reject", "final")]
+def test_checklist_ticks_proven_items_and_shows_who_confirmed_or_left_open_a_persons_item():
+    confirming = _signoff("Technical Lead").model_copy(update={"confirmed": ["stakeholders_informed"]})
+    signoffs = [confirming, _signoff("Database Administrator"), _signoff("Operations Manager", "reject", "final")]
     markdown = checklist_markdown({"targets": "Customer (signed_up)"}, signoffs, "rolled_back")
     assert "- [x] Identified all models with datetime fields: Customer (signed_up)" in markdown
     assert "- [ ] Estimated migration time: not proved by this run" in markdown
-    assert "- [ ] Staging environment mirrors production (only a person can do this)" in markdown
+    at = "2026-11-24T00:00:00+00:00"
+    assert (
+        f"- [x] Stakeholders, operations and support teams informed: confirmed by n (Technical Lead) at {at}"
+        in markdown
+    )
+    assert (
+        "- [ ] Staging environment mirrors production: not confirmed: left open by "
+        f"n (Technical Lead) at {at}; n (Database Administrator) at {at}" in markdown
+    )
+    assert "- [ ] Application started and tested with migrated data: not confirmed: the acceptance gate was not" in (
+        markdown
+    )
+    assert "- [ ] Monitoring thresholds and alerting rules restored: not confirmed: left open by n (Operations" in (
+        markdown
+    )
+    assert "only a person can do this" not in markdown
     assert "- [x] **Technical Lead**: n, approve at gate go-no-go" in markdown
     assert "- [ ] **Operations Manager**: n, reject at gate final" in markdown
     assert "- [ ] **Business Stakeholder**: not signed" in markdown
@@ -152,3 +168,21 @@ def test_datetime_fields_indexed_as_tag_are_found_in_an_ft_info_reply():
     assert datetime_index_mismatches(types, ["placed_at", "shipped_on", "delivered_at"]) == {"placed_at": "TAG"}
     resp3 = {b"attributes": [{b"identifier": b"$.signed_up", b"type": b"TEXT", b"flags": []}]}
     assert attribute_types(resp3) == {"signed_up": "TEXT"}
+
+
+def test_the_runs_own_evidence_ticks_an_item_a_person_could_also_confirm():
+    evidence = {"application_tested": "--app-check `pytest smoke` passed (exit 0) in 1.0 s against the migrated data"}
+    markdown = checklist_markdown(evidence, [], "succeeded")
+    assert "- [x] Application started and tested with migrated data: --app-check `pytest smoke` passed" in markdown
+
+
+def test_each_gate_asks_for_its_own_confirmations_and_only_ticked_boxes_count():
+    from om_runbook.migrations.signoff import CONFIRMATION_GATE, CONFIRMATIONS, confirmations_ticked
+
+    assert [key for key, _ in CONFIRMATIONS["acceptance"]] == ["application_tested"]
+    assert CONFIRMATION_GATE["monitoring_restored"] == "final"
+    answer = {"stakeholders_informed": True, "traffic_stopped": False, "application_tested": True, "x": True}
+    assert confirmations_ticked("go-no-go", answer) == ["stakeholders_informed"]
+    assert confirmations_ticked("acceptance", {"application_tested": "yes"}) == []  # only a real tick
+    checklist_keys = {key for _section, items in CHECKLIST for _text, key in items}
+    assert set(CONFIRMATION_GATE) <= checklist_keys  # every box ticks an item of the checklist
