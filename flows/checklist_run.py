@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from om_runbook.flows.artifacts import publish_checklist, publish_kpis, publish_migration_report
+from om_runbook.flows.communication import Communication
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.flows.signoff_gates import ask_for_signoffs
 from om_runbook.migrations.checklist import checklist_markdown
+from om_runbook.migrations.communication import contact_line
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.kpi_targets import evaluate_kpis
 from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_after_migration, rto_evidence, rto_kpis
@@ -56,6 +59,9 @@ class ChecklistRun:
             flow_run_ui_url(),
             self.logger,
         )
+        self.display.status.contacts = [contact_line(contact) for contact in settings.contacts]
+        self.communication = Communication(settings, flow_run_ui_url(), self.logger)
+        self.display.on_progress = self.communication.progress_due
 
     def gate(self, gate: Gate, summary: str) -> bool:
         outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)
@@ -87,7 +93,16 @@ class ChecklistRun:
             METER.last_error = report.messages[-1]
         self.display.finish(report.status)
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
-        checklist = checklist_markdown(self.evidence, report.signoffs, report.status)
+        self.communication.end(report)
+        self.evidence.update(self.communication.evidence())
+        checklist = checklist_markdown(
+            self.evidence,
+            report.signoffs,
+            report.status,
+            self.settings.contacts,
+            report.kpi_checks,
+            datetime.now(timezone.utc),
+        )
         try:
             publish_kpis(report.kpi_checks, report.status)
             publish_checklist(checklist)

@@ -101,6 +101,10 @@ def _production_migration(
         "schema_timeout_seconds"
     ),
     max_latency_ms: deployment_parameter("max_latency_ms") = deployment_default("max_latency_ms"),
+    contacts: deployment_parameter("contacts") = deployment_default("contacts"),
+    progress_every_minutes: deployment_parameter("progress_every_minutes") = deployment_default(
+        "progress_every_minutes"
+    ),
     app_check: deployment_parameter("app_check") = deployment_default("app_check"),
     app_check_timeout_seconds: deployment_parameter("app_check_timeout_seconds") = deployment_default(
         "app_check_timeout_seconds"

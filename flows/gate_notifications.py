@@ -1,5 +1,6 @@
-"""Gate notifications the Prefect way: before each pause the flow run carries its notice in labels, and an
-automation on `prefect.flow-run.Paused` posts that notice to a Webhook block (set up once per Prefect server)."""
+"""Notifications the Prefect way: before each pause the flow run carries its gate notice in labels, every other notice
+of the communication plan is an `om-runbook.notice` event on the run, and one automation on both posts the notice
+to a Webhook block (set up once per Prefect server)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ WAITING_LABEL = "om-runbook.waiting-for"
 WEBHOOK_BLOCK = "om-runbook-gate-webhook"
 AUTOMATION_NAME = "om-runbook: a sign-off gate waits"
 MIGRATION_FLOW = "om-datetime-migration"
+NOTICE_EVENT = "om-runbook.notice"
 # Slack reads `text`; a run paused by something else than a gate still says where it is
 PAYLOAD_TEMPLATE = (
-    '{"text": {{ (flow_run.labels["om-runbook.notice"] if "om-runbook.notice" in flow_run.labels else '
-    '"om-runbook: flow run " ~ flow_run.name ~ " is paused: " ~ (flow_run|ui_url)) | tojson }}}'
+    '{"text": {{ (event.payload.text if event.event == "om-runbook.notice" else '
+    '(flow_run.labels["om-runbook.notice"] if "om-runbook.notice" in flow_run.labels else '
+    '"om-runbook: flow run " ~ flow_run.name ~ " is paused: " ~ (flow_run|ui_url))) | tojson }}}'
 )
 
 
@@ -47,9 +50,10 @@ def set_up_gate_automation(webhook_url: str) -> UUID:
         pass
     automation = Automation(
         name=AUTOMATION_NAME,
-        description="Tells the approvers that an om-runbook sign-off gate waits (gate, roles, summary, link, command)",
+        description="Tells the approvers that an om-runbook sign-off gate waits (gate, roles, summary, link, command), "
+        "and the team each notice of the communication plan (start, progress, completion, rollback, summary)",
         trigger=EventTrigger(
-            expect={"prefect.flow-run.Paused"},
+            expect={"prefect.flow-run.Paused", NOTICE_EVENT},
             match={"prefect.resource.id": "prefect.flow-run.*"},
             match_related={"prefect.resource.role": "flow", "prefect.resource.name": MIGRATION_FLOW},
             posture=Posture.Reactive,

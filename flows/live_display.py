@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect.logging.handlers import PrefectConsoleHandler
@@ -82,6 +83,7 @@ class RunDisplay:
         self._console: Console | None = None
         self._timeline = Timeline()
         self._timeline_lock = threading.RLock()  # the display thread and finish() both add points
+        self.on_progress: Callable[[str, str], None] | None = None  # (phase, figures) each tick while keys move
 
     def __enter__(self) -> RunDisplay:
         self._owner = not _ACTIVE.get()
@@ -207,6 +209,8 @@ class RunDisplay:
         elif status.progress is not None and time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = time.monotonic()
             self.logger.info("progress %s: %s", status.phase, status.progress.figures().text())
+        if status.progress is not None and self.on_progress is not None and not final:
+            self.on_progress(status.phase, status.progress.figures().text())
         if write and self.backup_dir.is_dir():
             try:
                 write_status(self.backup_dir, status)

@@ -31,7 +31,13 @@ from om_runbook.migrations.app_check import (
 from om_runbook.migrations.backup_format import BackupManifest, already_converted_count, unreadable_count
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import BackupLost, KeysEvicted, LeaseLost, MigrationAborted, RunbookError
-from om_runbook.migrations.kpi_targets import evaluate_kpis, performance_impact, rollback_reasons
+from om_runbook.migrations.kpi_targets import (
+    MAX_DOWNTIME_SECONDS,
+    evaluate_kpis,
+    performance_impact,
+    rollback_reasons,
+)
+from om_runbook.migrations.progress_figures import human_duration
 from om_runbook.migrations.redaction import redact_text, redact_url, url_secrets
 from om_runbook.migrations.report import PhaseClock, RunReport, merge_problems, migration_kpis
 from om_runbook.migrations.targets import ModelTarget, Storage, discover_targets, key_prefixes
@@ -169,6 +175,7 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
         run.evidence["traffic_stopped"] = (
             "not needed: --live-traffic (the application keeps writing; catch-up rounds convert what it writes)"
         )
+    run.communication.start()
     try:
         assessment, manifest, migratable = pre_migration(run)
         if not run.gate("go-no-go", go_no_go_summary(assessment, manifest, settings)):
@@ -189,6 +196,8 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
             return report
         accepted = run.gate("acceptance", acceptance_summary(report, app_check))
         report.system.downtime_seconds = time.perf_counter() - go_at
+        if report.system.downtime_seconds < MAX_DOWNTIME_SECONDS:
+            run.evidence["downtime"] = f"{human_duration(report.system.downtime_seconds)} from go to acceptance"
         report.kpi_checks = evaluate_kpis(report.kpis, report.system)
         if not accepted:
             roll_back(run, ["acceptance sign-off not given"])

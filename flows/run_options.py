@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 
+from om_runbook.migrations.communication import parse_contact
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.signoff import ROLES, GateRoles, parse_gate_roles
 
@@ -25,6 +26,8 @@ RENAMED_FLAGS = {
     "signoff_roles": "--roles",
     "gate_timeout_seconds": "--gate-timeout",
     "gate_poll_seconds": "--gate-poll",
+    "contacts": "--contact",
+    "progress_every_minutes": "--progress-every",
 }
 # fields with a flag of their own elsewhere (shared by several commands), or set by the command line itself
 NOT_RUN_FLAGS = {"redis_url", "models", "naive_timezone", "report_json", "resume_command", "app_dir"}
@@ -42,6 +45,7 @@ METAVARS = {
     "snapshot_reference": "ID",
     "snapshot_taken_at": "TIME",
     "app_check": "CMD",
+    "progress_every_minutes": "MINUTES",
 }
 ENVIRONMENT_DEFAULTS = {"notify_webhook": "$OM_RUNBOOK_NOTIFY_WEBHOOK (keeps the URL out of the process list)"}
 
@@ -69,6 +73,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                 "Roles: " + ", ".join(ROLES),
             )  # fmt: skip
             continue
+        if name == "contacts":
+            parser.add_argument(
+                flag, dest=name, action="append", default=[], metavar="ROLE=NAME,CONTACT",
+                help=f"{described}; repeatable. Roles: " + ", ".join(ROLES),
+            )  # fmt: skip
+            continue
         kind, choices = _scalar(info.annotation)
         shown = "" if default is None or name in ENVIRONMENT_DEFAULTS else f" (default {default})"
         metavar = None if choices else METAVARS.get(name, _metavar(kind))
@@ -81,6 +91,7 @@ def run_option_values(args: argparse.Namespace) -> dict[str, Any]:
     """The RunSettings values the run's flags gave."""
     values = {name: getattr(args, name) for name in run_fields()}
     values["signoff_roles"] = parse_gate_roles(values["signoff_roles"])
+    values["contacts"] = [parse_contact(spec) for spec in values["contacts"]]
     return values
 
 

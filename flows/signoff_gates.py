@@ -15,6 +15,7 @@ from pydantic import Field, create_model
 
 from om_runbook.flows.gate_notifications import label_waiting_gate
 from om_runbook.flows.run_lookup import flow_run_ui_url
+from om_runbook.migrations.communication import contacts_text
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.gate_notice import approve_command, gate_notice
 from om_runbook.migrations.redaction import url_secrets
@@ -75,7 +76,8 @@ def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_mark
     logger = get_run_logger()
     url = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
     secrets = (*url_secrets(settings.redis_url.get_secret_value()), url)
-    text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets)
+    contacts = contacts_text(settings.contacts)
+    text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets, contacts)
     try:
         label_waiting_gate(str(flow_run.id), gate, list(waiting), text)
     except Exception as exc:  # noqa: BLE001 - a label is a convenience; the gate must wait regardless

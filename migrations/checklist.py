@@ -4,6 +4,10 @@ open (pure)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from om_runbook.migrations.communication import Contact, contact_line
+from om_runbook.migrations.report import KpiCheck
 from om_runbook.migrations.signoff import CONFIRMATION_GATE, ROLES, SignOff, confirmation_status
 
 # (section, [(item, evidence key)]); evidence keys are filled in by the flow as it proves them. A key that is also a
@@ -80,6 +84,16 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "Communication Plan",
+        [
+            ("Migration start notification sent", "notice_start"),
+            ("Progress updates provided (every --progress-every minutes while keys move)", "notice_progress"),
+            ("Completion notification sent", "notice_completion"),
+            ("Stakeholders notified of a rollback", "notice_rollback"),
+            ("Performance summary provided", "notice_summary"),
+        ],
+    ),
+    (
         "Rollback Decision Criteria (evaluated by the run)",
         [
             ("Unrecoverable errors, error rate, verification and rejections checked", "rollback_decision"),
@@ -88,19 +102,105 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
-def checklist_markdown(evidence: dict[str, str], signoffs: list[SignOff], status: str) -> str:
-    """Markdown with every checklist item: [x] with evidence, [ ] not proved by this run, or a human's task."""
+# The seed checklist's Success Criteria, each judged by the item of the checklist above that proves it.
+SUCCESS_CRITERIA: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Technical success",
+        [
+            ("Migration completed without critical errors", "no_critical_errors"),
+            ("Data integrity verification passed", "integrity"),
+            ("Application functionality restored", "application_tested"),
+            ("Performance within acceptable limits", "performance_after"),
+        ],
+    ),
+    (
+        "Business success",
+        [
+            ("Datetime queries working as expected", "range_queries"),
+            ("No data loss or corruption (every changed field checked against its backup)", "integrity"),
+            ("Minimal downtime achieved (go to acceptance under the 2-hour target)", "downtime"),
+        ],
+    ),
+]
+# The seed checklist's Post-Migration Actions: a person's, after the run; (days after the run, items).
+POST_MIGRATION_ACTIONS: list[tuple[str, int, list[str]]] = [
+    (
+        "Immediate Actions (within 24 hours)",
+        1,
+        [
+            "Monitor application performance",
+            "Review error logs and metrics",
+            "Validate business-critical operations",
+            "Document any issues or anomalies",
+        ],
+    ),
+    (
+        "Short-term Actions (within 1 week)",
+        7,
+        [
+            "Conduct post-migration review meeting (the run report in the archive)",
+            "Update operational procedures",
+            "Plan for future migrations",
+        ],
+    ),
+    (
+        "Long-term Actions (within 1 month)",
+        30,
+        [
+            "Optimize application for new datetime capabilities",
+            "Update documentation and training materials",
+            "Review and improve migration procedures",
+            "Plan deprecation of legacy datetime handling",
+        ],
+    ),
+]
+
+
+def _item(text: str, key: str, evidence: dict[str, str], signoffs: list[SignOff]) -> str:
+    """`- [x] text: evidence`, a person's confirmation (or who left it open), or `not proved by this run`."""
+    if key in evidence:
+        return f"- [x] {text}: {evidence[key]}"
+    if key in CONFIRMATION_GATE:
+        confirmed, words = confirmation_status(key, signoffs)
+        return f"- [{'x' if confirmed else ' '}] {text}: {words}"
+    return f"- [ ] {text}: not proved by this run"
+
+
+def checklist_markdown(
+    evidence: dict[str, str],
+    signoffs: list[SignOff],
+    status: str,
+    contacts: list[Contact] | None = None,
+    kpi_checks: list[KpiCheck] | None = None,
+    ended_at: datetime | None = None,
+) -> str:
+    """Markdown with every section of the checklist: each item ticked with the run's evidence or a person's name,
+    or open with why (not proved, left open by whom, a person's task after the run and when it is due)."""
     lines = [f"# Production deployment checklist: run {status}", ""]
     for section, items in CHECKLIST:
         lines += [f"## {section}", ""]
-        for text, key in items:
-            if key in evidence:
-                lines.append(f"- [x] {text}: {evidence[key]}")
-            elif key in CONFIRMATION_GATE:
-                confirmed, words = confirmation_status(key, signoffs)
-                lines.append(f"- [{'x' if confirmed else ' '}] {text}: {words}")
-            else:
-                lines.append(f"- [ ] {text}: not proved by this run")
+        lines += [_item(text, key, evidence, signoffs) for text, key in items]
+        lines.append("")
+    lines += _contact_lines(contacts or [])
+    lines += ["## Success Criteria", ""]
+    for heading, criteria in SUCCESS_CRITERIA:
+        lines += [f"### {heading}", ""]
+        lines += [_item(text, key, evidence, signoffs) for text, key in criteria]
+        lines.append("")
+    if kpi_checks:
+        marks = {True: "met", False: "NOT MET", None: "not measured"}
+        lines += ["### Key Performance Indicators", ""]
+        lines += [f"- {c.name}: {c.value} (target {c.target.replace('>', '&gt;')}, {marks[c.met]})" for c in kpi_checks]
+        lines.append("")
+    lines += ["## Post-Migration Actions (a person's, after the run)", ""]
+    for heading, days, actions in POST_MIGRATION_ACTIONS:
+        due = f", due by {(ended_at + timedelta(days=days)).date().isoformat()}" if ended_at else ""
+        lines += [f"### {heading}", ""]
+        lines += [f"- [ ] {action} (open{due})" for action in actions]
+        archived = evidence.get("archive")
+        if days == 7:
+            lines.append(f"- [x] Archive migration artifacts: {archived}" if archived else "- [ ] Archive migration "
+                         "artifacts: not proved by this run")  # fmt: skip
         lines.append("")
     lines += ["## Sign-off", ""]
     for role in ROLES:
@@ -120,3 +220,14 @@ def checklist_markdown(evidence: dict[str, str], signoffs: list[SignOff], status
             f"- Recommendations ({s.role}): {s.recommendations or '-'}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _contact_lines(contacts: list[Contact]) -> list[str]:
+    """The checklist's Escalation Contacts: each role's contact as given, or how to give it."""
+    lines = ["## Escalation Contacts", ""]
+    for role in ROLES:
+        given = [contact for contact in contacts if contact.role == role]
+        lines += [f"- [x] **{role}**: {contact_line(c).split(': ', 1)[1]}" for c in given] or [
+            f"- [ ] **{role}**: not given (--contact '{role}=NAME,CONTACT')"
+        ]
+    return [*lines, ""]

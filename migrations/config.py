@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from om_runbook.migrations.communication import Contact
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.gate_notice import is_http_url
 from om_runbook.migrations.signoff import GateRoles
@@ -113,6 +114,13 @@ class RunSettings(BaseModel):
         "10 ms), 0 = no throttle",
     )
 
+    contacts: list[Contact] = Field(
+        default_factory=list,
+        description="escalation contacts (role, name, how to reach them): in every notice, the checklist and `status`",
+    )
+    progress_every_minutes: float = Field(
+        60.0, gt=0, le=1440, description="minutes between progress notices while keys are migrated or rolled back"
+    )
     app_check: str | None = Field(
         None,
         description="the application's own smoke test (a shell command), run after the verification and before the "
@@ -131,7 +139,8 @@ class RunSettings(BaseModel):
     )
     notify_webhook: SecretStr | None = Field(
         None,
-        description='URL that gets a JSON POST ({"text": ...}, as Slack accepts) whenever a sign-off gate waits',
+        description='URL that gets a JSON POST ({"text": ...}, as Slack accepts) for every notice of the communication '
+        "plan: start, progress, each waiting sign-off gate, completion or rollback, performance summary",
     )
 
     @field_validator("naive_timezone")

@@ -35,12 +35,15 @@ def gate_notice(
     ui_url: str | None,
     flow_run_id: str,
     secrets: tuple[str, ...] = (),
+    contacts: str = "",
 ) -> str:
-    """The message for a webhook (Slack reads `text`); every Redis URL in it is redacted, and `secrets` too."""
+    """The message for a webhook (Slack reads `text`); every Redis URL in it is redacted, and `secrets` too.
+    `contacts` is the escalation contacts' line."""
     lines = [
         f"om-runbook: sign-off {gate} is waiting for {', '.join(waiting)}.",
         summary_paragraph(summary_markdown),
         f"Answer in the Prefect UI: {ui_url}" if ui_url else "Answer in the Prefect UI (Flow Runs, Paused, Resume).",
         f"Or from a terminal: {approve_command(flow_run_id, waiting[0])} (add --reject to reject).",
+        contacts,
     ]
     return redact_text("\n".join(line for line in lines if line), secrets)

@@ -81,6 +81,7 @@ class RunStatus(BaseModel):
     last_error: str | None = None
     outcome: str | None = None  # the report's status once the run ended
     resume_command: str = ""
+    contacts: list[str] = Field(default_factory=list)  # the escalation contacts, "ROLE: NAME, CONTACT"
 
 
 def default_resume_command(kind: RunKind, backup_dir: str) -> str:
@@ -193,4 +194,6 @@ def status_lines(status: RunStatus, verdict: StatusVerdict, now: float, timeline
         lines.append(f"  last error: {status.last_error}")
     if verdict.state == "crashed" and status.resume_command:
         lines.append(f"  resume with: {status.resume_command}")
+    if status.contacts:
+        lines.append("  escalation contacts: " + "; ".join(status.contacts))
     return lines

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.communication import Contact
 from tests.flows.helpers import keyspace, seed, settings_for
+from tests.webhook_server import Webhook
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -70,14 +72,29 @@ def test_a_failing_application_check_is_the_rollback_criterion_and_the_run_rolls
     seed(client, 300)
     before = keyspace(client)
     app = _application(tmp_path, broken=True)
+    webhook = Webhook()
     settings = settings_for(
         any_redis_server.url,
         tmp_path / "b",
         rdb_snapshot=False,
         app_check=f"{sys.executable} smoke_test.py",
         app_dir=app,
+        notify_webhook=webhook.url,
+        contacts=[Contact(role="Operations Manager", name="Grace", contact="+1 555 0100")],
     )
-    report = migration_flow(settings)
+    try:
+        report = migration_flow(settings)
+    finally:
+        webhook.close()
+    texts = [body["text"] for body in webhook.bodies]
+    assert [text.splitlines()[0] for text in texts] == [
+        "om-runbook: migration started",
+        "om-runbook: migration rolled back (rolled_back)",
+        "om-runbook: performance summary",
+    ]
+    assert "Why: application functionality severely impacted: the application's check" in texts[1]
+    assert "Outcome: every changed field was given back exactly" in texts[1]
+    assert all(text.endswith("Escalation contacts: Operations Manager: Grace, +1 555 0100") for text in texts)
     assert report.status == "rolled_back", report.messages
     assert any(
         m.startswith("rollback criterion met: application functionality severely impacted: the application's check `")

@@ -48,8 +48,11 @@ def test_a_waiting_gate_notifies_the_webhook_and_status_says_who_must_answer(
     flow = FlowInThread(_gated(server.url, backup_dir, signoff_roles=roles, notify_webhook=webhook.url))
     run_id = flow.wait_paused()
 
-    assert len(webhook.bodies) == 1
-    text = webhook.bodies[0]["text"]
+    assert [body["text"].splitlines()[0] for body in webhook.bodies] == [
+        "om-runbook: migration started",
+        "om-runbook: sign-off go-no-go is waiting for Technical Lead, Database Administrator.",
+    ]
+    text = webhook.bodies[1]["text"]
     assert "sign-off go-no-go is waiting for Technical Lead, Database Administrator." in text
     assert f"/runs/flow-run/{run_id}" in text  # the run's page in the Prefect UI
     assert f"om-runbook approve {run_id} --role 'Technical Lead' --name NAME" in text
@@ -67,11 +70,14 @@ def test_a_waiting_gate_notifies_the_webhook_and_status_says_who_must_answer(
     _answer(run_id, "Technical Lead")
     _wait_until_not_paused(run_id)
     run_id = flow.wait_paused()  # again, for the role still missing, and the webhook is told so
-    assert "is waiting for Database Administrator." in webhook.bodies[1]["text"]
+    assert "is waiting for Database Administrator." in webhook.bodies[2]["text"]
     _answer(run_id, "Database Administrator")
     report = flow.join()
     assert report.status == "succeeded", report.messages
-    assert len(webhook.bodies) == 2
+    assert [body["text"].splitlines()[0] for body in webhook.bodies[3:]] == [
+        "om-runbook: migration finished: succeeded",
+        "om-runbook: performance summary",
+    ]
     assert main(["status", "--backup-dir", str(backup_dir)]) == 0
     assert "finished: succeeded" in capsys.readouterr().out
 
@@ -92,6 +98,7 @@ def test_a_webhook_that_fails_is_logged_and_the_gate_waits_all_the_same(redis_se
     assert report.status == "not_approved"
     assert keyspace(client) == before
     assert "notification not delivered (http://127.0.0.1 answered HTTP 500)" in caplog.text
+    assert "start notice not delivered (http://127.0.0.1 answered HTTP 500); the run goes on" in caplog.text
     assert "secret-token" not in caplog.text
 
 

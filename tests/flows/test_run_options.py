@@ -46,6 +46,22 @@ def test_the_contract_flags_keep_their_names_and_meaning():
     assert str(values["backup_dir"]) == "/tmp/b" and values["max_latency_ms"] == 2.5
 
 
+def test_the_communication_and_application_check_flags():
+    values = run_option_values(
+        _run_args(
+            "--contact", "Technical Lead=Ada,+44 20 7946 0000",
+            "--contact", "Operations Manager=Grace,grace@example.com",
+            "--progress-every", "15", "--app-check", "pytest tests/smoke -x", "--app-check-timeout-seconds", "90",
+        )
+    )  # fmt: skip
+    assert [(c.role, c.name, c.contact) for c in values["contacts"]] == [
+        ("Technical Lead", "Ada", "+44 20 7946 0000"),
+        ("Operations Manager", "Grace", "grace@example.com"),
+    ]
+    assert values["progress_every_minutes"] == 15 and values["app_check"] == "pytest tests/smoke -x"
+    assert values["app_check_timeout_seconds"] == 90
+
+
 def test_a_choice_outside_the_literal_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         _run_args("--schema-mode", "drop")
