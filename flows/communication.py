@@ -87,6 +87,8 @@ class Communication:
         for kind in ("start", "completion", "rollback", "summary"):
             if kind in self.sent:
                 found[f"notice_{kind}"] = "sent " + "; ".join(self.sent[kind])  # type: ignore[index]
+        if "rollback" not in self.sent and "completion" in self.sent:
+            found["notice_rollback"] = "no rollback, none to announce"
         progress = self.sent.get("progress", [])
         every = f"every {self.settings.progress_every_minutes:g} min"
         found["notice_progress"] = (

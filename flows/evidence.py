@@ -5,9 +5,10 @@ from __future__ import annotations
 from om_runbook.migrations.app_check import AppCheckResult, app_check_markdown
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings
+from om_runbook.migrations.kpi_targets import MAX_PERFORMANCE_IMPACT, NOISE_FLOOR_MS
 from om_runbook.migrations.progress_figures import human_duration
 from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_before_migration, rto_evidence
-from om_runbook.migrations.report import KpiCheck, LatencySummary, RunReport
+from om_runbook.migrations.report import AppRead, KpiCheck, LatencySummary, RunReport
 from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import Assessment
 
@@ -16,7 +17,9 @@ def _mb(size: int | None) -> str:
     return "unknown" if size is None else f"{size / 1e6:,.1f} MB"
 
 
-def assessment_evidence(assessment: Assessment, baseline: LatencySummary) -> dict[str, str]:
+def assessment_evidence(
+    assessment: Assessment, baseline: LatencySummary, app_read: AppRead | None = None, app: LatencySummary | None = None
+) -> dict[str, str]:
     server = assessment.server
     memory = f"used_memory {_mb(server.used_memory)}" + (
         f" of maxmemory {_mb(server.maxmemory)}" if server.maxmemory else " (no maxmemory set)"
@@ -35,7 +38,12 @@ def assessment_evidence(assessment: Assessment, baseline: LatencySummary) -> dic
         "health": f"Redis {server.redis_version}, role {server.role}, {server.total_keys:,} keys, "
         f"{f'cluster of {server.masters} masters' if server.cluster_enabled else 'single server'}",
         "baseline_latency": f"PING p50 {baseline.p50_ms:.3f} ms, p99 {baseline.p99_ms:.3f} ms "
-        f"({baseline.samples} samples)",
+        f"({baseline.samples} samples)"
+        + (
+            f"; the application's read ({app_read.describe()}) p50 {app.p50_ms:.3f} ms, p99 {app.p99_ms:.3f} ms"
+            if app_read is not None and app is not None
+            else "; no model key to time the application's read on"
+        ),
     }
 
 
@@ -180,3 +188,21 @@ def final_summary(report: RunReport) -> str:
 def kpi_lines(checks: list[KpiCheck]) -> list[str]:
     marks = {True: "met", False: "NOT MET", None: "-"}
     return [f"- {c.name}: {c.value} (target {c.target}, {marks[c.met]})" for c in checks]
+
+
+def after_the_run(what: str, before: LatencySummary | None, after: LatencySummary) -> tuple[str, bool]:
+    """The checklist's "Performance within acceptable limits": the median before and after and the verdict against
+    the 10% target with its noise floor; whether it is within."""
+    if before is None or not before.samples or not after.samples:
+        return f"{what}: not measured", False
+    rise = after.p50_ms - before.p50_ms
+    share = rise / before.p50_ms if before.p50_ms > 0 else 0.0
+    verdict = (
+        "within the 10% target"
+        if share < MAX_PERFORMANCE_IMPACT
+        else f"under the {NOISE_FLOOR_MS:g} ms noise floor"
+        if rise < NOISE_FLOOR_MS
+        else "ABOVE the 10% target"
+    )
+    text = f"{what} {before.p50_ms:.3f} ms before, {after.p50_ms:.3f} ms after the run ({rise:+.3f} ms): {verdict}"
+    return text, not verdict.startswith("ABOVE")

@@ -46,7 +46,7 @@ def migrate(
         system.latency_limit_ms = latency_limit_ms(settings.max_latency_ms, baseline_p99)
         url, status = settings.redis_url.get_secret_value(), latency_status_path(settings.backup_dir)
         with (
-            ResourceProbe(url, status=status) as probe,
+            ResourceProbe(url, status=status, app_read=system.app_read) as probe,
             PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
         ):
             with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate"):
@@ -67,6 +67,7 @@ def migrate(
         probe.memory_peak,
         probe.cpu_peak,
     )
+    system.migration_app_latency = probe.app_latency()
     run.evidence["progress"] = f"{len(results)} chunks checkpointed per batch, progress artifact updated"
     if probe.memory_peak is not None and probe.cpu_peak is not None:
         run.evidence["resource_usage"] = (

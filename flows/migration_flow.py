@@ -12,6 +12,7 @@ from om_runbook.flows.artifacts import publish_assessment
 from om_runbook.flows.checklist_run import ChecklistRun
 from om_runbook.flows.evidence import (
     acceptance_summary,
+    after_the_run,
     final_summary,
     go_no_go_summary,
     library_versions,
@@ -140,20 +141,36 @@ def roll_back(run: ChecklistRun, reasons: list[str]) -> None:
 def post_migration(run: ChecklistRun) -> None:
     settings = run.settings
     METER.enter("post-migration checks")
+    system = run.report.system
     with run.clock.phase("post_migration") as details:
-        after = latency_task(settings.redis_url)
-        impact = performance_impact(run.report.system.baseline_latency or after, after)
+        after, app_after = latency_task(settings.redis_url, system.app_read)
+        impact = performance_impact(system.baseline_latency or after, after)
+        app_impact = (
+            performance_impact(system.baseline_app_latency, app_after)
+            if app_after and system.baseline_app_latency
+            else None
+        )
         clear_progress_task(settings.backup_dir)
         details.update(
             {
                 "latency_after": after.model_dump(),
                 "impact_after": impact,
+                "app_latency_after": app_after.model_dump() if app_after else None,
+                "app_impact_after": app_impact,
                 "redis_settings_changed": [],
                 "progress_state": "migrate checkpoints cleared",
             }
         )
-    if impact is not None:
-        run.evidence["performance_after"] = f"median PING {100 * impact:.1f}% above the baseline after the run"
+    if app_impact is not None and system.app_read is not None and app_after is not None:
+        performance = after_the_run(
+            f"median {system.app_read.command} of a model key", system.baseline_app_latency, app_after
+        )
+    else:
+        performance = after_the_run("median PING", system.baseline_latency, after)
+    if performance[1]:
+        run.evidence["performance_after"] = performance[0]
+    else:
+        run.report.messages.append(f"performance after the run: {performance[0]}")
     run.evidence["config_restored"] = "the run changes no Redis setting (no CONFIG SET)"
     run.evidence["progress_cleared"] = "migrate checkpoints cleared"
     run.evidence["archive"] = f"report and checklist in {settings.backup_dir / 'archive'}"

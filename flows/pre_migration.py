@@ -20,7 +20,7 @@ from om_runbook.tasks.assess import Assessment, assess_task, disk_free, migratab
 from om_runbook.tasks.backup import reusable_backup, snapshot_tools_task
 from om_runbook.tasks.backup_store.backup_format import BackupDirectoryLock
 from om_runbook.tasks.first_scan import assess_and_back_up_task
-from om_runbook.tasks.guards.latency_probe import latency_task
+from om_runbook.tasks.guards.latency_probe import find_app_read, latency_task
 from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.guards.unfinished_run import read_unfinished_run
@@ -55,7 +55,9 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
         existing = reusable_backup(settings)
         if settings.rdb_snapshot and existing is None:
             run.report.messages.append(snapshot_tools_task(settings))
-        run.report.system.baseline_latency = latency_task(settings.redis_url)
+        system = run.report.system
+        system.app_read = find_app_read(url, targets)
+        system.baseline_latency, system.baseline_app_latency = latency_task(settings.redis_url, system.app_read)
     try:
         with run.clock.phase("backup") as details:
             if existing is None:
@@ -69,7 +71,10 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
             details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
         run.report.phases["assess"].details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         run.report.problems, run.report.problem_counts = assessment.problems, assessment.problem_counts
-        run.evidence.update(assessment_evidence(assessment, run.report.system.baseline_latency))
+        system = run.report.system
+        run.evidence.update(
+            assessment_evidence(assessment, system.baseline_latency, system.app_read, system.baseline_app_latency)
+        )
         publish_assessment(assessment)
         run.report.messages += assessment.notes
         refusal = refusal_before_writes(assessment.unreadable_values, settings.failure_mode, settings.max_errors)

@@ -108,6 +108,11 @@ def summary_lines(report: RunReport) -> list[str]:
         phases.append(f"{name} {phase.duration_seconds:.1f} s{rate}")
     system = report.system
     latency = []
+    if system.app_read is not None and system.baseline_app_latency and system.migration_app_latency:
+        latency.append(
+            f"application read ({system.app_read.command}) p50 before {system.baseline_app_latency.p50_ms:.2f} ms, "
+            f"during {system.migration_app_latency.p50_ms:.2f} ms"
+        )
     if system.baseline_latency is not None:
         latency.append(f"PING p99 before {system.baseline_latency.p99_ms:.2f} ms")
     if system.migration_latency is not None:

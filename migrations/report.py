@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,12 +38,27 @@ class Kpis(BaseModel):
 
 
 class LatencySummary(BaseModel):
-    """Round-trip times of PING against the migrated Redis, in milliseconds."""
+    """Round-trip times of PING (or of the application's read) against the migrated Redis, in milliseconds."""
 
     samples: int = 0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+
+
+class AppRead(BaseModel):
+    """One of the application's own model keys, read the way redis-om reads it, timed for the latency the
+    application sees (before, during and after the run)."""
+
+    key: str = Field(description="the key's bytes as latin-1 (any byte string, JSON-safe, reversible)")
+    command: Literal["HGETALL", "JSON.GET"]
+
+    @property
+    def key_bytes(self) -> bytes:
+        return self.key.encode("latin-1")
+
+    def describe(self) -> str:
+        return f"{self.command} {self.key_bytes.decode('utf-8', errors='replace')}"
 
 
 class SystemMetrics(BaseModel):
@@ -52,6 +67,9 @@ class SystemMetrics(BaseModel):
     downtime_seconds: float | None = None
     baseline_latency: LatencySummary | None = None
     migration_latency: LatencySummary | None = None
+    app_read: AppRead | None = None  # the application's read timed beside PING (None: no model key found)
+    baseline_app_latency: LatencySummary | None = None
+    migration_app_latency: LatencySummary | None = None
     memory_peak_share: float | None = None
     cpu_peak_share: float | None = None
     latency_limit_ms: float | None = None  # the throttle's p99 limit (None: no throttle)

@@ -297,6 +297,14 @@ def require_backup_present(backup_dir: Path) -> None:
         )
 
 
+def make_levels_below(backup_dir: Path, directory: Path) -> None:
+    """Each missing level from `backup_dir` down to `directory`, one mkdir at a time: a backup directory removed
+    meanwhile makes the first one fail (FileNotFoundError) instead of being re-created, as `parents=True` would."""
+    for level in [*reversed(directory.relative_to(backup_dir).parents), directory.relative_to(backup_dir)]:
+        if str(level) != ".":
+            (backup_dir / level).mkdir(exist_ok=True)
+
+
 def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkpoint: Checkpoint) -> None:
     """Write the checkpoint; when the disk refuses it (OSError, raised for the caller to judge) it is kept in memory.
     The backup directory itself is never re-created here: gone, it is the run's to report (BackupLost)."""
@@ -306,7 +314,7 @@ def save_checkpoint(backup_dir: Path, direction: str, chunk: ChunkBackup, checkp
     try:
         if not backup_dir.is_dir():
             raise FileNotFoundError(errno.ENOENT, "the backup directory is gone", str(backup_dir))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_levels_below(backup_dir, path.parent)
         temporary.write_text(json.dumps(checkpoint.model_dump()), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:

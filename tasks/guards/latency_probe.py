@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -15,10 +16,12 @@ from pydantic import SecretStr
 
 from om_runbook.migrations.kpi_targets import summarize_latencies
 from om_runbook.migrations.redaction import redact_text, url_secrets
-from om_runbook.migrations.report import LatencySummary
-from om_runbook.tasks.guards.probe_process import ping_milliseconds
+from om_runbook.migrations.report import AppRead, LatencySummary
+from om_runbook.migrations.targets import ModelTarget, Storage
+from om_runbook.tasks.guards.probe_process import ping_milliseconds, time_app_read
 from om_runbook.tasks.io.redis_connection import open_client
 from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
+from om_runbook.tasks.readers.keyspace import glob_escape
 
 
 class ResourceProbe:
@@ -29,12 +32,19 @@ class ResourceProbe:
     """
 
     def __init__(
-        self, url: str, ping_interval: float = 0.02, sample_interval: float = 1.0, status: Path | None = None
+        self,
+        url: str,
+        ping_interval: float = 0.02,
+        sample_interval: float = 1.0,
+        status: Path | None = None,
+        app_read: AppRead | None = None,
     ) -> None:
         self._url, self._intervals = url, f"{ping_interval} {sample_interval}"
         self._status = status  # the live p99 file the throttle reads
+        self._app_read = app_read
         self._process: subprocess.Popen[str] | None = None
         self.timings: list[float] = []
+        self.app_timings: list[float] = []
         self.memory_peak: float | None = None
         self.cpu_peak: float | None = None
         self.error: str | None = None
@@ -55,7 +65,8 @@ class ResourceProbe:
             cwd=Path(__file__).resolve().parents[1],
         )
         assert self._process.stdin is not None
-        self._process.stdin.write(f"{self._url}\n{self._intervals}\n{self._status or ''}\n")
+        app_read = self._app_read.model_dump_json() if self._app_read is not None else ""
+        self._process.stdin.write(f"{self._url}\n{self._intervals}\n{self._status or ''}\n{app_read}\n")
         self._process.stdin.flush()
         if self._status is not None:
             self._await_first_reading()
@@ -82,32 +93,65 @@ class ResourceProbe:
             self.error = f"resource probe failed: {redact_text(errors.strip()[-300:], url_secrets(self._url))}"
             return
         self.timings, self.memory_peak, self.cpu_peak = result["timings"], result["memory_peak"], result["cpu_peak"]
-        self.error = result["error"]
+        self.app_timings, self.error = result["app_timings"], result["error"]
 
     def latency(self) -> LatencySummary:
         return summarize_latencies(self.timings)
 
+    def app_latency(self) -> LatencySummary | None:
+        return summarize_latencies(self.app_timings) if self.app_timings else None
 
-def probe_latency(url: str, pings: int = 60, interval: float = 0.005) -> LatencySummary:
-    """PING latency before and after the migration: `pings` round trips `interval` apart (about 0.3 s; the
-    migration's probe takes as many in a second), each timed as that probe times it (`ping_milliseconds`).
-    In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
+
+def probe_latency(
+    url: str, pings: int = 60, interval: float = 0.005, app_read: AppRead | None = None
+) -> tuple[LatencySummary, LatencySummary | None]:
+    """PING latency (and the application's read, when given) before and after the migration: `pings` round trips
+    `interval` apart (about 0.3 s; the migration's probe takes as many in a second), each timed as that probe times
+    it. In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
     the chunks' CPU out of its timings) would only add its start-up to the run."""
     client = open_client(url, ping=False)
     timings: list[float] = []
+    reads: list[float] | None = [] if app_read is not None else None
     try:
         client.ping()  # the connection's set-up is not a PING's latency
         for _ in range(pings):
             timings.append(ping_milliseconds(client))
+            if reads is not None and app_read is not None:
+                reads = time_app_read(client, app_read, reads)
             time.sleep(interval)
     except redis.RedisError:
         pass  # as the migration's probe: a probe never stops the run; the samples so far (maybe none) are reported
     finally:
         client.close()
-    return summarize_latencies(timings)
+    return summarize_latencies(timings), summarize_latencies(reads) if reads else None
 
 
 @task(name="latency-probe", cache_policy=NONE, **IO_TASK_OPTIONS)
-def latency_task(redis_url: SecretStr) -> LatencySummary:
-    """Baseline (before) or after-migration PING latency, for the performance-impact KPI."""
-    return probe_latency(redis_url.get_secret_value())
+def latency_task(redis_url: SecretStr, app_read: AppRead | None = None) -> tuple[LatencySummary, LatencySummary | None]:
+    """Baseline (before) or after-migration latency of PING and of the application's read, for the KPI."""
+    return probe_latency(redis_url.get_secret_value(), app_read=app_read)
+
+
+def find_app_read(url: str, targets: Sequence[ModelTarget], max_keys: int = 10_000) -> AppRead | None:
+    """One record of the first model that has one on the URL's server (SCAN MATCH its prefix, at most `max_keys`
+    keys looked at per model), read as redis-om reads it: HGETALL, or JSON.GET for a JsonModel. None when no
+    model has a record there, or the server refuses to say."""
+    client = open_client(url, ping=False)
+    try:
+        for target in targets:
+            kind, command = (b"ReJSON-RL", "JSON.GET") if target.storage is Storage.JSON else (b"hash", "HGETALL")
+            pattern = glob_escape(target.key_prefix.encode()) + b"*"
+            cursor, looked_at = 0, 0
+            while True:
+                cursor, keys = client.scan(cursor, match=pattern, count=1000)
+                for key in keys:
+                    if key not in target.bookkeeping_keys and client.type(key) == kind:
+                        return AppRead(key=key.decode("latin-1"), command=command)  # type: ignore[arg-type]
+                looked_at += 1000
+                if cursor == 0 or looked_at >= max_keys:
+                    break
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return None

@@ -1,6 +1,7 @@
 """The resource probe's own process (`python -m tasks.probe_process`), so its PING timings measure Redis,
 not the migrating process's GIL. Reads the Redis URL from stdin (never argv: `ps` shows argv), probes
-until stdin says "stop" or closes, then prints one JSON line: PING timings (ms), memory and CPU peaks."""
+until stdin says "stop" or closes, then prints one JSON line: PING timings (ms), the application read's timings
+(when stdin names one), memory and CPU peaks."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import redis
 
 from om_runbook.migrations.kpi_targets import summarize_latencies
+from om_runbook.migrations.report import AppRead
 from om_runbook.tasks.io.redis_connection import open_client
 
 
@@ -54,11 +56,30 @@ def ping_milliseconds(client: redis.Redis) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def time_app_read(client: redis.Redis, app_read: AppRead, timings: list[float]) -> list[float] | None:
+    """`timings` with one more read of the application's key, timed as a PING is; None (no more reads) when the
+    server refuses it (a cluster node the key moved off, a module gone): PINGs go on."""
+    started = time.perf_counter()
+    try:
+        client.execute_command(app_read.command, app_read.key_bytes)
+    except redis.ResponseError:
+        return None
+    timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def probe(
-    url: str, stop: threading.Event, ping_interval: float, sample_interval: float, status: Path | None = None
+    url: str,
+    stop: threading.Event,
+    ping_interval: float,
+    sample_interval: float,
+    status: Path | None = None,
+    app_read: AppRead | None = None,
 ) -> dict:
     client = open_client(url, ping=False)
     timings: list[float] = []
+    app_timings: list[float] = []
+    reading: list[float] | None = app_timings if app_read is not None else None
     memory_peak: float | None = None
     cpu_peak: float | None = None
     last: tuple[float, float] | None = None
@@ -89,16 +110,21 @@ def probe(
             if stop.is_set():
                 break
             timings.append(ping_milliseconds(client))
+            if reading is not None and app_read is not None:
+                reading = time_app_read(client, app_read, reading)
             stop.wait(ping_interval)
     except redis.RedisError as exc:  # the probe never stops the migration; the report says it stopped
         error = f"resource probe stopped: {type(exc).__name__}: {exc}"
-    return {"timings": timings, "memory_peak": memory_peak, "cpu_peak": cpu_peak, "error": error}
+    result = {"timings": timings, "app_timings": app_timings, "memory_peak": memory_peak, "cpu_peak": cpu_peak}
+    return result | {"error": error}
 
 
 def main() -> None:
     url = sys.stdin.readline().strip()
     ping_interval, sample_interval = (float(x) for x in sys.stdin.readline().split())
     status = sys.stdin.readline().strip()  # where to write the live p99 for the throttle; empty: nowhere
+    app_read_line = sys.stdin.readline().strip()  # the application's read to time beside PING; empty: none
+    app_read = AppRead.model_validate_json(app_read_line) if app_read_line else None
     stop = threading.Event()
 
     def wait_for_stop() -> None:
@@ -106,7 +132,7 @@ def main() -> None:
         stop.set()
 
     threading.Thread(target=wait_for_stop, daemon=True).start()
-    result = probe(url, stop, ping_interval, sample_interval, Path(status) if status else None)
+    result = probe(url, stop, ping_interval, sample_interval, Path(status) if status else None, app_read)
     print(json.dumps(result), flush=True)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -164,6 +165,16 @@ def _answer_in_browser(
     modal.find_element(By.XPATH, ".//button[normalize-space()='Submit']").click()
 
 
+def _gate_notice(webhook: Webhook, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gates = [body["text"] for body in webhook.bodies if " is waiting for " in body["text"]]
+        if gates:
+            return gates[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no gate notice reached the webhook: {webhook.bodies}")
+
+
 def _form_text(driver: WebDriver, run_url: str) -> tuple[str, list[str]]:
     modal = _open_resume_form(driver, run_url)
     time.sleep(1)  # the description renders after the form's schema
@@ -205,7 +216,8 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
             _wait_paused(env, backup_dir, "go-no-go-0")
             assert run_url == f"{env['PREFECT_UI_URL']}/runs/flow-run/{status.flow_run_id}"
 
-            notice = webhook.wait_for(1)[0]["text"]  # the automation on prefect.flow-run.Paused, through the block
+            # the automation on prefect.flow-run.Paused, through the block (the start notice may come before it)
+            notice = _gate_notice(webhook)
             assert "sign-off go-no-go is waiting for Technical Lead, Database Administrator." in notice
             assert run_url in notice and f"om-runbook approve {status.flow_run_id} --role 'Technical Lead'" in notice
             assert "secret-token" not in notice
@@ -375,11 +387,17 @@ def test_the_deployment_run_form_starts_a_run_that_pauses_at_go_no_go(prefect_se
         browser.find_element(By.XPATH, "//button[normalize-space()='Run']").click()
         browser.find_element(By.XPATH, "//*[normalize-space()='Custom run']").click()
         for label, value in (("models", "om_runbook.migrations.sample_models"), ("backup_dir", str(backup_dir))):
-            browser.find_element(By.XPATH, f"//*[normalize-space(text())='{label}']/following::textarea[1]").send_keys(
-                value
-            )
+            box = browser.find_element(By.XPATH, f"//*[normalize-space(text())='{label}']/following::textarea[1]")
+            box.send_keys(value)
+            WebDriverWait(browser, 30).until(lambda _, box=box, value=value: box.get_attribute("value") == value)
         _shot(browser, tmp_path, "deployment-run-form.png")
         browser.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
+        try:  # the UI's toast once the server took the run (a form it refused says why on the page instead)
+            WebDriverWait(browser, 60).until(
+                lambda _: "scheduled to start" in _find_now(browser, By.TAG_NAME, "body")[0].text
+            )
+        except TimeoutException:
+            raise AssertionError(browser.find_element(By.TAG_NAME, "body").text[-3000:]) from None
         deadline = time.monotonic() + 360  # a loaded 2-core machine: worker poll, flow-run process start, the backup
         status = None
         while time.monotonic() < deadline:

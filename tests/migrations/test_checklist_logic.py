@@ -186,3 +186,43 @@ def test_each_gate_asks_for_its_own_confirmations_and_only_ticked_boxes_count():
     assert confirmations_ticked("acceptance", {"application_tested": "yes"}) == []  # only a real tick
     checklist_keys = {key for _section, items in CHECKLIST for _text, key in items}
     assert set(CONFIRMATION_GATE) <= checklist_keys  # every box ticks an item of the checklist
+
+
+def test_performance_impact_is_the_applications_read_with_a_noise_floor_stated_and_applied():
+    from om_runbook.migrations.kpi_targets import performance_check
+
+    def system(before: float, during: float, app: bool = True) -> SystemMetrics:
+        ping = (LatencySummary(samples=60, p50_ms=0.1, p99_ms=0.2), LatencySummary(samples=60, p50_ms=9.0, p99_ms=9.0))
+        read = (LatencySummary(samples=60, p50_ms=before, p99_ms=2 * before), LatencySummary(samples=90, p50_ms=during))
+        if not app:
+            return SystemMetrics(baseline_latency=ping[0], migration_latency=ping[1])
+        return SystemMetrics(
+            baseline_latency=ping[0],
+            migration_latency=ping[1],
+            baseline_app_latency=read[0],
+            migration_app_latency=read[1],
+        )
+
+    idle = performance_check(system(0.10, 0.13))  # a loopback read: +30%, +0.03 ms
+    assert idle.name == "performance impact (median application read, before vs during)"
+    assert idle.target == "< 10% (a median rise under 0.5 ms is noise)"
+    assert idle.value == "30.00% (p50 0.100 -> 0.130 ms, +0.030 ms; p99 0.200 -> 0.000 ms), under the noise floor"
+    assert idle.met is True
+    assert performance_check(system(1.0, 1.05)).met is True  # 5%: within the target, the floor not needed
+    slow = performance_check(system(1.0, 1.6))  # +60%, +0.6 ms: above the target and the floor
+    assert slow.met is False and "under the noise floor" not in slow.value
+    ping_only = performance_check(system(0, 0, app=False))  # no model key: PING, 0.1 -> 9 ms
+    assert ping_only.name == "performance impact (median PING, before vs during)" and ping_only.met is False
+    unmeasured = performance_check(SystemMetrics())
+    assert (unmeasured.value, unmeasured.met) == ("not measured", None)
+
+
+def test_performance_after_the_run_is_ticked_only_within_the_target_or_the_noise_floor():
+    from om_runbook.flows.evidence import after_the_run
+
+    before = LatencySummary(samples=60, p50_ms=0.1)
+    text, ok = after_the_run("median HGETALL of a model key", before, LatencySummary(samples=60, p50_ms=0.2))
+    assert ok and text.endswith("(+0.100 ms): under the 0.5 ms noise floor")
+    text, ok = after_the_run("median PING", before, LatencySummary(samples=60, p50_ms=0.9))
+    assert not ok and text.endswith("ABOVE the 10% target")
+    assert after_the_run("median PING", None, before) == ("median PING: not measured", False)
