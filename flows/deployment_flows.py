@@ -21,6 +21,8 @@ from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import GateRoles
 from om_runbook.migrations.snapshot_restore import CONFIRMATION_WORD, SnapshotRestoreReport
+from om_runbook.migrations.staging_mirror import mirror_differences, mirror_markdown
+from om_runbook.migrations.targets import Storage, discover_targets, key_prefixes
 from om_runbook.tasks.backup_store.backup_format import (
     chunk_result_path,
     latest_snapshot,
@@ -29,6 +31,7 @@ from om_runbook.tasks.backup_store.backup_format import (
 )
 from om_runbook.tasks.io.app_dir import put_app_dir_first
 from om_runbook.tasks.migrate import migrate_chunk_task
+from om_runbook.tasks.readers.mirror import mirror_facts_task
 from om_runbook.tasks.rollback import restore_snapshot_task
 from om_runbook.tasks.writer.staging_guard import empty_staging
 
@@ -45,6 +48,17 @@ NaiveTimezone = Annotated[str, Field(description="IANA zone in which naive legac
 
 
 PRODUCTION_SECRET = "om-runbook-production-redis-url"
+
+
+def staging_mirror_lines(staging: SecretStr, production: str | None, models: str) -> list[str]:
+    """The checklist's "Staging environment mirrors production", from both servers' facts (production only read)."""
+    if production is None:
+        return ["- [ ] Staging environment mirrors production: not compared (no production Secret block)"]
+    targets = discover_targets(models)
+    prefixes = key_prefixes(targets, Storage.HASH) + key_prefixes(targets, Storage.JSON)
+    ours = mirror_facts_task(staging, prefixes)
+    theirs = mirror_facts_task(SecretStr(production), prefixes)
+    return mirror_markdown(ours, theirs, mirror_differences(ours, theirs))
 
 
 def _optional_secret(block_name: str) -> str | None:
@@ -237,6 +251,7 @@ def staging_rehearsal(
     sign-off, verify, roll back, verify again, and publish the measured keys/s as the production estimate."""
     put_app_dir_first(app_dir)
     logger = get_run_logger()
+    application_models = models
     if redis_url_secret == production_redis_url_secret:
         raise ConfigurationError(f"the staging rehearsal was given the production Secret {redis_url_secret!r}")
     redis_url = redis_url_from_secret(redis_url_secret)
@@ -255,6 +270,8 @@ def staging_rehearsal(
         redis_url=redis_url, models=models, backup_dir=run_dir, naive_timezone=naive_timezone, auto_approve=True
     )
     result = rehearsal_flow(settings, count=count)
+    # after the rollback staging holds again what was rehearsed (restored or seeded), byte for byte
+    mirror = result.staging_mirror = staging_mirror_lines(redis_url, production, application_models)
     keys = result.migration.kpis.keys_scanned
     estimate = keys / result.migration.kpis.duration_seconds if result.migration.kpis.duration_seconds else 0.0
     create_markdown_artifact(
@@ -268,6 +285,8 @@ def staging_rehearsal(
                 f"- production estimate: {keys:,} keys in about {result.migration.kpis.duration_seconds:,.0f} s",
                 *[f"- {line}" for line in recovery_lines(result)],
                 *[f"- {name}: {'yes' if met else 'NO'}" for name, met in result.criteria.items()],
+                "",
+                *mirror,
             ]
         ),
         key="production-estimate",

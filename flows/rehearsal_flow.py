@@ -38,6 +38,7 @@ class RehearsalReport(BaseModel):
     rollback_diff: KeyspaceDiff | None = None
     restore: SnapshotRestoreReport | None = None  # restore-snapshot --confirm of every model key, after the rollback
     restore_diff: KeyspaceDiff | None = None
+    staging_mirror: list[str] = Field(default_factory=list)  # the staging rehearsal's comparison with production
 
     @property
     def rollback_seconds(self) -> float | None:

@@ -1,0 +1,59 @@
+"""The staging rehearsal compares staging with production from the production Secret, reading only server facts:
+equal facts tick "Staging environment mirrors production", each difference is listed; production is never written
+(its keyspace, TTLs included, is the same after)."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.blocks.system import Secret
+
+from om_runbook.flows.deployment_flows import staging_rehearsal
+from tests.flows.helpers import keyspace, seed
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _secrets(staging_url: str, production_url: str) -> None:
+    Secret(value=staging_url).save("mirror-staging-url", overwrite=True)
+    Secret(value=production_url).save("mirror-production-url", overwrite=True)
+
+
+def test_a_staging_like_production_ticks_the_item_and_production_is_only_read(redis_server_factory, tmp_path):
+    staging, production = redis_server_factory(), redis_server_factory()
+    seed(production.client(), 300)  # what the rehearsal seeds into staging: the same models and counts
+    before = keyspace(production.client())
+    _secrets(staging.url, production.url)
+    result = staging_rehearsal(
+        "mirror-staging-url", str(tmp_path), seed_count=300, production_redis_url_secret="mirror-production-url"
+    )
+    assert result.passed, result.criteria
+    assert len(result.staging_mirror) == 1, result.staging_mirror
+    assert result.staging_mirror[0].startswith("- [x] Staging environment mirrors production: Redis version, ")
+    assert keyspace(production.client()) == before
+
+
+def test_each_difference_from_production_is_listed_and_production_is_only_read(
+    redis_server, redis_stack_server, tmp_path
+):
+    production = redis_stack_server  # Redis 8.2 with modules and an index; staging is a plain Redis 7.0
+    client = production.client()
+    seed(client, 1000)
+    client.config_set("maxmemory-policy", "volatile-lru")
+    client.execute_command(
+        "FT.CREATE", "shop:order", "ON", "HASH", "PREFIX", "1", ":om_runbook.migrations.sample_models.Order:",
+        "SCHEMA", "placed_at", "TAG",
+    )  # fmt: skip
+    before = keyspace(client)
+    _secrets(redis_server.url, production.url)
+    result = staging_rehearsal(
+        "mirror-staging-url", str(tmp_path), seed_count=300, production_redis_url_secret="mirror-production-url"
+    )
+    lines = result.staging_mirror
+    assert lines[0].startswith("- [ ] Staging environment mirrors production: ") and lines[0].endswith(" differences")
+    shown = "\n".join(lines)
+    assert "  - Redis version: staging 7.0." in shown and ", production 8.2." in shown
+    assert "  - modules: staging none, production " in shown and "search" in shown
+    assert "  - maxmemory-policy: staging noeviction, production volatile-lru" in shown
+    assert "  - keys under :om_runbook.migrations.sample_models.Order:: staging 150, production 500" in shown
+    assert "  - index shop:order: only on production" in shown
+    assert keyspace(client) == before
