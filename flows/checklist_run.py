@@ -93,6 +93,8 @@ class ChecklistRun:
             METER.last_error = report.messages[-1]
         self.display.finish(report.status)
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
+        if report.status in ("succeeded", "not_signed_off"):
+            self.evidence.setdefault("rollback_result", "not needed: no rollback criterion met")
         self.communication.end(report)
         self.evidence.update(self.communication.evidence())
         checklist = checklist_markdown(

@@ -37,6 +37,8 @@ def assessment_evidence(
         "persistence": f"{persistence}, AOF {'on' if server.aof_enabled else 'off'}",
         "health": f"Redis {server.redis_version}, role {server.role}, {server.total_keys:,} keys, "
         f"{f'cluster of {server.masters} masters' if server.cluster_enabled else 'single server'}",
+        "monitoring": "the run's own probe (PING and the application's read, memory and Redis CPU, in its own "
+        "process) and the migration-progress artifact; `om-runbook status` from any terminal",
         "baseline_latency": f"PING p50 {baseline.p50_ms:.3f} ms, p99 {baseline.p99_ms:.3f} ms "
         f"({baseline.samples} samples)"
         + (
@@ -53,6 +55,8 @@ def backup_evidence(manifest: BackupManifest, settings: RunSettings) -> dict[str
         f"{len(manifest.chunks)} chunk files with sha256 in the manifest",
         "backup_location": f"{settings.backup_dir} written and fsynced",
         "rollback_ready": "exact rollback from the logical backup (compare-and-set), RDB restore as the manual path",
+        "bulk_settings": f"pipelined batches of {settings.batch_size:,} keys, {settings.parallel} chunks at a time, "
+        "each chunk on its own connection; no Redis setting changed (no CONFIG SET)",
         "error_strategy": f"failure mode {settings.failure_mode}, max errors {settings.max_errors}, "
         f"roll back above {100 * settings.max_error_rate:g}% errors",
     }

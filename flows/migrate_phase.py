@@ -61,7 +61,10 @@ def migrate(
             details["applied"] = schema_task(settings, migratable, "switch")
     system.pace_events, system.pace_started_at = pacer.events, pacer.started_at
     system.throttled_seconds = throttled_seconds(pacer.events, pacer.elapsed())
-    run.report.messages += pace_summary(system.latency_limit_ms, pacer.events, system.throttled_seconds)
+    paced = pace_summary(system.latency_limit_ms, pacer.events, system.throttled_seconds)
+    run.report.messages += paced
+    if paced:
+        run.evidence["pace"] = "; ".join(line.removeprefix("throttle: ") for line in paced)
     system.migration_latency, system.memory_peak_share, system.cpu_peak_share = (
         probe.latency(),
         probe.memory_peak,

@@ -35,6 +35,7 @@ from om_runbook.migrations.errors import BackupLost, KeysEvicted, LeaseLost, Mig
 from om_runbook.migrations.kpi_targets import (
     MAX_DOWNTIME_SECONDS,
     evaluate_kpis,
+    performance_check,
     performance_impact,
     rollback_reasons,
 )
@@ -83,7 +84,12 @@ def score(run: ChecklistRun, manifest: BackupManifest, results: list[ChunkResult
         duration_seconds=time.perf_counter() - run.started,
     )
     run.evidence.update(verification_evidence(verification, report.kpis.error_rate))
+    kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(report.problem_counts.items()))
+    run.evidence["problems_reported"] = f"{kinds or 'none'} (examples in the report)"
     report.kpi_checks = evaluate_kpis(report.kpis, report.system)
+    performance = performance_check(report.system)
+    if performance.met:
+        run.evidence["performance_during"] = f"{performance.value} (target {performance.target})"
     if not report.kpis.fields_failed:
         run.evidence["no_critical_errors"] = "no value failed"
 
@@ -136,6 +142,9 @@ def roll_back(run: ChecklistRun, reasons: list[str]) -> None:
     run.report.phases["rollback"] = outcome.phases["rollback"]
     run.report.status = "rolled_back" if outcome.status == "rolled_back" else "rollback_incomplete"
     run.report.messages += outcome.messages
+    if outcome.status == "rolled_back":
+        restored = outcome.kpis.keys_migrated
+        run.evidence["rollback_result"] = f"rolled back: {restored:,} keys restored and verified against the backup"
 
 
 def post_migration(run: ChecklistRun) -> None:
@@ -220,7 +229,11 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
             roll_back(run, ["acceptance sign-off not given"])
             return report
         post_migration(run)
-        if not run.gate("final", final_summary(report)):
+        final_approved = run.gate("final", final_summary(report))
+        noted = [s for s in report.signoffs if s.gate == "final" and (s.issues_encountered or s.lessons_learned)]
+        if noted:
+            run.evidence["final_notes"] = "in the Final Notes, by " + ", ".join(f"{s.name} ({s.role})" for s in noted)
+        if not final_approved:
             if any(s.gate == "final" and s.decision == "reject" for s in report.signoffs):
                 roll_back(run, ["final sign-off rejected"])
             else:

@@ -55,9 +55,7 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
         existing = reusable_backup(settings)
         if settings.rdb_snapshot and existing is None:
             run.report.messages.append(snapshot_tools_task(settings))
-        system = run.report.system
-        system.app_read = find_app_read(url, targets)
-        system.baseline_latency, system.baseline_app_latency = latency_task(settings.redis_url, system.app_read)
+        run.report.system.baseline_latency, _ = latency_task(settings.redis_url)
     try:
         with run.clock.phase("backup") as details:
             if existing is None:
@@ -71,7 +69,12 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
             details.update(manifest.model_dump(mode="json", exclude={"problems", "targets"}))
         run.report.phases["assess"].details.update(assessment.model_dump(mode="json", exclude={"problems"}))
         run.report.problems, run.report.problem_counts = assessment.problems, assessment.problem_counts
+        # the application's read is timed once the refusals that come before the scan are past: no record's
+        # content is read before them
         system = run.report.system
+        system.app_read = find_app_read(url, targets)
+        if system.app_read is not None:
+            _, system.baseline_app_latency = latency_task(settings.redis_url, system.app_read)
         run.evidence.update(
             assessment_evidence(assessment, system.baseline_latency, system.app_read, system.baseline_app_latency)
         )

@@ -10,8 +10,9 @@ from om_runbook.migrations.communication import Contact, contact_line
 from om_runbook.migrations.report import KpiCheck
 from om_runbook.migrations.signoff import CONFIRMATION_GATE, ROLES, SignOff, confirmation_status
 
-# (section, [(item, evidence key)]); evidence keys are filled in by the flow as it proves them. A key that is also a
-# gate's confirmation (signoff.CONFIRMATIONS) is ticked by the run's evidence or, failing that, by a person's tick.
+# Every item of the seed checklist, in its sections: (section, [(item, evidence key)]). Evidence keys are filled in
+# by the flow as it proves them; one fact may prove several items. A key that is also a gate's confirmation
+# (signoff.CONFIRMATIONS) is ticked by the run's evidence or, failing that, by a person's tick in that gate's form.
 CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Pre-Migration: Planning and Assessment",
@@ -20,8 +21,25 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
             ("Estimated migration time", "estimate"),
             ("Calculated required resources (memory, CPU, disk)", "resources"),
             ("Identified potential data quality issues", "data_quality"),
-            ("Stakeholders, operations and support teams informed", "stakeholders_informed"),
+        ],
+    ),
+    (
+        "Pre-Migration: Stakeholder Communication",
+        [
+            (
+                "Development team notified of breaking changes, operations briefed, business stakeholders informed of "
+                "the maintenance window, support prepared",
+                "stakeholders_informed",
+            ),
+        ],
+    ),
+    (
+        "Pre-Migration: Environment Preparation",
+        [
             ("Staging environment mirrors production", "staging_mirrors_production"),
+            ("Test environment available for rollback testing (the snapshot's restore test)", "restore_test"),
+            ("Monitoring systems configured for migration metrics", "monitoring"),
+            ("Alerting thresholds adjusted for the migration period", "alerting_adjusted"),
         ],
     ),
     (
@@ -29,12 +47,33 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("Upgraded to Redis OM Python 1.0+ (the models load their migrated records under it)", "redis_om_upgrade"),
             ("Verified application compatibility with the new version (in staging)", "upgraded_in_staging"),
+            (
+                "Updated dependencies and requirements files (the versions the models were imported with)",
+                "redis_om_upgrade",
+            ),
+            ("Tested application functionality in staging", "staging_rehearsed"),
             ("Full Redis backup created and verified", "rdb_backup"),
             ("Backup restoration procedure tested", "restore_test"),
             ("Recovery time objective (RTO) documented", "rto"),
             ("Backup storage location confirmed accessible", "backup_location"),
             ("Redis memory limits reviewed", "memory"),
+            ("Redis configuration optimized for bulk operations", "bulk_settings"),
             ("Redis persistence settings documented", "persistence"),
+            ("Connection pool settings optimized", "bulk_settings"),
+        ],
+    ),
+    (
+        "Pre-Migration: Testing and Validation",
+        [
+            (
+                "Migration executed, application tested, performance measured and rollback verified in staging",
+                "staging_rehearsed",
+            ),
+            ("Sample data, integrity, edge cases and migration statistics validated in staging", "staging_rehearsed"),
+            ("Migration performance benchmarked (the measured rate behind the estimate)", "estimate"),
+            ("Resource usage patterns documented", "resources"),
+            ("Optimal batch size determined", "bulk_settings"),
+            ("Error handling strategy validated", "error_strategy"),
         ],
     ),
     (
@@ -42,22 +81,34 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("Maintenance window started, application traffic stopped or redirected", "traffic_stopped"),
             ("Final backup created (logical backup of every field that changes)", "logical_backup"),
+            ("Migration team assembled and ready (the go/no-go sign-off)", "signoff_go-no-go"),
             ("Redis server health verified", "health"),
             ("System resources available (memory, disk)", "resources_available"),
             ("Network connectivity confirmed (baseline latency)", "baseline_latency"),
+            ("Monitoring systems active", "monitoring"),
+            ("Migration commands prepared and tested (in staging)", "staging_rehearsed"),
             ("Error handling strategy confirmed", "error_strategy"),
             ("Rollback plan reviewed and ready", "rollback_ready"),
+            ("Communication channels established (the start notice delivered)", "notice_start"),
             ("Go/no-go sign-off", "signoff_go-no-go"),
         ],
     ),
     (
-        "Migration: Schema and Data",
+        "Migration: Schema Migration",
         [
             ("Schema migration (index definitions)", "schema"),
+            ("New indices created, old ones removed or updated, index status verified", "index_visibility"),
+        ],
+    ),
+    (
+        "Migration: Data Migration",
+        [
             ("Migration started successfully", "migration_started"),
-            ("Progress monitored (progress artifact, per-chunk checkpoints)", "progress"),
+            ("Progress monitored, tracked and logged (progress artifact, per-chunk checkpoints)", "progress"),
             ("Error rates within acceptable limits", "error_rate"),
-            ("Resource usage within expected ranges", "resource_usage"),
+            ("Resource usage within expected ranges, monitored continuously", "resource_usage"),
+            ("Performance metrics monitored (latency against the throttle's limit)", "pace"),
+            ("Error logs reviewed (every problem in the report, by kind)", "problems_reported"),
         ],
     ),
     (
@@ -67,20 +118,54 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
             ("Data integrity checks passed", "integrity"),
             ("Sample data verification completed (redis-om 1.x Model.get)", "sample"),
             ("Every convertible document visible to queries (search index counts)", "index_visibility"),
-            ("Range queries and sorting working", "range_queries"),
+            ("Migration statistics reviewed (the acceptance sign-off)", "signoff_acceptance"),
+        ],
+    ),
+    (
+        "Migration: Application Testing",
+        [
             ("Application started and tested with migrated data", "application_tested"),
+            ("Datetime queries functioning correctly, range queries and sorting working", "range_queries"),
+            ("Performance within acceptable limits during the run (the application's read)", "performance_during"),
             ("Acceptance sign-off", "signoff_acceptance"),
         ],
     ),
     (
-        "Post-Migration",
+        "Post-Migration: Validation and Testing",
         [
-            ("Performance within acceptable limits (latency after vs before)", "performance_after"),
+            (
+                "Full application functionality, datetime field operations, business logic and user acceptance tested",
+                "acceptance_testing",
+            ),
+            ("Performance benchmarks met (latency after vs before)", "performance_after"),
+            ("Random sample data verification", "sample"),
+            (
+                "Edge case data handling verified (every unconvertible value reported and left as it was)",
+                "data_quality",
+            ),
+            ("Data consistency checks passed", "integrity"),
+        ],
+    ),
+    (
+        "Post-Migration: Performance and Monitoring",
+        [
+            ("Application response times measured (the application's read before and after)", "performance_after"),
+            ("Database query performance verified", "range_queries"),
+            ("Resource usage patterns documented", "resource_usage"),
+            ("Baseline metrics established", "baseline_latency"),
             ("Redis configuration restored to normal", "config_restored"),
+            ("Connection pool settings back to normal (the run's connections closed)", "config_restored"),
+            ("Monitoring thresholds restored, alerting rules updated", "monitoring_restored"),
+        ],
+    ),
+    (
+        "Post-Migration: Documentation and Cleanup",
+        [
+            ("Migration execution log documented, performance metrics recorded (archived report)", "archive"),
+            ("Issues, resolutions and lessons learned documented (the Final Notes)", "final_notes"),
             ("Migration progress state cleared", "progress_cleared"),
-            ("Migration execution log and metrics recorded (archived report)", "archive"),
-            ("Monitoring thresholds and alerting rules restored", "monitoring_restored"),
-            ("Final sign-off", "signoff_final"),
+            ("Temporary configuration changes reverted", "config_restored"),
+            ("Old backup files archived (the backup directory is the archive)", "archive"),
         ],
     ),
     (
@@ -94,9 +179,20 @@ CHECKLIST: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
-        "Rollback Decision Criteria (evaluated by the run)",
+        "Rollback Procedures: Decision Criteria (evaluated by the run)",
         [
-            ("Unrecoverable errors, error rate, verification and rejections checked", "rollback_decision"),
+            (
+                "Unrecoverable errors, data integrity, application functionality, performance, sign-offs checked",
+                "rollback_decision",
+            ),
+        ],
+    ),
+    (
+        "Rollback Procedures: Execution",
+        [
+            ("Automatic rollback (exact, from the logical backup), data restored and verified", "rollback_result"),
+            ("Manual rollback ready (`om-runbook restore-snapshot` from the RDB snapshot)", "rdb_backup"),
+            ("Stakeholders notified of the rollback", "notice_rollback"),
         ],
     ),
 ]

@@ -38,13 +38,18 @@ class GateRoles(BaseModel):
 # The checklist items only a person can do, each a checkbox in the form of the gate where it is due: (key, text).
 CONFIRMATIONS: dict[Gate, list[tuple[str, str]]] = {
     "go-no-go": [
-        ("stakeholders_informed", "Stakeholders, operations and support teams informed"),
+        ("stakeholders_informed", "Development, operations, support and business stakeholders informed"),
         ("traffic_stopped", "Maintenance window started, application traffic stopped or redirected"),
         ("staging_mirrors_production", "Staging environment mirrors production"),
         ("upgraded_in_staging", "Application upgraded to Redis OM Python 1.x in staging and found compatible"),
+        ("staging_rehearsed", "Migration, application and rollback rehearsed in staging (the staging rehearsal)"),
+        ("alerting_adjusted", "Alerting thresholds adjusted for the migration period"),
     ],
     "acceptance": [("application_tested", "Application started and tested with the migrated data")],
-    "final": [("monitoring_restored", "Monitoring thresholds and alerting rules restored")],
+    "final": [
+        ("acceptance_testing", "Full application functionality, business logic and user acceptance tested"),
+        ("monitoring_restored", "Monitoring thresholds and alerting rules restored"),
+    ],
 }
 CONFIRMATION_GATE: dict[str, Gate] = {key: gate for gate, items in CONFIRMATIONS.items() for key, _ in items}
 

@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from om_runbook.migrations.checklist import CHECKLIST
 from om_runbook.migrations.run_status import RunStatus
 from om_runbook.migrations.signoff import CONFIRMATIONS
 from om_runbook.tasks.backup_store.run_status import status_path
@@ -34,6 +35,9 @@ OM_RUNBOOK = Path(sys.executable).with_name("om-runbook")
 IMPLICIT_WAIT_SECONDS = 20
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = os.environ.get("OM_RUNBOOK_SCREENSHOTS_DIR")  # e.g. docs/ to refresh the README's pictures
+
+# the checklist item the go/no-go box `stakeholders_informed` ticks
+INFORMED = next(text for _section, items in CHECKLIST for text, key in items if key == "stakeholders_informed")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,18 @@ def _shot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
     if SCREENSHOTS:
         shutil.copy(path, Path(SCREENSHOTS) / name)
     return path
+
+
+def _tall_shot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
+    """The whole page in one picture (the window as tall as the page's content), for a long artifact."""
+    height = driver.execute_script(
+        "return Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight), 1500)"
+    )
+    driver.set_window_size(1400, min(int(height) + 200, 9000))
+    try:
+        return _shot(driver, tmp_path, name)
+    finally:
+        driver.set_window_size(1400, 1500)
 
 
 def _om_runbook(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -263,13 +279,19 @@ def test_sign_off_in_the_browser_resumes_the_run_and_a_rejection_leaves_every_by
         ("Edgar Codd", "Database Administrator", "reject", "not tonight", []),
     ]
     checklist = (backup_dir / "archive" / "checklist.md").read_text()
-    assert "- [x] Stakeholders, operations and support teams informed: confirmed by Grace Hopper (Technical Lead)" in (
-        checklist
-    )
+    assert "- [x] " + INFORMED + ": confirmed by Grace Hopper (Technical Lead)" in (checklist)
     assert "- [ ] Staging environment mirrors production: not confirmed: left open by Grace Hopper (Technical" in (
         checklist
     )
     assert keyspace(client) == before
+    # the gated run's checklist artifact in the UI: the box Grace ticked, with her name
+    found = run_script(ARTIFACT_SCRIPT, {"flow_run_id": outcome["flow_run_id"]}, env)
+    artifacts = json.loads(found.stdout.strip().splitlines()[-1])
+    browser.get(f"{env['PREFECT_UI_URL']}/artifacts/artifact/{artifacts['migration-checklist']}")
+    browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'confirmed by Grace Hopper (Technical Lead)')]")
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "left open by Grace Hopper (Technical Lead)" in page and "Escalation Contacts" in page
+    _tall_shot(browser, tmp_path, "checklist-gated-run.png")
 
 
 ARTIFACT_SCRIPT = r"""
@@ -314,7 +336,11 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
 
     browser.get(f"{base}/artifacts/artifact/{artifacts['migration-checklist']}")
     browser.find_element(By.XPATH, "//*[contains(normalize-space(), 'Data integrity checks passed')]")
-    _shot(browser, tmp_path, "checklist-artifact.png")
+    page = browser.find_element(By.TAG_NAME, "body").text
+    for section in ("Communication Plan", "Escalation Contacts", "Success Criteria", "Post-Migration Actions"):
+        assert section in page, section
+    assert "only a person can do this" not in page and "left open by automatic (rehearsal)" in page
+    _tall_shot(browser, tmp_path, "checklist-artifact.png")
 
 
 def _check_report_page(browser: WebDriver, page: Path, chunks: int) -> None:

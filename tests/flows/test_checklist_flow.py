@@ -20,6 +20,7 @@ from prefect.flow_runs import resume_flow_run
 
 import om_runbook.flows.migration_flow as migration_module
 from om_runbook.flows.migration_flow import migration_flow
+from om_runbook.migrations.checklist import CHECKLIST
 from om_runbook.migrations.signoff import GateRoles
 from tests.flows.helpers import keyspace, seed, settings_for
 
@@ -27,6 +28,9 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 ONE_ROLE_PER_GATE = GateRoles(
     go_no_go=["Database Administrator"], acceptance=["Technical Lead"], final=["Operations Manager"]
 )
+
+# the checklist item the go/no-go box `stakeholders_informed` ticks
+INFORMED = next(text for _section, items in CHECKLIST for text, key in items if key == "stakeholders_informed")
 
 
 class FlowInThread:
@@ -152,11 +156,12 @@ def test_every_gate_approved_through_pauses_and_artifacts_carry_the_kpis(redis_s
     )
     assert "imported with redis-om 1." in checklist and "migrated records load equal through Model.get()" in checklist
     assert "Lessons learned (Operations Manager): rehearse" in checklist
-    assert "- [x] Stakeholders, operations and support teams informed: confirmed by Ada (Database Administrator)" in (
-        checklist
-    )
+    assert "- [x] " + INFORMED + ": confirmed by Ada (Database Administrator)" in (checklist)
     assert "- [x] Maintenance window started, application traffic stopped or redirected: confirmed by Ada" in checklist
-    assert "- [x] Monitoring thresholds and alerting rules restored: confirmed by Ada (Operations Manager)" in checklist
+    assert (
+        "- [x] Monitoring thresholds restored, alerting rules updated: confirmed by Ada (Operations Manager)"
+        in checklist
+    )
     # a box left unticked: the gate accepted the answer, the checklist says who left it open
     assert "- [ ] Staging environment mirrors production: not confirmed: left open by Ada (Database Administrator)" in (
         checklist
