@@ -95,6 +95,8 @@ class ChecklistRun:
         self.evidence.setdefault("rollback_decision", "no rollback criterion met")
         if report.status in ("succeeded", "not_signed_off"):
             self.evidence.setdefault("rollback_result", "not needed: no rollback criterion met")
+        elif report.status == "not_approved" and "migrate" not in report.phases:
+            self.evidence.setdefault("rollback_result", "not needed: nothing was written (not approved)")
         self.communication.end(report)
         self.evidence.update(self.communication.evidence())
         checklist = checklist_markdown(

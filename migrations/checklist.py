@@ -302,11 +302,11 @@ def checklist_markdown(
     for role in ROLES:
         signed = [s for s in signoffs if s.role == role]
         if not signed:
-            lines.append(f"- [ ] **{role}**: not signed")
+            lines.append(f"- [ ] {role}: not signed")
         for s in signed:
             mark = "x" if s.decision == "approve" else " "
             comment = f" ({s.comment})" if s.comment else ""
-            lines.append(f"- [{mark}] **{role}**: {s.name}, {s.decision} at gate {s.gate}, {s.at}{comment}")
+            lines.append(f"- [{mark}] {role}: {s.name}, {s.decision} at gate {s.gate}, {s.at}{comment}")
     notes = [s for s in signoffs if s.gate == "final" and (s.issues_encountered or s.lessons_learned)]
     lines += ["", "## Final Notes", "", f"Migration completed successfully: {'Yes' if status == 'succeeded' else 'No'}"]
     for s in notes or [s for s in signoffs if s.gate == "final"][:1]:
@@ -320,10 +320,10 @@ def checklist_markdown(
 
 def _contact_lines(contacts: list[Contact]) -> list[str]:
     """The checklist's Escalation Contacts: each role's contact as given, or how to give it."""
-    lines = ["## Escalation Contacts", ""]
+    lines = ["## Escalation Contacts", ""]  # no **bold** in a task list item: the Prefect UI shows the asterisks
     for role in ROLES:
         given = [contact for contact in contacts if contact.role == role]
-        lines += [f"- [x] **{role}**: {contact_line(c).split(': ', 1)[1]}" for c in given] or [
-            f"- [ ] **{role}**: not given (--contact '{role}=NAME,CONTACT')"
+        lines += [f"- [x] {role}: {contact_line(c).split(': ', 1)[1]}" for c in given] or [
+            f"- [ ] {role}: not given (--contact '{role}=NAME,CONTACT')"
         ]
     return [*lines, ""]

@@ -99,5 +99,5 @@ def test_start_progress_gate_completion_and_summary_reach_both_ways_in_order_wit
     assert "- [x] Migration start notification sent: sent 20" in checklist
     assert "- [x] Progress updates provided (every --progress-every minutes while keys move): " in checklist
     assert "- [x] Completion notification sent: sent " in checklist and "Prefect event, http://127.0.0.1)" in checklist
-    assert "- [x] **Technical Lead**: Ada Lovelace, +44 20 7946 0000" in checklist
-    assert "- [ ] **Operations Manager**: not given (--contact 'Operations Manager=NAME,CONTACT')" in checklist
+    assert "- [x] Technical Lead: Ada Lovelace, +44 20 7946 0000" in checklist
+    assert "- [ ] Operations Manager: not given (--contact 'Operations Manager=NAME,CONTACT')" in checklist

@@ -340,6 +340,7 @@ def test_the_kpi_and_checklist_artifacts_read_in_the_browser(prefect_server, bro
     for section in ("Communication Plan", "Escalation Contacts", "Success Criteria", "Post-Migration Actions"):
         assert section in page, section
     assert "only a person can do this" not in page and "left open by automatic (rehearsal)" in page
+    assert "**" not in page  # markdown the UI does not render in a task list item shows its asterisks
     _tall_shot(browser, tmp_path, "checklist-artifact.png")
 
 

@@ -132,8 +132,8 @@ def test_the_checklist_has_every_section_of_the_seed_checklist():
         assert heading in markdown, heading
     assert "- [x] Migration start notification sent: sent 2026-12-05T09:00:00+00:00 (Prefect event)" in markdown
     assert "- [ ] Completion notification sent: not proved by this run" in markdown
-    assert "- [x] **Technical Lead**: Ada Lovelace, +44 20 7946 0000" in markdown
-    assert "- [ ] **Business Stakeholder**: not given (--contact 'Business Stakeholder=NAME,CONTACT')" in markdown
+    assert "- [x] Technical Lead: Ada Lovelace, +44 20 7946 0000" in markdown
+    assert "- [ ] Business Stakeholder: not given (--contact 'Business Stakeholder=NAME,CONTACT')" in markdown
     assert "- [x] Data integrity verification passed: all keys equal" in markdown
     assert "- success rate: 99.97% (target &gt; 99%, met)" in markdown  # not a block quote in the UI
     assert "- [ ] Monitor application performance (open, due by 2026-12-06)" in markdown
