@@ -165,10 +165,14 @@ def publish_chunk_file(path: Path) -> None:
     fsync_directory(path.parent)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, within: Path | None = None) -> None:
     """Write a small file so that a crash leaves either the old or the new content, never a torn one, and the new
-    content survives a power loss once this returns."""
-    make_directory(path.parent)
+    content survives a power loss once this returns. `within`: a directory the file's own directories are made in
+    one level at a time, so that it is never re-created if it was removed meanwhile (FileNotFoundError instead)."""
+    if within is None:
+        make_directory(path.parent)
+    else:
+        make_levels_below(within, path.parent)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -142,7 +142,7 @@ class PaceController:
         if not self.backup_dir.is_dir():
             return  # the backup directory went away: the chunks report it, and it is not re-created here
         try:
-            write_atomically(pace_path(self.backup_dir), pace.model_dump_json())
+            write_atomically(pace_path(self.backup_dir), pace.model_dump_json(), within=self.backup_dir)
         except OSError:
             pass  # a full disk: the chunks keep the last pace they read (the chunks report the disk themselves)
 

@@ -362,7 +362,49 @@ def print_table(count: int, results: dict[str, dict]) -> None:
             print(f"Prefect overhead (flow-server vs plain): {overhead:.1f}% of the flow's wall time")
         if "flow-embedded" in seconds:
             print(f"embedded server costs {seconds['flow-embedded'] - seconds['flow-server']:.1f} s over a running one")
+    phases = {mode: results[mode]["phases"] for mode in ("plain", "flow-server") if mode in results}
+    for line in target_lines(count, seconds, phases):
+        print(line)
     sys.stdout.flush()
+
+
+# issue 25's targets: (the record count it set them for, what, the limit, at most or at least)
+FLOW_OVER_PLAIN, PHASE_OVER_PLAIN, REDIS_OM_OVER_FLOW = 1.2, 1.1, 6.0
+FLOW_OVER_NAIVE, PREFECT_OVERHEAD = 2.0, 0.05
+
+
+def target_lines(count: int, seconds: dict[str, float], phases: dict[str, dict[str, float]]) -> list[str]:
+    """Each target that applies at `count` records, with this run's figure and met / NOT MET (pure: the figures
+    come from one run; nothing is asserted)."""
+    lines: list[str] = []
+
+    def judge(label: str, value: float | None, limit: float, at_most: bool = True) -> None:
+        if value is None:
+            return
+        met = value <= limit if at_most else value >= limit
+        bound = f"{'at most' if at_most else 'at least'} {limit:g}"
+        lines.append(f"target at {count:,}: {label} {value:.2f} ({bound}): {'met' if met else 'NOT MET'}")
+
+    def ratio(numerator: float | None, denominator: float | None) -> float | None:
+        return numerator / denominator if numerator and denominator else None
+
+    flow, plain = seconds.get("flow-server"), seconds.get("plain")
+    if count < 1_000_000:
+        judge("whole flow / plain pipeline", ratio(flow, plain), FLOW_OVER_PLAIN)
+        for phase in sorted(set(phases.get("plain", {})) & set(phases.get("flow-server", {}))):
+            judge(
+                f"{phase} in the flow / in plain",
+                ratio(phases["flow-server"][phase], phases["plain"][phase]),
+                PHASE_OVER_PLAIN,
+            )
+        judge(
+            "redis-om's algorithm / whole flow", ratio(seconds.get("redis-om"), flow), REDIS_OM_OVER_FLOW, at_most=False
+        )
+    else:
+        judge("whole flow / naive loop", ratio(flow, seconds.get("naive")), FLOW_OVER_NAIVE)
+        overhead = (flow - plain) / flow if flow and plain else None
+        judge("Prefect overhead (flow - plain) / flow", overhead, PREFECT_OVERHEAD)
+    return lines
 
 
 if __name__ == "__main__":

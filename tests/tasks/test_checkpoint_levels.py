@@ -1,5 +1,5 @@
-"""A checkpoint's directories are made one level at a time under the backup directory: if the backup directory was
-removed between the writer's check and its mkdir (CI caught `parents=True` re-creating it), the mkdir fails."""
+"""The directories of a checkpoint and of the pace file are made one level at a time under the backup directory: if
+it was removed between the writer's check and its mkdir (CI caught `parents=True` re-creating it), the mkdir fails."""
 
 from __future__ import annotations
 
@@ -22,4 +22,17 @@ def test_the_levels_below_the_backup_directory_are_made_and_a_removed_directory_
     shutil.rmtree(backup_dir)
     with pytest.raises(FileNotFoundError):
         make_levels_below(backup_dir, backup_dir / "progress" / "rollback")
+    assert not backup_dir.exists()
+
+
+def test_the_pace_file_is_written_only_into_a_backup_directory_that_still_exists(tmp_path):
+    from om_runbook.tasks.backup_store.backup_format import write_atomically
+
+    backup_dir = tmp_path / "b"
+    backup_dir.mkdir()
+    write_atomically(backup_dir / "progress" / "pace.json", "{}", within=backup_dir)
+    assert (backup_dir / "progress" / "pace.json").read_text() == "{}"
+    shutil.rmtree(backup_dir)
+    with pytest.raises(FileNotFoundError):
+        write_atomically(backup_dir / "progress" / "pace.json", "{}", within=backup_dir)
     assert not backup_dir.exists()
