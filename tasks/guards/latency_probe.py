@@ -21,7 +21,7 @@ from om_runbook.migrations.targets import ModelTarget, Storage
 from om_runbook.tasks.guards.probe_process import ping_milliseconds, time_app_read
 from om_runbook.tasks.io.redis_connection import open_client
 from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.readers.keyspace import glob_escape
+from om_runbook.tasks.readers.keyspace import prefix_pattern
 
 
 class ResourceProbe:
@@ -140,10 +140,9 @@ def find_app_read(url: str, targets: Sequence[ModelTarget], max_keys: int = 10_0
     try:
         for target in targets:
             kind, command = (b"ReJSON-RL", "JSON.GET") if target.storage is Storage.JSON else (b"hash", "HGETALL")
-            pattern = glob_escape(target.key_prefix.encode()) + b"*"
             cursor, looked_at = 0, 0
-            while True:
-                cursor, keys = client.scan(cursor, match=pattern, count=1000)
+            while True:  # bounded SCAN calls: a model without records must not cost a scan of the whole keyspace
+                cursor, keys = client.scan(cursor, match=prefix_pattern(target.key_prefix), count=1000)
                 for key in keys:
                     if key not in target.bookkeeping_keys and client.type(key) == kind:
                         return AppRead(key=key.decode("latin-1"), command=command)  # type: ignore[arg-type]

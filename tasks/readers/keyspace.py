@@ -25,11 +25,20 @@ def glob_escape(prefix: bytes) -> bytes:
     return _GLOB_SPECIAL.sub(rb"\\\1", prefix)
 
 
+def prefix_pattern(prefix: str) -> bytes:
+    """The SCAN MATCH pattern of the keys starting with `prefix`, and only those."""
+    return glob_escape(prefix.encode()) + b"*"
+
+
+def keys_under(client: redis.Redis, prefix: str, count: int = 1000) -> Iterator[bytes]:
+    """Every key starting with `prefix` (SCAN MATCH, `count` per call; SCAN may repeat a key)."""
+    return client.scan_iter(match=prefix_pattern(prefix), count=count)
+
+
 def scan_key_batches(client: redis.Redis, prefix: str, batch_size: int) -> Iterator[list[bytes]]:
     """Every key starting with `prefix`, in batches (SCAN may repeat a key; callers tolerate that)."""
-    pattern = glob_escape(prefix.encode()) + b"*"
     batch: list[bytes] = []
-    for key in client.scan_iter(match=pattern, count=max(batch_size, 100)):
+    for key in keys_under(client, prefix, max(batch_size, 100)):
         batch.append(key)
         if len(batch) >= batch_size:
             yield batch

@@ -12,7 +12,7 @@ from om_runbook.migrations.index_plan import create_args_from_info
 from om_runbook.migrations.staging_mirror import MirrorFacts, mirror_facts
 from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
-from om_runbook.tasks.readers.keyspace import glob_escape
+from om_runbook.tasks.readers.keyspace import keys_under
 from om_runbook.tasks.readers.server_facts import read_nodes_facts
 
 
@@ -22,8 +22,7 @@ def count_keys_under(nodes: RedisNodes, prefixes: list[str]) -> dict[str, int]:
     counts = dict.fromkeys(prefixes, 0)
     for client in nodes.clients:
         for prefix in prefixes:
-            pattern = glob_escape(prefix.encode()) + b"*"
-            counts[prefix] += sum(1 for _ in client.scan_iter(match=pattern, count=1000))
+            counts[prefix] += sum(1 for _ in keys_under(client, prefix))
     return counts
 
 
