@@ -5,10 +5,10 @@ from __future__ import annotations
 from om_runbook.migrations.app_check import AppCheckResult, app_check_markdown
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.config import RunSettings
-from om_runbook.migrations.kpi_targets import MAX_PERFORMANCE_IMPACT, NOISE_FLOOR_MS
+from om_runbook.migrations.kpi_targets import NOISE_FLOOR_MS, kpi_lines, within_target
 from om_runbook.migrations.progress_figures import human_duration
 from om_runbook.migrations.recovery_time import RecoveryEstimate, estimate_before_migration, rto_evidence
-from om_runbook.migrations.report import AppRead, KpiCheck, LatencySummary, RunReport
+from om_runbook.migrations.report import AppRead, LatencySummary, RunReport
 from om_runbook.migrations.verification import Verification
 from om_runbook.tasks.assess import Assessment
 
@@ -24,7 +24,6 @@ def assessment_evidence(
     memory = f"used_memory {_mb(server.used_memory)}" + (
         f" of maxmemory {_mb(server.maxmemory)}" if server.maxmemory else " (no maxmemory set)"
     )
-    persistence = "RDB saves " + {True: "on", False: "off", None: "unknown (CONFIG refused)"}[server.rdb_enabled]
     return {
         "targets": ", ".join(f"{t.name} ({', '.join(t.fields)})" for t in assessment.targets),
         "estimate": f"{human_duration(assessment.estimated_seconds)}, from {assessment.read_keys_per_second:,.0f} "
@@ -34,7 +33,7 @@ def assessment_evidence(
         "data_quality": f"{assessment.unreadable_values:,} unreadable values, problems "
         f"{assessment.problem_counts or 'none'}",
         "memory": memory,
-        "persistence": f"{persistence}, AOF {'on' if server.aof_enabled else 'off'}",
+        "persistence": server.persistence_text,
         "health": f"Redis {server.redis_version}, role {server.role}, {server.total_keys:,} keys, "
         f"{f'cluster of {server.masters} masters' if server.cluster_enabled else 'single server'}",
         "monitoring": "the run's own probe (PING and the application's read, memory and Redis CPU, in its own "
@@ -189,24 +188,18 @@ def final_summary(report: RunReport) -> str:
     )
 
 
-def kpi_lines(checks: list[KpiCheck]) -> list[str]:
-    marks = {True: "met", False: "NOT MET", None: "-"}
-    return [f"- {c.name}: {c.value} (target {c.target}, {marks[c.met]})" for c in checks]
-
-
 def after_the_run(what: str, before: LatencySummary | None, after: LatencySummary) -> tuple[str, bool]:
     """The checklist's "Performance within acceptable limits": the median before and after and the verdict against
     the 10% target with its noise floor; whether it is within."""
     if before is None or not before.samples or not after.samples:
         return f"{what}: not measured", False
-    rise = after.p50_ms - before.p50_ms
-    share = rise / before.p50_ms if before.p50_ms > 0 else 0.0
+    _impact, rise, met, within_noise = within_target(before, after)
     verdict = (
-        "within the 10% target"
-        if share < MAX_PERFORMANCE_IMPACT
-        else f"under the {NOISE_FLOOR_MS:g} ms noise floor"
-        if rise < NOISE_FLOOR_MS
+        f"under the {NOISE_FLOOR_MS:g} ms noise floor"
+        if within_noise
+        else "within the 10% target"
+        if met
         else "ABOVE the 10% target"
     )
     text = f"{what} {before.p50_ms:.3f} ms before, {after.p50_ms:.3f} ms after the run ({rise:+.3f} ms): {verdict}"
-    return text, not verdict.startswith("ABOVE")
+    return text, met

@@ -171,15 +171,15 @@ def post_migration(run: ChecklistRun) -> None:
             }
         )
     if app_impact is not None and system.app_read is not None and app_after is not None:
-        performance = after_the_run(
+        text, within = after_the_run(
             f"median {system.app_read.command} of a model key", system.baseline_app_latency, app_after
         )
     else:
-        performance = after_the_run("median PING", system.baseline_latency, after)
-    if performance[1]:
-        run.evidence["performance_after"] = performance[0]
+        text, within = after_the_run("median PING", system.baseline_latency, after)
+    if within:
+        run.evidence["performance_after"] = text
     else:
-        run.report.messages.append(f"performance after the run: {performance[0]}")
+        run.report.messages.append(f"performance after the run: {text}")
     run.evidence["config_restored"] = "the run changes no Redis setting (no CONFIG SET)"
     run.evidence["progress_cleared"] = "migrate checkpoints cleared"
     run.evidence["archive"] = f"report and checklist in {settings.backup_dir / 'archive'}"

@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from om_runbook.migrations.errors import ConfigurationError
+from om_runbook.migrations.kpi_targets import kpi_lines
 from om_runbook.migrations.progress_figures import human_duration
 from om_runbook.migrations.redaction import redact_text
-from om_runbook.migrations.report import KpiCheck, RunReport
+from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import ROLES, Role
 
 NoticeKind = Literal["start", "progress", "gate", "completion", "rollback", "summary"]
@@ -68,11 +69,6 @@ def start_lines(redis: str, backup_dir: str, models: str) -> list[str]:
 def progress_lines(phase: str, figures_text: str) -> list[str]:
     """`figures_text` is the progress meter's own: keys done of planned, keys/s and the ETA."""
     return [f"{phase}: {figures_text}"]
-
-
-def kpi_lines(checks: list[KpiCheck]) -> list[str]:
-    marks = {True: "met", False: "NOT MET", None: "-"}
-    return [f"- {c.name}: {c.value} (target {c.target}, {marks[c.met]})" for c in checks]
 
 
 def completion_lines(report: RunReport) -> list[str]:

@@ -50,6 +50,15 @@ def _below(value: float | None, limit: float) -> bool | None:
     return None if value is None else value < limit
 
 
+def within_target(before: LatencySummary, during: LatencySummary) -> tuple[float, float, bool, bool]:
+    """(the median's relative rise, its rise in ms, whether that meets the < 10% target, whether only the noise floor
+    made it meet it): the one rule for the performance KPI and the after-the-run item."""
+    rise = during.p50_ms - before.p50_ms
+    impact = performance_impact(before, during) or 0.0
+    within_noise = impact >= MAX_PERFORMANCE_IMPACT and rise < NOISE_FLOOR_MS
+    return impact, rise, impact < MAX_PERFORMANCE_IMPACT or within_noise, within_noise
+
+
 def performance_check(system: SystemMetrics) -> KpiCheck:
     """The checklist's "Performance impact < 10%": the median of the application's own read (PING when no model key
     was found) during the run against before it; met when under 10%, or when the median rose by less than the
@@ -62,13 +71,12 @@ def performance_check(system: SystemMetrics) -> KpiCheck:
     impact = performance_impact(baseline, during) if baseline and during else None
     if impact is None or baseline is None or during is None:
         return KpiCheck(name=name, value="not measured", target=target, met=None)
-    rise = during.p50_ms - baseline.p50_ms
-    within_noise = impact >= MAX_PERFORMANCE_IMPACT and rise < NOISE_FLOOR_MS
+    impact, rise, met, within_noise = within_target(baseline, during)
     value = (
         f"{100 * impact:.2f}% (p50 {baseline.p50_ms:.3f} -> {during.p50_ms:.3f} ms, {rise:+.3f} ms; "
         f"p99 {baseline.p99_ms:.3f} -> {during.p99_ms:.3f} ms)" + (", under the noise floor" if within_noise else "")
     )
-    return KpiCheck(name=name, value=value, target=target, met=impact < MAX_PERFORMANCE_IMPACT or within_noise)
+    return KpiCheck(name=name, value=value, target=target, met=met)
 
 
 def evaluate_kpis(kpis: Kpis, system: SystemMetrics) -> list[KpiCheck]:
@@ -118,3 +126,9 @@ def rollback_reasons(kpis: Kpis, max_error_rate: float, verification_passed: boo
     if not verification_passed:
         reasons.append("verification failed: data integrity issues discovered")
     return reasons
+
+
+def kpi_lines(checks: list[KpiCheck]) -> list[str]:
+    """The KPIs as markdown bullets with their targets and verdicts (sign-off forms, notices)."""
+    marks = {True: "met", False: "NOT MET", None: "-"}
+    return [f"- {c.name}: {c.value} (target {c.target}, {marks[c.met]})" for c in checks]

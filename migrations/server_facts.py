@@ -42,6 +42,12 @@ class ServerFacts(BaseModel):
     replicas_missing: int = 0  # good replicas min-replicas-to-write wants beyond those connected (the worst master)
 
     @property
+    def persistence_text(self) -> str:
+        """'RDB saves on, AOF off', as the checklist documents it."""
+        rdb = {True: "on", False: "off", None: "unknown (CONFIG refused)"}[self.rdb_enabled]
+        return f"RDB saves {rdb}, AOF {'on' if self.aof_enabled else 'off'}"
+
+    @property
     def has_search(self) -> bool:
         return bool(self.modules) and "search" in {m.lower() for m in self.modules or []}
 

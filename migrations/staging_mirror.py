@@ -21,17 +21,12 @@ class MirrorFacts(BaseModel):
     index_definitions: dict[str, str] = Field(default_factory=dict)  # index name -> its FT.CREATE arguments
 
 
-def persistence_text(facts: ServerFacts) -> str:
-    rdb = {True: "on", False: "off", None: "unknown (CONFIG refused)"}[facts.rdb_enabled]
-    return f"RDB saves {rdb}, AOF {'on' if facts.aof_enabled else 'off'}"
-
-
 def mirror_facts(facts: ServerFacts, keys_per_prefix: dict[str, int], indexes: dict[str, str]) -> MirrorFacts:
     return MirrorFacts(
         redis_version=facts.redis_version,
         modules=sorted(facts.modules) if facts.modules is not None else None,
         maxmemory_policy=facts.maxmemory_policy,
-        persistence=persistence_text(facts),
+        persistence=facts.persistence_text,
         keys_per_prefix=keys_per_prefix,
         index_definitions=indexes,
     )
