@@ -13,6 +13,7 @@ from prefect.events import emit_event
 
 from om_runbook.flows.gate_notifications import MIGRATION_FLOW, NOTICE_EVENT
 from om_runbook.migrations.communication import (
+    ROLLED_BACK,
     NoticeKind,
     completion_lines,
     notice,
@@ -22,7 +23,7 @@ from om_runbook.migrations.communication import (
     summary_lines,
 )
 from om_runbook.migrations.config import RunSettings
-from om_runbook.migrations.redaction import redact_url, url_secrets
+from om_runbook.migrations.redaction import redact_url
 from om_runbook.migrations.report import RunReport
 from om_runbook.tasks.io.webhook import post_text, webhook_host
 
@@ -40,9 +41,8 @@ class Communication:
 
     def __init__(self, settings: RunSettings, ui_url: str | None, logger) -> None:  # noqa: ANN001 - a Prefect logger
         self.settings, self.ui_url, self.logger = settings, ui_url, logger
-        webhook = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
-        self.webhook = webhook
-        self.secrets = (*url_secrets(settings.redis_url.get_secret_value()), webhook)
+        self.webhook = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
+        self.secrets = settings.notice_secrets()
         self.sent: dict[NoticeKind, list[str]] = {}
         self.next_progress = time.monotonic() + 60 * settings.progress_every_minutes
 
@@ -60,7 +60,7 @@ class Communication:
 
     def end(self, report: RunReport) -> None:
         """The completion or rollback notice, then the performance summary."""
-        if report.status in ("rolled_back", "rollback_incomplete", "rollback_needed"):
+        if report.status in ROLLED_BACK:
             self._send("rollback", rollback_lines(report), headline=f"migration rolled back ({report.status})")
         else:
             self._send("completion", completion_lines(report), headline=f"migration finished: {report.status}")

@@ -18,7 +18,6 @@ from om_runbook.flows.run_lookup import flow_run_ui_url
 from om_runbook.migrations.communication import contacts_text
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.gate_notice import approve_command, gate_notice
-from om_runbook.migrations.redaction import url_secrets
 from om_runbook.migrations.run_status import GateWait
 from om_runbook.migrations.signoff import (
     AUTOMATIC_APPROVER,
@@ -75,9 +74,10 @@ def _notify(settings: RunSettings, gate: Gate, waiting: list[Role], summary_mark
     """The notice goes on the run's labels (the Paused automation sends it) and to --notify-webhook if given."""
     logger = get_run_logger()
     url = settings.notify_webhook.get_secret_value() if settings.notify_webhook else ""
-    secrets = (*url_secrets(settings.redis_url.get_secret_value()), url)
     contacts = contacts_text(settings.contacts)
-    text = gate_notice(gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), secrets, contacts)
+    text = gate_notice(
+        gate, list(waiting), summary_markdown, flow_run_ui_url(), str(flow_run.id), settings.notice_secrets(), contacts
+    )
     try:
         label_waiting_gate(str(flow_run.id), gate, list(waiting), text)
     except Exception as exc:  # noqa: BLE001 - a label is a convenience; the gate must wait regardless

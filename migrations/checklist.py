@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from om_runbook.migrations.communication import Contact, contact_line
+from om_runbook.migrations.communication import Contact
 from om_runbook.migrations.report import KpiCheck
 from om_runbook.migrations.signoff import CONFIRMATION_GATE, ROLES, SignOff, confirmation_status
 
@@ -218,35 +218,37 @@ SUCCESS_CRITERIA: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
 ]
-# The seed checklist's Post-Migration Actions: a person's, after the run; (days after the run, items).
-POST_MIGRATION_ACTIONS: list[tuple[str, int, list[str]]] = [
+# The seed checklist's Post-Migration Actions, after the run: (heading, days after the run, [(item, evidence key)]);
+# an item without a key is a person's, open with its due date.
+POST_MIGRATION_ACTIONS: list[tuple[str, int, list[tuple[str, str | None]]]] = [
     (
         "Immediate Actions (within 24 hours)",
         1,
         [
-            "Monitor application performance",
-            "Review error logs and metrics",
-            "Validate business-critical operations",
-            "Document any issues or anomalies",
+            ("Monitor application performance", None),
+            ("Review error logs and metrics", None),
+            ("Validate business-critical operations", None),
+            ("Document any issues or anomalies", None),
         ],
     ),
     (
         "Short-term Actions (within 1 week)",
         7,
         [
-            "Conduct post-migration review meeting (the run report in the archive)",
-            "Update operational procedures",
-            "Plan for future migrations",
+            ("Conduct post-migration review meeting (the run report in the archive)", None),
+            ("Update operational procedures", None),
+            ("Plan for future migrations", None),
+            ("Archive migration artifacts", "archive"),
         ],
     ),
     (
         "Long-term Actions (within 1 month)",
         30,
         [
-            "Optimize application for new datetime capabilities",
-            "Update documentation and training materials",
-            "Review and improve migration procedures",
-            "Plan deprecation of legacy datetime handling",
+            ("Optimize application for new datetime capabilities", None),
+            ("Update documentation and training materials", None),
+            ("Review and improve migration procedures", None),
+            ("Plan deprecation of legacy datetime handling", None),
         ],
     ),
 ]
@@ -292,11 +294,7 @@ def checklist_markdown(
     for heading, days, actions in POST_MIGRATION_ACTIONS:
         due = f", due by {(ended_at + timedelta(days=days)).date().isoformat()}" if ended_at else ""
         lines += [f"### {heading}", ""]
-        lines += [f"- [ ] {action} (open{due})" for action in actions]
-        archived = evidence.get("archive")
-        if days == 7:
-            lines.append(f"- [x] Archive migration artifacts: {archived}" if archived else "- [ ] Archive migration "
-                         "artifacts: not proved by this run")  # fmt: skip
+        lines += [_item(text, key, evidence, signoffs) if key else f"- [ ] {text} (open{due})" for text, key in actions]
         lines.append("")
     lines += ["## Sign-off", ""]
     for role in ROLES:
@@ -323,7 +321,7 @@ def _contact_lines(contacts: list[Contact]) -> list[str]:
     lines = ["## Escalation Contacts", ""]  # no **bold** in a task list item: the Prefect UI shows the asterisks
     for role in ROLES:
         given = [contact for contact in contacts if contact.role == role]
-        lines += [f"- [x] {role}: {contact_line(c).split(': ', 1)[1]}" for c in given] or [
+        lines += [f"- [x] {role}: {c.name}, {c.contact}" for c in given] or [
             f"- [ ] {role}: not given (--contact '{role}=NAME,CONTACT')"
         ]
     return [*lines, ""]

@@ -16,7 +16,7 @@ from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import ROLES, Role
 
 NoticeKind = Literal["start", "progress", "gate", "completion", "rollback", "summary"]
-ROLLED_BACK = ("rolled_back", "rollback_incomplete", "rollback_needed")
+ROLLED_BACK = ("rolled_back", "rollback_incomplete", "rollback_needed")  # the statuses a rollback notice announces
 
 
 class Contact(BaseModel):

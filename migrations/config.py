@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from om_runbook.migrations.communication import Contact
 from om_runbook.migrations.errors import ConfigurationError
 from om_runbook.migrations.gate_notice import is_http_url
+from om_runbook.migrations.redaction import url_secrets
 from om_runbook.migrations.signoff import GateRoles
 
 FailureMode = Literal["fail", "skip", "log_and_skip"]
@@ -183,6 +184,12 @@ class RunSettings(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return zone_of(self.naive_timezone)
+
+    def notice_secrets(self) -> tuple[str, ...]:
+        """What no notice may show: the Redis URL's password (and user part), and the webhook URL (its path is its
+        secret)."""
+        webhook = self.notify_webhook.get_secret_value() if self.notify_webhook else ""
+        return (*url_secrets(self.redis_url.get_secret_value()), webhook)
 
 
 def provider_reference(value: str) -> str:
