@@ -103,21 +103,26 @@ class ResourceProbe:
 
 
 def probe_latency(
-    url: str, pings: int = 60, interval: float = 0.005, app_read: AppRead | None = None
+    url: str, pings: int = 60, interval: float = 0.005, app_read: AppRead | None = None, ping: bool = True
 ) -> tuple[LatencySummary, LatencySummary | None]:
-    """PING latency (and the application's read, when given) before and after the migration: `pings` round trips
-    `interval` apart (about 0.3 s; the migration's probe takes as many in a second), each timed as that probe times
-    it. In this process: nothing else runs in it then, so the separate process the migration's probe needs (to keep
-    the chunks' CPU out of its timings) would only add its start-up to the run."""
+    """PING latency (unless `ping` is False) and the application's read (when given) before and after the migration:
+    `pings` rounds `interval` apart (about 0.3 s; the migration's probe takes as many in a second), each timed as
+    that probe times it. In this process: nothing else runs in it then, so the separate process the migration's
+    probe needs (to keep the chunks' CPU out of its timings) would only add its start-up to the run."""
     client = open_client(url, ping=False)
     timings: list[float] = []
-    reads: list[float] | None = [] if app_read is not None else None
+    reads: list[float] = []
     try:
         client.ping()  # the connection's set-up is not a PING's latency
         for _ in range(pings):
-            timings.append(ping_milliseconds(client))
-            if reads is not None and app_read is not None:
-                reads = time_app_read(client, app_read, reads)
+            if ping:
+                timings.append(ping_milliseconds(client))
+            if app_read is not None:
+                took = time_app_read(client, app_read)
+                if took is None:
+                    app_read = None  # refused: no more reads
+                else:
+                    reads.append(took)
             time.sleep(interval)
     except redis.RedisError:
         pass  # as the migration's probe: a probe never stops the run; the samples so far (maybe none) are reported
@@ -127,9 +132,11 @@ def probe_latency(
 
 
 @task(name="latency-probe", cache_policy=NONE, **IO_TASK_OPTIONS)
-def latency_task(redis_url: SecretStr, app_read: AppRead | None = None) -> tuple[LatencySummary, LatencySummary | None]:
+def latency_task(
+    redis_url: SecretStr, app_read: AppRead | None = None, ping: bool = True
+) -> tuple[LatencySummary, LatencySummary | None]:
     """Baseline (before) or after-migration latency of PING and of the application's read, for the KPI."""
-    return probe_latency(redis_url.get_secret_value(), app_read=app_read)
+    return probe_latency(redis_url.get_secret_value(), app_read=app_read, ping=ping)
 
 
 def find_app_read(url: str, targets: Sequence[ModelTarget], max_keys: int = 10_000) -> AppRead | None:

@@ -56,16 +56,15 @@ def ping_milliseconds(client: redis.Redis) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def time_app_read(client: redis.Redis, app_read: AppRead, timings: list[float]) -> list[float] | None:
-    """`timings` with one more read of the application's key, timed as a PING is; None (no more reads) when the
-    server refuses it (a cluster node the key moved off, a module gone): PINGs go on."""
+def time_app_read(client: redis.Redis, app_read: AppRead) -> float | None:
+    """One read of the application's key, timed as a PING is (ms); None when the server refuses it (a cluster node
+    the key moved off, a module gone): the caller stops reading, its PINGs go on."""
     started = time.perf_counter()
     try:
         client.execute_command(app_read.command, app_read.key_bytes)
     except redis.ResponseError:
         return None
-    timings.append((time.perf_counter() - started) * 1000)
-    return timings
+    return (time.perf_counter() - started) * 1000
 
 
 def probe(
@@ -79,7 +78,6 @@ def probe(
     client = open_client(url, ping=False)
     timings: list[float] = []
     app_timings: list[float] = []
-    reading: list[float] | None = app_timings if app_read is not None else None
     memory_peak: float | None = None
     cpu_peak: float | None = None
     last: tuple[float, float] | None = None
@@ -110,8 +108,12 @@ def probe(
             if stop.is_set():
                 break
             timings.append(ping_milliseconds(client))
-            if reading is not None and app_read is not None:
-                reading = time_app_read(client, app_read, reading)
+            if app_read is not None:
+                took = time_app_read(client, app_read)
+                if took is None:
+                    app_read = None  # refused: no more reads
+                else:
+                    app_timings.append(took)
             stop.wait(ping_interval)
     except redis.RedisError as exc:  # the probe never stops the migration; the report says it stopped
         error = f"resource probe stopped: {type(exc).__name__}: {exc}"

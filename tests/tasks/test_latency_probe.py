@@ -33,6 +33,8 @@ def test_a_json_models_record_is_read_with_json_get_before_and_during_the_run(re
     assert found == AppRead(key=key, command="JSON.GET")
     ping, app = probe_latency(redis_stack_server.url, pings=20, interval=0.001, app_read=found)
     assert ping.samples == 20 and app is not None and app.samples == 20 and app.p50_ms > 0
+    ping, app = probe_latency(redis_stack_server.url, pings=5, interval=0.001, app_read=found, ping=False)
+    assert ping.samples == 0 and app is not None and app.samples == 5  # the read alone: its PINGs were taken before
     with ResourceProbe(redis_stack_server.url, status=tmp_path / "probe.json", app_read=found) as probe:
         time.sleep(0.3)
     app_during = probe.app_latency()
