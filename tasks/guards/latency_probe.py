@@ -118,11 +118,7 @@ def probe_latency(
             if ping:
                 timings.append(ping_milliseconds(client))
             if app_read is not None:
-                took = time_app_read(client, app_read)
-                if took is None:
-                    app_read = None  # refused: no more reads
-                else:
-                    reads.append(took)
+                app_read = time_app_read(client, app_read, reads)
             time.sleep(interval)
     except redis.RedisError:
         pass  # as the migration's probe: a probe never stops the run; the samples so far (maybe none) are reported

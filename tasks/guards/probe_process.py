@@ -56,15 +56,16 @@ def ping_milliseconds(client: redis.Redis) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def time_app_read(client: redis.Redis, app_read: AppRead) -> float | None:
-    """One read of the application's key, timed as a PING is (ms); None when the server refuses it (a cluster node
-    the key moved off, a module gone): the caller stops reading, its PINGs go on."""
+def time_app_read(client: redis.Redis, app_read: AppRead, timings: list[float]) -> AppRead | None:
+    """One read of the application's key, timed as a PING is (ms) into `timings`; the read to go on with, or None
+    when the server refused it (a cluster node the key moved off, a module gone): no more reads, the PINGs go on."""
     started = time.perf_counter()
     try:
         client.execute_command(app_read.command, app_read.key_bytes)
     except redis.ResponseError:
         return None
-    return (time.perf_counter() - started) * 1000
+    timings.append((time.perf_counter() - started) * 1000)
+    return app_read
 
 
 def probe(
@@ -109,11 +110,7 @@ def probe(
                 break
             timings.append(ping_milliseconds(client))
             if app_read is not None:
-                took = time_app_read(client, app_read)
-                if took is None:
-                    app_read = None  # refused: no more reads
-                else:
-                    app_timings.append(took)
+                app_read = time_app_read(client, app_read, app_timings)
             stop.wait(ping_interval)
     except redis.RedisError as exc:  # the probe never stops the migration; the report says it stopped
         error = f"resource probe stopped: {type(exc).__name__}: {exc}"
