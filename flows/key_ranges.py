@@ -15,6 +15,7 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
+from om_runbook.flows.api_retry import API_RETRY_OPTIONS
 from om_runbook.migrations.backup_format import ChunkBackup
 from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import MigrationAborted
@@ -35,7 +36,7 @@ def migrate_key_range(
     return migrate_chunk_task(settings, chunk, error_budget, lease_token)
 
 
-@task(name="key-range", cache_policy=NONE)
+@task(name="key-range", cache_policy=NONE, **API_RETRY_OPTIONS)
 def _key_range_in_thread(
     settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
 ) -> ChunkResult:
