@@ -247,9 +247,15 @@ RUNNERS = {
 }
 
 
+def _size_mb(directory: Path) -> float:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file()) / 1e6
+
+
 def child(mode: str, url: str) -> None:
     with tempfile.TemporaryDirectory(prefix="om-bench-") as work:
         result = RUNNERS[mode](url, Path(work))
+        if (Path(work) / "backup").is_dir():
+            result["backup_mb"] = _size_mb(Path(work) / "backup")
     result["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(result))
 
@@ -316,10 +322,15 @@ def main() -> None:
         server = start_redis_server(Path(directory) / "redis")
         homes, prefect_server = _prefect_homes(Path(directory))
         try:
+            previous: tuple[int, dict[str, dict]] | None = None
             for count in args.count or [100_000]:
                 modes = [m for m in args.modes if m != "redis-om" or count <= REDIS_OM_MAX_COUNT]
                 results = {mode: measure(mode, server.url, count, homes) for mode in modes}
                 print_table(count, results)
+                if previous:
+                    for line in curve_lines(*previous, count, _phase_seconds(results)):
+                        print(line, flush=True)
+                previous = (count, _phase_seconds(results))
         finally:
             prefect_server.stop()
             server.stop()
@@ -341,6 +352,8 @@ def print_table(count: int, results: dict[str, dict]) -> None:
             "keys/s": round(result["keys_per_second"]),
             "peak RSS MB": round(result["peak_rss_mb"]),
         }
+        if "backup_mb" in result:
+            row["backup MB"] = round(result["backup_mb"])
         for baseline in ("redis-om", "naive"):
             comparable = baseline == "redis-om" or mode in LIKE_FOR_LIKE_WITH_NAIVE
             if baseline in results and mode != baseline and comparable:
@@ -349,7 +362,10 @@ def print_table(count: int, results: dict[str, dict]) -> None:
     print(pd.DataFrame(rows).to_string(index=False))
     for mode in ("plain", "flow-server", "flow-embedded"):
         if mode in results:
-            print(f"{mode} phases (s): {json.dumps({k: round(v, 2) for k, v in results[mode]['phases'].items()})}")
+            phases = results[mode]["phases"]
+            print(f"{mode} phases (s): {json.dumps({k: round(v, 2) for k, v in phases.items()})}")
+            rates = {k: round(count / v) for k, v in phases.items() if k in PER_KEY_PHASES and v}
+            print(f"{mode} phases (keys/s): {json.dumps(rates)}")
     seconds = {mode: result["seconds"] for mode, result in results.items()}
     flow = results.get("flow-server")
     if flow:
@@ -404,6 +420,35 @@ def target_lines(count: int, seconds: dict[str, float], phases: dict[str, dict[s
         judge("whole flow / naive loop", ratio(flow, seconds.get("naive")), FLOW_OVER_NAIVE)
         overhead = (flow - plain) / flow if flow and plain else None
         judge("Prefect overhead (flow - plain) / flow", overhead, PREFECT_OVERHEAD)
+    return lines
+
+
+PER_KEY_PHASES = ("backup", "migrate", "verify")  # the others take a fixed time (facts, probes, the index)
+CURVE_DROP = 0.20  # issue 25: a phase whose keys/s drops more than this from one count to the next is a finding
+
+
+def _phase_seconds(results: dict[str, dict]) -> dict[str, dict[str, float]]:
+    return {mode: result["phases"] for mode, result in results.items() if "phases" in result}
+
+
+def curve_lines(
+    before: int, phases_before: dict[str, dict[str, float]], after: int, phases_after: dict[str, dict[str, float]]
+) -> list[str]:
+    """Each phase's keys/s at `after` records against `before` records, for every mode that has phases at both
+    (pure: the figures come from one run); a drop beyond CURVE_DROP is marked FINDING."""
+    lines = []
+    for mode in sorted(set(phases_before) & set(phases_after)):
+        for phase in [p for p in PER_KEY_PHASES if p in phases_before[mode] and p in phases_after[mode]]:
+            was, now = phases_before[mode][phase], phases_after[mode][phase]
+            if not was or not now:
+                continue
+            rate_before, rate_after = before / was, after / now
+            change = rate_after / rate_before - 1
+            verdict = "FINDING: dropped more than 20%" if change < -CURVE_DROP else "ok"
+            lines.append(
+                f"curve {mode} {phase}: {rate_before:,.0f} keys/s at {before:,} -> {rate_after:,.0f} at {after:,} "
+                f"({change:+.0%}): {verdict}"
+            )
     return lines
 
 

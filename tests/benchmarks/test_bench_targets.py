@@ -27,3 +27,16 @@ def test_at_1m_the_flow_against_the_naive_loop_and_the_prefect_overhead():
         "target at 1,000,000: Prefect overhead (flow - plain) / flow 0.10 (at most 0.05): NOT MET",
     ]
     assert target_lines(1_000_000, {"naive": 25.6}, {}) == []  # a mode not measured: no verdict
+
+
+def test_a_phase_slowing_down_by_more_than_a_fifth_from_1m_to_10m_is_a_finding():
+    from tests.benchmarks.migrate_benchmark import curve_lines
+
+    before = {"plain": {"backup": 10.0, "migrate": 20.0, "schema": 0.1}, "naive": {}}
+    after = {"plain": {"backup": 125.0, "migrate": 250.0, "schema": 0.5}, "flow-server": {"backup": 1.0}}
+    assert curve_lines(1_000_000, before, 10_000_000, after) == [
+        "curve plain backup: 100,000 keys/s at 1,000,000 -> 80,000 at 10,000,000 (-20%): ok",
+        "curve plain migrate: 50,000 keys/s at 1,000,000 -> 40,000 at 10,000,000 (-20%): ok",
+    ]
+    after["plain"]["migrate"] = 251.0
+    assert curve_lines(1_000_000, before, 10_000_000, after)[1].endswith("(-20%): FINDING: dropped more than 20%")
