@@ -266,7 +266,7 @@ def seed_fresh(url: str, count: int) -> None:
     from om_runbook.tasks.writer.seed import write_legacy_records
 
     nodes = open_nodes(url)
-    nodes.clients[0].flushall()
+    nodes.clients[0].flushall(asynchronous=True)  # a synchronous FLUSHALL of 10M keys outlasts the socket timeout
     write_legacy_records(nodes, generate_legacy_records(count, 0.0, seed=count))
 
 
@@ -283,6 +283,8 @@ def measure(mode: str, url: str, count: int, prefect_env: dict[str, dict[str, st
     result = json.loads(lines[-1][len("RESULT ") :])
     result["keys_per_second"] = count / result["seconds"]
     print(f"{count} {mode}: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    if "phases" in result:  # now, not only in the table: a later mode's failure must not lose them
+        print(f"{count} {mode} phases (s): {json.dumps({k: round(v, 2) for k, v in result['phases'].items()})}")
     return result
 
 
