@@ -3,6 +3,7 @@ its sign-off gates, and how it ends: the report, artifacts and archive always wr
 
 from __future__ import annotations
 
+import subprocess
 import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from om_runbook.migrations.signoff import Gate
 from om_runbook.migrations.unfinished_run import UnfinishedRun
 from om_runbook.tasks.backup_store.html_report import run_charts
 from om_runbook.tasks.backup_store.report import REPORT_WRITE_ERRORS, archive_run, write_report
+from om_runbook.tasks.guards.latency_probe import start_probe_process, stop_unused_probe_process
 from om_runbook.tasks.guards.lease import RunLease
 from om_runbook.tasks.guards.unfinished_run import clear_unfinished_run
 from om_runbook.tasks.io.progress_meter import METER
@@ -47,6 +49,8 @@ class ChecklistRun:
         self.evidence: dict[str, str] = {}
         self.logger = get_run_logger()
         self.resources = ExitStack()  # held until the run ends: the lease on the Redis
+        self.probe_process: subprocess.Popen[str] | None = start_probe_process()  # warm when the chunks start
+        self.resources.callback(self._stop_unused_probe_process)
         self.lease: RunLease | None = None
         self.earlier_run: UnfinishedRun | None = None
         self.evicted_keys_at_start = 0  # INFO stats evicted_keys when the run read the server's facts
@@ -62,6 +66,15 @@ class ChecklistRun:
         self.display.status.contacts = [contact_line(contact) for contact in settings.contacts]
         self.communication = Communication(settings, flow_run_ui_url(), self.logger)
         self.display.on_progress = self.communication.progress_due
+
+    def take_probe_process(self) -> subprocess.Popen[str] | None:
+        process, self.probe_process = self.probe_process, None
+        return process
+
+    def _stop_unused_probe_process(self) -> None:
+        process = self.take_probe_process()
+        if process is not None:
+            stop_unused_probe_process(process)
 
     def gate(self, gate: Gate, summary: str) -> bool:
         outcome, signoffs = ask_for_signoffs(gate, summary, self.settings)

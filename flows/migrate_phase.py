@@ -46,7 +46,7 @@ def migrate(
         system.latency_limit_ms = latency_limit_ms(settings.max_latency_ms, baseline_p99)
         url, status = settings.redis_url.get_secret_value(), latency_status_path(settings.backup_dir)
         with (
-            ResourceProbe(url, status=status, app_read=system.app_read) as probe,
+            ResourceProbe(url, status=status, app_read=system.app_read, process=run.take_probe_process()) as probe,
             PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
         ):
             with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate"):

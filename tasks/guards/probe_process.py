@@ -29,6 +29,7 @@ def _cpu_seconds(cpu: dict) -> float:
 
 
 STATUS_INTERVAL = 0.25  # seconds of PINGs behind each live p99 the throttle reads
+FIRST_STATUS_PINGS = 5  # the chunks wait for the first reading: it comes after this many PINGs (or the interval)
 
 
 def _write_status(path: Path, window: list[float], memory_bytes: int | None, cpu_share: float | None) -> None:
@@ -100,7 +101,8 @@ def probe(
                     cpu_share = (now[1] - last[1]) / (now[0] - last[0])
                     cpu_peak = max(cpu_peak or 0.0, cpu_share)
                 last, next_sample = now, now[0] + sample_interval
-            if status is not None and time.perf_counter() >= next_status:
+            first_due = window_start == 0 and len(timings) >= FIRST_STATUS_PINGS
+            if status is not None and (time.perf_counter() >= next_status or first_due):
                 try:
                     _write_status(status, timings[window_start:], memory_bytes, cpu_share)
                 except OSError:
@@ -120,6 +122,8 @@ def probe(
 
 def main() -> None:
     url = sys.stdin.readline().strip()
+    if not url:  # started ahead and closed unused (latency_probe.stop_unused_probe_process)
+        return
     ping_interval, sample_interval = (float(x) for x in sys.stdin.readline().split())
     status = sys.stdin.readline().strip()  # where to write the live p99 for the throttle; empty: nowhere
     app_read_line = sys.stdin.readline().strip()  # the application's read to time beside PING; empty: none

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -132,3 +133,18 @@ def when(ready: Callable[[], bool], action: Callable[[], object], timeout: float
 def once_chunks_write(backup_dir: Path, action: Callable[[], object]) -> threading.Thread:
     """`action()` in a thread as soon as the first migrate batch is checkpointed (the chunks are writing)."""
     return when(lambda: migrate_lines_done(backup_dir) > 0, action)
+
+
+def running_probe_processes() -> list[int]:
+    """This process's children that are resource probes (tasks.guards.probe_process) still running."""
+    own, found = str(os.getpid()), []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if fields[1] == own and fields[0] != "Z" and b"om_runbook.tasks.guards.probe_process" in cmdline:
+            found.append(int(entry.name))
+    return found

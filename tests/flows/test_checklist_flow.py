@@ -22,7 +22,7 @@ import om_runbook.flows.migration_flow as migration_module
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.migrations.checklist import CHECKLIST
 from om_runbook.migrations.signoff import GateRoles
-from tests.flows.helpers import keyspace, seed, settings_for
+from tests.flows.helpers import keyspace, running_probe_processes, seed, settings_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ONE_ROLE_PER_GATE = GateRoles(
@@ -195,6 +195,7 @@ def test_a_go_no_go_rejection_ends_the_run_before_any_write(redis_server, tmp_pa
     assert "sign-off go-no-go: rejected" in report.messages
     assert keyspace(client) == before
     assert "migrate" not in report.phases
+    assert running_probe_processes() == []  # the probe started ahead for the chunks was ended unused
 
 
 def test_an_unanswered_gate_times_out_as_not_approved_with_nothing_written(redis_server, tmp_path):
