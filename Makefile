@@ -27,7 +27,7 @@ test: setup
 	@bash deployments/setup-browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q -n 3 --dist loadgroup
+	$(PY) -m pytest -q -n 3 --dist loadgroup --durations=25
 
 bench: setup
 	$(PY) tests/benchmarks/migrate_benchmark.py --count 100000 --count 1000000
