@@ -49,7 +49,7 @@ class ChecklistRun:
         self.evidence: dict[str, str] = {}
         self.logger = get_run_logger()
         self.resources = ExitStack()  # held until the run ends: the lease on the Redis
-        self.probe_process: subprocess.Popen[str] | None = start_probe_process()  # warm when the chunks start
+        self.probe_process: subprocess.Popen[str] | None = None  # started ahead: warm when the chunks start
         self.resources.callback(self._stop_unused_probe_process)
         self.lease: RunLease | None = None
         self.earlier_run: UnfinishedRun | None = None
@@ -66,6 +66,11 @@ class ChecklistRun:
         self.display.status.contacts = [contact_line(contact) for contact in settings.contacts]
         self.communication = Communication(settings, flow_run_ui_url(), self.logger)
         self.display.on_progress = self.communication.progress_due
+
+    def start_probe_process(self) -> None:
+        """The migration's resource probe, started now so that its start-up is over when the chunks start."""
+        if self.probe_process is None:
+            self.probe_process = start_probe_process()
 
     def take_probe_process(self) -> subprocess.Popen[str] | None:
         process, self.probe_process = self.probe_process, None

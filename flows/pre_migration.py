@@ -56,6 +56,7 @@ def pre_migration(run: ChecklistRun) -> tuple[Assessment, BackupManifest, list[M
         if settings.rdb_snapshot and existing is None:
             run.report.messages.append(snapshot_tools_task(settings))
         run.report.system.baseline_latency, _ = latency_task(settings.redis_url)
+    run.start_probe_process()  # after the baseline PINGs: its start-up's CPU must not be in them
     try:
         with run.clock.phase("backup") as details:
             if existing is None:
