@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -135,16 +136,21 @@ def once_chunks_write(backup_dir: Path, action: Callable[[], object]) -> threadi
     return when(lambda: migrate_lines_done(backup_dir) > 0, action)
 
 
+def children_of(pid: int) -> dict[int, str]:
+    """The process's children: pid -> `pgrep -a` line (pid and command line)."""
+    found = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return {int(line.split()[0]): line for line in found.stdout.splitlines()}
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may not reap the orphans it inherits)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def running_probe_processes() -> list[int]:
     """This process's children that are resource probes (tasks.guards.probe_process) still running."""
-    own, found = str(os.getpid()), []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if fields[1] == own and fields[0] != "Z" and b"om_runbook.tasks.guards.probe_process" in cmdline:
-            found.append(int(entry.name))
-    return found
+    probes = children_of(os.getpid()).items()
+    return [pid for pid, line in probes if "om_runbook.tasks.guards.probe_process" in line and is_running(pid)]

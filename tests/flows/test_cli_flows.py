@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_API_URL
 
 from om_runbook.flows.cli import main
 from om_runbook.migrations.signoff import GateRoles
-from tests.flows.helpers import keyspace, seed
+from tests.flows.helpers import children_of, is_running, keyspace, seed
 from tests.flows.test_checklist_flow import FlowInThread, _gated
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -162,19 +162,6 @@ def test_a_refused_run_ends_with_its_own_one_line_error_and_no_traceback(tmp_pat
     assert "LE/FT" not in shown and "FT@" not in shown
 
 
-def _children(pid: int) -> dict[int, str]:
-    found = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True, check=False)
-    return {int(line.split()[0]): line for line in found.stdout.splitlines()}
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a container's init may not reap the orphans it inherits)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def test_a_kill_9_of_the_command_leaves_no_embedded_prefect_server_and_no_throwaway_redis(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env |= {"PREFECT_HOME": str(tmp_path / "prefect-home")}
@@ -185,7 +172,7 @@ def test_a_kill_9_of_the_command_leaves_no_embedded_prefect_server_and_no_throwa
     try:
         deadline, children = time.monotonic() + 60, {}
         while time.monotonic() < deadline:
-            children = _children(process.pid)
+            children = children_of(process.pid)
             if any("uvicorn" in line for line in children.values()) and any(
                 "redis-server" in line for line in children.values()
             ):
@@ -196,6 +183,6 @@ def test_a_kill_9_of_the_command_leaves_no_embedded_prefect_server_and_no_throwa
         process.kill()  # kill -9 of om-runbook alone: its children get no word from it
         process.wait()
     deadline = time.monotonic() + 15
-    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+    while any(is_running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [line for pid, line in children.items() if _running(pid)]
+    assert not [line for pid, line in children.items() if is_running(pid)]
