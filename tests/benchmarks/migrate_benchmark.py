@@ -329,10 +329,11 @@ def main() -> None:
                 modes = [m for m in args.modes if m != "redis-om" or count <= REDIS_OM_MAX_COUNT]
                 results = {mode: measure(mode, server.url, count, homes) for mode in modes}
                 print_table(count, results)
+                phases = {mode: result["phases"] for mode, result in results.items() if "phases" in result}
                 if previous:
-                    for line in curve_lines(*previous, count, _phase_seconds(results)):
+                    for line in curve_lines(*previous, count, phases):
                         print(line, flush=True)
-                previous = (count, _phase_seconds(results))
+                previous = (count, phases)
         finally:
             prefect_server.stop()
             server.stop()
@@ -364,8 +365,7 @@ def print_table(count: int, results: dict[str, dict]) -> None:
     print(pd.DataFrame(rows).to_string(index=False))
     for mode in ("plain", "flow-server", "flow-embedded"):
         if mode in results:
-            phases = results[mode]["phases"]
-            print(f"{mode} phases (s): {json.dumps({k: round(v, 2) for k, v in phases.items()})}")
+            phases = results[mode]["phases"]  # their seconds were printed as each mode was measured
             rates = {k: round(count / v) for k, v in phases.items() if k in PER_KEY_PHASES and v}
             print(f"{mode} phases (keys/s): {json.dumps(rates)}")
     seconds = {mode: result["seconds"] for mode, result in results.items()}
@@ -429,10 +429,6 @@ PER_KEY_PHASES = ("backup", "migrate", "verify")  # the others take a fixed time
 CURVE_DROP = 0.20  # issue 25: a phase whose keys/s drops more than this from one count to the next is a finding
 
 
-def _phase_seconds(results: dict[str, dict]) -> dict[str, dict[str, float]]:
-    return {mode: result["phases"] for mode, result in results.items() if "phases" in result}
-
-
 def curve_lines(
     before: int, phases_before: dict[str, dict[str, float]], after: int, phases_after: dict[str, dict[str, float]]
 ) -> list[str]:
@@ -446,7 +442,7 @@ def curve_lines(
                 continue
             rate_before, rate_after = before / was, after / now
             change = rate_after / rate_before - 1
-            verdict = "FINDING: dropped more than 20%" if change < -CURVE_DROP else "ok"
+            verdict = f"FINDING: dropped more than {CURVE_DROP:.0%}" if change < -CURVE_DROP else "ok"
             lines.append(
                 f"curve {mode} {phase}: {rate_before:,.0f} keys/s at {before:,} -> {rate_after:,.0f} at {after:,} "
                 f"({change:+.0%}): {verdict}"
