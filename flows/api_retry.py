@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from prefect.tasks import exponential_backoff
 
+from om_runbook.tasks.io.retry_policy import retry_condition
+
 API_RETRIES = 3
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
@@ -20,13 +22,8 @@ def is_prefect_api_unavailable(error: BaseException) -> bool:
     return isinstance(error, httpx.TransportError)
 
 
-def retry_when_prefect_api_unavailable(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Prefect retry_condition_fn: retry the task only when the Prefect API made it fail."""
-    try:
-        state.result()
-    except Exception as error:  # noqa: BLE001 - classified, never swallowed: a False fails the task as before
-        return is_prefect_api_unavailable(error)
-    return False
+retry_when_prefect_api_unavailable = retry_condition(is_prefect_api_unavailable)
+"""Prefect retry_condition_fn: retry the task only when the Prefect API made it fail."""
 
 
 API_RETRY_OPTIONS: dict[str, Any] = {

@@ -49,3 +49,14 @@ def test_the_migration_failing_is_not_retried():
 def test_the_chunk_task_uses_the_condition():
     assert _key_range_in_thread.retries > 0
     assert _key_range_in_thread.retry_condition_fn is retry_when_prefect_api_unavailable
+
+
+def test_redis_io_tasks_share_the_condition_and_retry_only_an_unreachable_redis():
+    import redis
+
+    from om_runbook.tasks.io.retry_policy import retry_on_connection_errors
+
+    assert retry_on_connection_errors(None, None, Failed(data=redis.ConnectionError("refused")))
+    assert not retry_on_connection_errors(None, None, Failed(data=_api_error(503)))
+    assert not retry_on_connection_errors(None, None, Failed(data=MigrationAborted("error budget spent")))
+    assert not retry_on_connection_errors(None, None, Completed(data=1))
