@@ -19,9 +19,9 @@ pytestmark = pytest.mark.xdist_group("prefect-server")
 
 
 def test_a_busy_prefect_api_refusing_a_chunks_subflow_is_waited_out_and_the_run_succeeds(
-    prefect_server, redis_server, tmp_path
+    prefect_server, any_redis_server, tmp_path
 ):
-    client = redis_server.client()
+    client = any_redis_server.client()
     seed(client, 2_000)
     proxy = ApiFaultProxy(urlsplit(prefect_server["PREFECT_API_URL"]).port, creates_a_subflow, failures=1)
     try:
@@ -30,9 +30,9 @@ def test_a_busy_prefect_api_refusing_a_chunks_subflow_is_waited_out_and_the_run_
             "PREFECT_CLIENT_MAX_RETRIES": "0",  # the client's own retries are spent at once: ours must carry it
         }
         command = [
-            str(OM_RUNBOOK), "run", "--redis-url", redis_server.url, "--models", "om_runbook.migrations.sample_models",
-            "--backup-dir", str(tmp_path / "backup"), "--auto-approve", "--report-json", str(tmp_path / "report.json"),
-            "--no-rdb-snapshot",
+            str(OM_RUNBOOK), "run", "--redis-url", any_redis_server.url,
+            "--models", "om_runbook.migrations.sample_models", "--backup-dir", str(tmp_path / "backup"),
+            "--auto-approve", "--report-json", str(tmp_path / "report.json"), "--no-rdb-snapshot",
         ]  # fmt: skip
         run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     finally:
