@@ -4,6 +4,8 @@ equal facts tick "Staging environment mirrors production", each difference is li
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
@@ -53,3 +55,25 @@ def test_each_difference_from_production_is_listed_and_production_is_only_read(r
     assert "  - keys under :om_runbook.migrations.sample_models.Order:: staging 150, production 500" in shown
     assert "  - index shop:order: only on production" in shown
     assert keyspace(client) == before
+
+
+def test_a_production_staging_cannot_reach_leaves_the_item_open_with_the_reason_and_the_rehearsal_passes(
+    any_redis_server, tmp_path
+):
+    """Staging often cannot reach production: the comparison says why it was not made, without the password, and the
+    rehearsal's own result stands (it failed the whole rehearsal, after it had passed, before)."""
+    with socket.socket() as probe:  # a loopback port nothing listens on once this socket is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _secrets(any_redis_server.url, f"redis://app:prod-pass-9@127.0.0.1:{port}/0")
+    result = staging_rehearsal(
+        "mirror-staging-url", str(tmp_path), seed_count=200, production_redis_url_secret="mirror-production-url"
+    )
+    assert result.passed, result.criteria
+    assert len(result.staging_mirror) == 1, result.staging_mirror
+    line = result.staging_mirror[0]
+    assert line.startswith(
+        "- [ ] Staging environment mirrors production: not compared (production could not be read: cannot connect "
+        f"to Redis at redis://app:***@127.0.0.1:{port}/0: "
+    ), line
+    assert "Connection refused" in line and "prod-pass-9" not in line
