@@ -17,14 +17,15 @@ from tests.webhook_server import Webhook
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 # the application's smoke test: it finds its Redis as redis-om applications do, prints its settings (the URL with
-# the password, as careless scripts do), and checks that an order's placed_at is now a Unix timestamp
+# the password, as careless scripts do), and checks that an order's placed_at is now a Unix timestamp (an order: a
+# hash; with RediSearch the prefix also holds redis-om's index bookkeeping key, a string SCAN may return first)
 SMOKE_TEST = """
 import os, sys
 import redis
 url = os.environ["REDIS_OM_URL"]
 print("settings: REDIS_OM_URL =", url)
 client = redis.Redis.from_url(url)
-key = next(client.scan_iter(match=":om_runbook.migrations.sample_models.Order:*"))
+key = next(client.scan_iter(match=":om_runbook.migrations.sample_models.Order:*", _type="HASH"))
 placed_at = client.hget(key, "placed_at").decode()
 print("order placed_at:", placed_at)
 float(placed_at)
