@@ -19,6 +19,8 @@ Each mode runs in its own process (so peak RSS is its own) against freshly seede
 - flow-embedded: the same command with no PREFECT_API_URL: it starts its embedded server (database built by setup).
 redis-om runs at 100k only (it is 25-60x slower). Prefect overhead = (flow-server - plain) / flow-server. "x naive" is
 printed only for the modes that do at least the naive loop's work. Figures are printed, nothing is asserted.
+With --repeat N each mode runs N times, the modes in turn, and the table holds each mode's median run (its spread is
+printed): the same command varies by about 10% from run to run here, more than a 5% target's margin.
 """
 
 from __future__ import annotations
@@ -311,6 +313,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, action="append", help="legacy records (repeatable; default 100000)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each mode this many times, in turn; the median run is reported"
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,7 +332,14 @@ def main() -> None:
             previous: tuple[int, dict[str, dict]] | None = None
             for count in args.count or [100_000]:
                 modes = [m for m in args.modes if m != "redis-om" or count <= REDIS_OM_MAX_COUNT]
-                results = {mode: measure(mode, server.url, count, homes) for mode in modes}
+                runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+                for _ in range(args.repeat):  # in turn, so that the machine's drift falls on every mode alike
+                    for mode in modes:
+                        runs[mode].append(measure(mode, server.url, count, homes))
+                if args.repeat > 1:
+                    for mode in modes:
+                        print(spread_line(count, mode, runs[mode]), flush=True)
+                results = {mode: median_run(mode_runs) for mode, mode_runs in runs.items()}
                 print_table(count, results)
                 phases = {mode: result["phases"] for mode, result in results.items() if "phases" in result}
                 if previous:
@@ -337,6 +349,21 @@ def main() -> None:
         finally:
             prefect_server.stop()
             server.stop()
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median seconds (the lower one of the middle two for an even count): a whole run, so that its
+    phases and RSS are of the same run as its seconds."""
+    return sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+
+
+def spread_line(count: int, mode: str, runs: list[dict]) -> str:
+    seconds = sorted(run["seconds"] for run in runs)
+    low, high, median = seconds[0], seconds[-1], median_run(runs)["seconds"]
+    return (
+        f"{count} {mode}: {len(runs)} runs, {low:.2f} / {median:.2f} / {high:.2f} s (min / median / max; spread "
+        f"{(high - low) / median:.0%} of the median)"
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> str:

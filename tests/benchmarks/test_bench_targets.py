@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.benchmarks.migrate_benchmark import target_lines
+from tests.benchmarks.migrate_benchmark import median_run, spread_line, target_lines
 
 pytestmark = pytest.mark.pure
 
@@ -40,3 +40,17 @@ def test_a_phase_slowing_down_by_more_than_a_fifth_from_1m_to_10m_is_a_finding()
     ]
     after["plain"]["migrate"] = 251.0
     assert curve_lines(1_000_000, before, 10_000_000, after)[1].endswith("(-20%): FINDING: dropped more than 20%")
+
+
+def test_repeated_runs_report_the_median_run_whole_and_their_spread():
+    runs = [
+        {"seconds": 60.0, "phases": {"backup": 30.0}},
+        {"seconds": 54.0, "phases": {"backup": 24.0}},
+        {"seconds": 57.0, "phases": {"backup": 27.0}},
+    ]
+    assert median_run(runs) == {"seconds": 57.0, "phases": {"backup": 27.0}}  # its phases are of the same run
+    assert median_run(runs[:2]) == runs[1]  # an even count: the lower of the middle two
+    assert median_run(runs[:1]) == runs[0]
+    assert spread_line(1_000_000, "plain", runs) == (
+        "1000000 plain: 3 runs, 54.00 / 57.00 / 60.00 s (min / median / max; spread 11% of the median)"
+    )
