@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import redis
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.blocks.system import Secret
@@ -17,7 +18,8 @@ from om_runbook.flows.restore_flow import restore_snapshot_flow
 from om_runbook.flows.rollback_flow import rollback_flow
 from om_runbook.flows.run_options import deployment_default, deployment_parameter, with_parameter_docs
 from om_runbook.migrations.config import FailureMode, RunSettings, build_settings
-from om_runbook.migrations.errors import ConfigurationError, RedisAccessError
+from om_runbook.migrations.errors import ConfigurationError, RunbookError
+from om_runbook.migrations.redaction import redact_text, url_secrets
 from om_runbook.migrations.report import RunReport
 from om_runbook.migrations.signoff import GateRoles
 from om_runbook.migrations.snapshot_restore import CONFIRMATION_WORD, SnapshotRestoreReport
@@ -61,8 +63,9 @@ def staging_mirror_lines(staging: SecretStr, production: str | None, models: str
         # production is only read for this comparison, and staging often cannot reach it: one retry, then the item
         # stays open with the reason, and the rehearsal's own result stands
         theirs = mirror_facts_task.with_options(retries=1, retry_delay_seconds=2)(SecretStr(production), prefixes)
-    except RedisAccessError as exc:
-        return [f"- [ ] Staging environment mirrors production: not compared (production could not be read: {exc})"]
+    except (RunbookError, redis.RedisError) as exc:  # unreachable, refused (ACL), a URL redis-py cannot use
+        reason = redact_text(str(exc), url_secrets(production))
+        return [f"- [ ] Staging environment mirrors production: not compared (production could not be read: {reason})"]
     return mirror_markdown(ours, theirs, mirror_differences(ours, theirs))
 
 

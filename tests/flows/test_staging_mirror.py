@@ -77,3 +77,17 @@ def test_a_production_staging_cannot_reach_leaves_the_item_open_with_the_reason_
         f"to Redis at redis://app:***@127.0.0.1:{port}/0: "
     ), line
     assert "Connection refused" in line and "prod-pass-9" not in line
+
+
+def test_a_production_user_refused_scan_leaves_the_item_open_with_the_reason(any_redis_server):
+    """An ACL refusal (here SCAN) is a reason, like an unreachable server: the item stays open, nothing is raised, and
+    the user's password is not in the line."""
+    client = any_redis_server.client()
+    seed(client, 50)
+    client.execute_command("ACL", "SETUSER", "prod", "on", ">prod-pass-7", "~*", "&*", "+@all", "-scan")
+    production = f"redis://prod:prod-pass-7@127.0.0.1:{any_redis_server.port}/0"
+    lines = staging_mirror_lines(SecretStr(any_redis_server.url), production, "om_runbook.migrations.sample_models")
+    assert len(lines) == 1 and lines[0].startswith(
+        "- [ ] Staging environment mirrors production: not compared (production could not be read: "
+    ), lines
+    assert "no permissions to run the 'scan' command" in lines[0] and "prod-pass-7" not in lines[0], lines
