@@ -12,7 +12,9 @@ from om_runbook.tasks.io.local_redis import free_port
 from tests.deployments.prefect_processes import BIN, ROOT, prefect_cli, stop, wait_healthy
 
 
-@pytest.fixture(scope="package")
+# session, not package: under xdist the worker holding the "prefect-server" group also runs other tests between
+# them, and a package fixture was torn down and started again (about 20 s each time) whenever one came between
+@pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One `prefect server start` (with its UI) for this package, with the work pool and every deployment."""
     tmp_path = tmp_path_factory.mktemp("prefect-server")

@@ -18,7 +18,8 @@ from om_runbook.tasks.readers.fingerprint import keyspace_fingerprint
 from om_runbook.tasks.writer.seed import write_legacy_records
 from tests.local_cluster import local_cluster, wait_until_ok
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
+# one worker (its module-scoped cluster is started once, not once per worker)
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.xdist_group("redis-cluster")]
 
 
 @pytest.fixture(scope="module")
