@@ -12,8 +12,8 @@ from om_runbook.tasks.io.local_redis import free_port
 from tests.deployments.prefect_processes import BIN, ROOT, prefect_cli, stop, wait_healthy
 
 
-# session, not package: under xdist the worker holding the "prefect-server" group also runs other tests between
-# them, and a package fixture was torn down and started again (about 20 s each time) whenever one came between
+# session, not package: a package fixture is torn down whenever its worker runs a test of another package in
+# between, and nothing makes the "prefect-server" group's tests run back to back (a start takes about 20 s)
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One `prefect server start` (with its UI) for this package, with the work pool and every deployment."""

@@ -29,7 +29,7 @@ from tests.faults.tmpfs import mounted_tmpfs
 from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_migration_flow import expected_bytes
 
-# one worker (its module-scoped shared run (a whole migration and rollback) is made once, not once per worker)
+# a group of its own: its module-scoped shared run (a whole migration and rollback) is made once, on one worker
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.xdist_group("bad-input")]
 CUSTOMER = b":om_runbook.migrations.sample_models.Customer:"
 LEGACY = b"2021-06-30T23:59:59.999999"

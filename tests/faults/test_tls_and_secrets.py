@@ -161,6 +161,7 @@ def test_a_tls_url_to_a_plain_port_is_a_clear_error(any_redis_server, tmp_path, 
 
 
 RESERVED_PASSWORD = "Lx7a/Qz8b#Wk9c?Vb1d@Ry2e:Tn3f%Pm4g&Hs5h=Jk6i Mn7j'No8k+Op9l"
+PIECES = [piece for piece in re.split(r"[/#?@:%&= '+]", RESERVED_PASSWORD)]
 _IMAGE_DATA = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 
 
@@ -169,9 +170,6 @@ def _without_images(text: str) -> str:
     100 KB of base64 by chance (about 1% per piece and run; a CI run failed on 'Vb1d' inside a chart), and a pixel
     holds no text. Everything else in the report (captions, tables, messages) is still searched."""
     return _IMAGE_DATA.sub("data:image/png;base64,(chart)", text)
-
-
-PIECES = [piece for piece in re.split(r"[/#?@:%&= '+]", RESERVED_PASSWORD)]
 
 
 def test_a_password_with_every_reserved_character_never_shows_encoded_or_not(any_redis_server, tmp_path, capsys):

@@ -18,7 +18,7 @@ from om_runbook.tasks.readers.fingerprint import keyspace_fingerprint
 from om_runbook.tasks.writer.seed import write_legacy_records
 from tests.local_cluster import local_cluster, wait_until_ok
 
-# one worker (its module-scoped cluster is started once, not once per worker)
+# a group of its own: its module-scoped cluster is started once, on one worker
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.xdist_group("redis-cluster")]
 
 

@@ -4,13 +4,12 @@ equal facts tick "Staging environment mirrors production", each difference is li
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from om_runbook.flows.deployment_flows import staging_mirror_lines, staging_rehearsal
+from om_runbook.tasks.io.local_redis import free_port
 from tests.flows.helpers import keyspace, seed
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -62,9 +61,7 @@ def test_a_production_staging_cannot_reach_leaves_the_item_open_with_the_reason_
 ):
     """Staging often cannot reach production: the comparison says why it was not made, without the password, and the
     rehearsal's own result stands (it failed the whole rehearsal, after it had passed, before)."""
-    with socket.socket() as probe:  # a loopback port nothing listens on once this socket is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a loopback port nothing listens on
     _secrets(any_redis_server.url, f"redis://app:prod-pass-9@127.0.0.1:{port}/0")
     result = staging_rehearsal(
         "mirror-staging-url", str(tmp_path), seed_count=200, production_redis_url_secret="mirror-production-url"
