@@ -49,7 +49,7 @@ from om_runbook.tasks.assess import assess_task
 from om_runbook.tasks.backup import clear_progress_task
 from om_runbook.tasks.backup_store.backup_format import require_own_directory
 from om_runbook.tasks.backup_store.report import write_report
-from om_runbook.tasks.guards.eviction import eviction_check_task
+from om_runbook.tasks.guards.eviction import eviction_check_task, eviction_since
 from om_runbook.tasks.guards.latency_probe import latency_task
 from om_runbook.tasks.guards.permissions import permissions_task
 from om_runbook.tasks.io.progress_meter import METER
@@ -242,19 +242,26 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
             return report
         report.status = "succeeded"
         return report
-    except KeysEvicted as exc:
+    except (KeysEvicted, LeaseLost) as exc:
+        # a lease key gone is first checked against the run's eviction count: an evicted lease is an eviction,
+        # also when it happened before the chunk's own guard read its baseline
+        evicted = (
+            exc
+            if isinstance(exc, KeysEvicted)
+            else eviction_since(settings.redis_url, run.evicted_keys_at_start, settings.backup_dir)
+        )
+        if evicted is None:
+            report.status = "aborted"
+            report.messages.append(str(exc))  # no rollback: another run may be writing
+            return report
         report.status = "failed"
-        report.messages.append(str(exc))  # no rollback: its writes could evict more
+        report.messages.append(str(evicted))  # no rollback: its writes could evict more
         run.evidence["rollback_decision"] = "keys evicted: automatic rollback withheld (it could evict more)"
         return report
     except BackupLost as exc:
         report.status = "failed"
         report.messages.append(str(exc))  # no rollback: the originals were in the directory that went away
         run.evidence["rollback_decision"] = "backup directory gone: automatic rollback impossible without it"
-        return report
-    except LeaseLost as exc:
-        report.status = "aborted"
-        report.messages.append(str(exc))  # no rollback: another run may be writing
         return report
     except RunbookError as exc:
         report.status = "aborted" if isinstance(exc, MigrationAborted) else "failed"

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
 from prefect import task
 from prefect.cache_policies import NONE
 from pydantic import SecretStr
 
-from om_runbook.migrations.errors import KeysEvicted, LeaseLost
+from om_runbook.migrations.errors import KeysEvicted, LeaseLost, RunbookError
 from om_runbook.migrations.headroom import eviction_message
 from om_runbook.tasks.io.redis_nodes import RedisNodes, open_nodes
 from om_runbook.tasks.io.retry_policy import IO_TASK_OPTIONS
@@ -42,6 +43,18 @@ def require_no_eviction(nodes: RedisNodes, evicted_before: int, snapshot: str) -
     evicted = read_evicted_keys(nodes) - evicted_before
     if evicted > 0:
         raise KeysEvicted(eviction_message(evicted, read_maxmemory_policy(nodes), snapshot))
+
+
+def eviction_since(redis_url: SecretStr, evicted_before: int, backup_dir: Path) -> KeysEvicted | None:
+    """The KeysEvicted that `require_no_eviction` would raise now, or None (also when the count cannot be read: the
+    caller keeps its own error)."""
+    try:
+        require_no_eviction(open_nodes(redis_url.get_secret_value()), evicted_before, snapshot_description(backup_dir))
+    except KeysEvicted as exc:
+        return exc
+    except (RunbookError, redis.RedisError):
+        return None
+    return None
 
 
 def snapshot_description(backup_dir: Path) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 import om_runbook.flows.migrate_phase as migrate_phase
 from om_runbook.flows.migration_flow import migration_flow
@@ -84,3 +85,27 @@ def test_the_chunk_guard_stops_at_the_next_batch_after_an_eviction(redis_server)
     client.set("om-runbook-test:pressure", "x")
     with pytest.raises(KeysEvicted, match=r"Redis evicted [\d,]+ key\(s\) .*allkeys-lru.*/b/rdb/dump.rdb"):
         guard()
+
+
+def test_an_evicted_lease_key_is_reported_as_the_eviction_it_is(any_redis_server, tmp_path, monkeypatch):
+    """With a volatile-* policy the run's lease (the only key with a TTL) is the first key Redis evicts. Evicted
+    before the chunks start, it was once reported as a lease lost to another run: the eviction is what stops the run."""
+    client = any_redis_server.client()
+    seed(client, 1_000)
+    _limit_memory(client, 3.0, "volatile-random")
+    settings = settings_for(any_redis_server.url, tmp_path / "b", allow_eviction=True, rdb_snapshot=False)
+    real_key_ranges = migrate_phase.migrate_key_ranges
+
+    def the_lease_is_evicted_as_the_chunks_start(*args, **kwargs):
+        client.config_set("maxmemory", str(int(int(client.info("memory")["used_memory"]) * 0.8)))
+        with pytest.raises(redis.exceptions.OutOfMemoryError):  # nothing but the lease could be evicted
+            client.set("om-runbook-test:pressure", "x")
+        client.config_set("maxmemory", str(10**9))  # room again: only the lease was lost
+        return real_key_ranges(*args, **kwargs)
+
+    monkeypatch.setattr(migrate_phase, "migrate_key_ranges", the_lease_is_evicted_as_the_chunks_start)
+    report = migration_flow(settings)
+    assert client.info("stats")["evicted_keys"] == 1
+    assert report.status == "failed"
+    assert "Redis evicted 1 key(s)" in report.messages[-1] and "volatile-random" in report.messages[-1]
+    assert "No automatic rollback" in report.messages[-1] and "rollback" not in report.phases
