@@ -21,10 +21,12 @@ from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import MigrationAborted
 from om_runbook.tasks.backup_store.backup_format import chunk_result_path
 from om_runbook.tasks.guards.throttle import PaceReader
+from om_runbook.tasks.io.chunk_starts import expect_start, wait_for_start
 from om_runbook.tasks.migrate import migrate_chunk_task
 from om_runbook.tasks.rollback import rollback_chunk_task
-from om_runbook.tasks.writer.chunk_runner import ChunkResult
+from om_runbook.tasks.writer.chunk_runner import ChunkResult, Direction
 
+START_WAIT_SECONDS = 5.0  # a chunk not begun by then (a slow API) no longer holds back the next one
 MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 
 
@@ -85,7 +87,9 @@ def migrate_key_ranges(
     def parameters(chunk: ChunkBackup) -> dict[str, Any]:
         return {"settings": settings, "chunk": chunk, "error_budget": error_budget, "lease_token": lease_token}
 
-    return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel)
+    # chunks on a work pool start in other processes, and their flow runs are created by the server, not here
+    paced_starts = None if settings.chunk_deployment else "migrate"
+    return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel, paced_starts)
 
 
 def rollback_key_ranges(
@@ -107,7 +111,7 @@ def rollback_key_ranges(
             "lease_token": lease_token,
         }
 
-    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel)
+    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel, "rollback")
 
 
 def fan_out(
@@ -116,19 +120,30 @@ def fan_out(
     parameters: Callable[[ChunkBackup], dict[str, Any]],
     backup_dir: Path,
     parallel: int,
+    paced_starts: Direction | None = None,
 ) -> list[ChunkResult]:
     """Run `chunk_task` on every non-empty chunk, `parallel` at a time (or as `om-runbook tune` changed it meanwhile,
     through the run's pace file). Once one fails no further chunk starts (Redis down: no more retry rounds to sit
-    through); the running ones finish, then the failure raises."""
+    through); the running ones finish, then the failure raises. With `paced_starts` (the chunks' direction, when they
+    run in this process), the next chunk is submitted once the previous one has begun its work, never together."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
     running: set[PrefectFuture[ChunkResult]] = set()
     pace = PaceReader(backup_dir)
+
+    def start(runner: ThreadPoolTaskRunner, chunk: ChunkBackup) -> PrefectFuture[ChunkResult]:
+        if paced_starts:
+            expect_start(backup_dir, paced_starts, chunk.index)
+        future = runner.submit(chunk_task, parameters=parameters(chunk))
+        if paced_starts:
+            wait_for_start(backup_dir, paced_starts, chunk.index, future.wrapped_future.done, START_WAIT_SECONDS)
+        return future
+
     with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
             while waiting and len(running) < (pace().parallel or parallel) and not failed:
-                running.add(runner.submit(chunk_task, parameters=parameters(waiting.pop(0))))
+                running.add(start(runner, waiting.pop(0)))
             if not running:
                 break
             try:

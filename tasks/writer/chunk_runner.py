@@ -35,6 +35,7 @@ from om_runbook.tasks.backup_store.backup_format import (
     save_checkpoint,
 )
 from om_runbook.tasks.guards.lease import LEASE_SECONDS
+from om_runbook.tasks.io.chunk_starts import announce_start
 from om_runbook.tasks.io.redis_nodes import RedisNodes
 from om_runbook.tasks.writer.cas import BatchResult, apply_batch_on, load_cas_script
 from om_runbook.tasks.writer.stall_retry import write_through_stalls
@@ -118,6 +119,7 @@ def run_chunk(
     pause and a batch size changed during the run) between batches; `before_batch` (the lease and eviction
     guards) runs before every batch, and a batch Redis does not take is retried for `stall_limit_seconds`."""
     started = time.perf_counter()
+    announce_start(backup_dir, direction, chunk.index)
     require_backup_present(backup_dir)
     if direction == "migrate":
         clear_checkpoint(backup_dir, "rollback", chunk)  # an older rollback's progress no longer says what is back
