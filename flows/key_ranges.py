@@ -87,7 +87,8 @@ def migrate_key_ranges(
     def parameters(chunk: ChunkBackup) -> dict[str, Any]:
         return {"settings": settings, "chunk": chunk, "error_budget": error_budget, "lease_token": lease_token}
 
-    # chunks on a work pool start in other processes, and their flow runs are created by the server, not here
+    # paced: each subflow's run is created by a request to the API. Chunks on a work pool are flow runs that the
+    # server creates from `run_deployment`, and they announce nothing in this process
     paced_starts = None if settings.chunk_deployment else "migrate"
     return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel, paced_starts)
 
@@ -111,7 +112,8 @@ def rollback_key_ranges(
             "lease_token": lease_token,
         }
 
-    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel, "rollback")
+    # not paced: a task's run is created in this process (Prefect sends it as events), not by a request to the API
+    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel)
 
 
 def fan_out(

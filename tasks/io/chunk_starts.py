@@ -26,8 +26,12 @@ def expect_start(backup_dir: Path, direction: str, index: int) -> None:
 
 
 def announce_start(backup_dir: Path, direction: str, index: int) -> None:
-    """Called by a chunk once its run exists and its own work begins."""
-    _event(backup_dir, direction, index).set()
+    """Called by a chunk once its run exists and its own work begins; nothing when no fan-out here waits for it (a
+    rollback's chunk, a chunk run on a worker), so that nothing is kept."""
+    with _lock:
+        event = _started.get((str(backup_dir), direction, index))
+    if event is not None:
+        event.set()
 
 
 def wait_for_start(

@@ -12,6 +12,7 @@ from prefect.cache_policies import NONE
 
 import om_runbook.flows.key_ranges as key_ranges
 from om_runbook.migrations.backup_format import ChunkBackup
+from om_runbook.tasks.io import chunk_starts
 from om_runbook.tasks.io.chunk_starts import announce_start
 from om_runbook.tasks.writer.chunk_runner import ChunkResult
 
@@ -69,3 +70,8 @@ def test_a_chunk_that_fails_before_its_work_does_not_hold_the_fan_out(tmp_path):
     with pytest.raises(RuntimeError, match="chunk 0 failed before its work"):
         _fan_out(tmp_path, 2, fail=True)
     assert time.monotonic() - started < key_ranges.START_WAIT_SECONDS
+
+
+def test_a_start_nobody_waits_for_is_not_kept(tmp_path):
+    announce_start(tmp_path, "rollback", 7)
+    assert not chunk_starts._started
