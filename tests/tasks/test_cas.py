@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from om_runbook.migrations.backup_format import FieldChange, KeyBackup, encode_line, parse_line
 from om_runbook.tasks.io.redis_nodes import single_server
+from om_runbook.tasks.writer import cas
 from om_runbook.tasks.writer.cas import apply_batch, load_cas_script
 
 KEY = b":app.Session:1"
@@ -94,3 +95,59 @@ def test_a_user_who_may_not_write_json_documents_is_refused_before_any_write(red
     with pytest.raises(RedisAccessError, match=r"JSON\.SET \(compare-and-set of JSON documents under :app\.Doc:\)"):
         require_permissions(user, [], [":app.Doc:"])
     assert "every needed command allowed" in require_permissions(admin, [], [":app.Doc:"])
+
+
+def test_several_keys_in_one_call_give_each_key_its_own_outcome_and_error(any_redis_server):
+    """Without cluster a batch's hash lines go up to KEYS_PER_CALL keys to a script call: each key keeps the outcome a
+    call of its own gives it (written, already, conflict, missing, a key of another type), a JSON document's line
+    between them is a call of its own, and a write Redis refuses is that key's error, not its neighbours'."""
+    client = any_redis_server.client()
+    script = load_cas_script(single_server(client))
+    assert script.several_text  # a server without cluster
+    client.hset("k:written", mapping={"at": "2021-01-01T00:00:00", "other": "x"})
+    client.hset("k:already", mapping={"at": "1609459200"})
+    client.hset("k:conflict", mapping={"at": "changed by the application"})
+    client.set("k:string", "not a hash any more")
+    lines = [
+        ["k:written", "d", "at", "2021-01-01T00:00:00", "1609459200"],
+        ["k:already", "d", "at", "2021-01-01T00:00:00", "1609459200"],
+        ["k:conflict", "d", "at", "2021-01-01T00:00:00", "1609459200"],
+        ["k:gone", "d", "at", "2021-01-01T00:00:00", "1609459200"],
+        ["k:string", "d", "at", "2021-01-01T00:00:00", "1609459200"],
+    ]
+    commands, spans = cas._commands(script, lines, forward=True)
+    assert spans == [5] and len(commands) == 1
+    result = apply_batch(client, script, lines, forward=True)
+    assert result.outcomes == {"written": 1, "already": 1, "conflict": 2, "missing": 1}
+    assert {(key, outcome) for key, _field, outcome in result.conflicts} == {
+        (b"k:conflict", "conflict"), (b"k:gone", "missing"), (b"k:string", "conflict")
+    }  # fmt: skip
+    assert client.hgetall("k:written") == {b"at": b"1609459200", b"other": b"x"}
+    assert client.get("k:string") == b"not a hash any more"
+
+    back = apply_batch(client, script, lines, forward=False)
+    assert back.outcomes == {"written": 2, "conflict": 2, "missing": 1}  # k:already held the target: restored too
+    assert client.hgetall("k:written") == {b"at": b"2021-01-01T00:00:00", b"other": b"x"}
+
+    many = [[f"m:{i}", "d", "at", "2021-01-01T00:00:00", "1609459200"] for i in range(cas.KEYS_PER_CALL + 3)]
+    assert cas._commands(script, many, forward=True)[1] == [cas.KEYS_PER_CALL, 3]
+    mixed = [lines[0], ["j:doc", "json:" + "0" * 40, "$.at", '"x"', "1"], lines[1], lines[2]]
+    assert cas._commands(script, mixed, forward=True)[1] == [1, 1, 2]
+
+
+def test_a_write_refused_inside_a_several_keys_call_is_that_keys_error(any_redis_server):
+    client = any_redis_server.client()
+    script = load_cas_script(single_server(client))
+    for i in range(3):
+        client.hset(f"k:{i}", mapping={"at": "2021-01-01T00:00:00"})
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")  # every write refused: OOM
+    try:
+        lines = [[f"k:{i}", "d", "at", "2021-01-01T00:00:00", "1609459200"] for i in range(3)]
+        result = apply_batch(client, script, lines, forward=True)
+    finally:
+        client.config_set("maxmemory", "0")
+    assert not result.outcomes
+    assert [key for key, _message in result.errors] == [b"k:0", b"k:1", b"k:2"]
+    assert all("used memory > 'maxmemory'" in message for _key, message in result.errors)
+    assert all(client.hget(f"k:{i}", "at") == b"2021-01-01T00:00:00" for i in range(3))
