@@ -15,9 +15,13 @@ _lock = threading.Lock()
 _started: dict[tuple[str, str, int], threading.Event] = {}
 
 
+def _key(backup_dir: Path, direction: str, index: int) -> tuple[str, str, int]:
+    return str(backup_dir), direction, index
+
+
 def _event(backup_dir: Path, direction: str, index: int) -> threading.Event:
     with _lock:
-        return _started.setdefault((str(backup_dir), direction, index), threading.Event())
+        return _started.setdefault(_key(backup_dir, direction, index), threading.Event())
 
 
 def expect_start(backup_dir: Path, direction: str, index: int) -> None:
@@ -29,7 +33,7 @@ def announce_start(backup_dir: Path, direction: str, index: int) -> None:
     """Called by a chunk once its run exists and its own work begins; nothing when no fan-out here waits for it (a
     rollback's chunk, a chunk run on a worker), so that nothing is kept."""
     with _lock:
-        event = _started.get((str(backup_dir), direction, index))
+        event = _started.get(_key(backup_dir, direction, index))
     if event is not None:
         event.set()
 
@@ -47,4 +51,4 @@ def wait_for_start(
         return True
     finally:
         with _lock:
-            _started.pop((str(backup_dir), direction, index), None)
+            _started.pop(_key(backup_dir, direction, index), None)

@@ -172,7 +172,8 @@ def load_cas_script(nodes: RedisNodes) -> CasScript:
     """SCRIPT LOAD the CAS scripts (for hashes, fitting the server, one key and several keys; the JSON one) on every
     master (a sha1 is the script's digest, the same everywhere)."""
     one, several = cas_scripts_for(nodes)
-    script = CasScript(one, _sha(one), _sha(JSON_CAS_SCRIPT), several if not nodes.is_cluster else b"", _sha(several))
+    several = b"" if nodes.is_cluster else several  # a cluster script's keys must share a slot: a call per key
+    script = CasScript(one, _sha(one), _sha(JSON_CAS_SCRIPT), several, _sha(several) if several else "")
     for client in nodes.clients:
         for text in script.texts:
             client.script_load(text)
@@ -250,9 +251,12 @@ def _commands(script: CasScript, lines: Sequence[Line], forward: bool) -> tuple[
             start += 1
             continue
         end = start + 1
-        while script.several_text and end < len(lines) and end - start < KEYS_PER_CALL:
-            if is_json_digest(lines[end][1]):
-                break
+        while (
+            script.several_text
+            and end < len(lines)
+            and end - start < KEYS_PER_CALL
+            and not is_json_digest(lines[end][1])
+        ):
             end += 1
         if end - start == 1:
             commands.append(cas_command_text(script.sha, lines[start], forward))
