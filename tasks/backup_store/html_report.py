@@ -1,24 +1,19 @@
 """The run report a DBA opens at the review meeting: one self-contained HTML file in `BACKUP_DIR/archive/` (charts
-as PNGs drawn by matplotlib and embedded as data, no script, no network), from the timeline and the chunks'
+as inline SVG, no script, no network), from the timeline and the chunks'
 checkpoints in the backup directory, so a resumed run's report covers the processes before it."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from om_runbook.migrations import svg_charts
 from om_runbook.migrations.report import RunReport
-from om_runbook.migrations.report_charts import Bar, ReportCharts, Series, report_charts, reported_chunk_runs
+from om_runbook.migrations.report_charts import ReportCharts, Series, report_charts, reported_chunk_runs
+from om_runbook.migrations.svg_charts import Line, TimeBar
 from om_runbook.tasks.backup_store.backup_format import load_manifest, write_atomically
 from om_runbook.tasks.backup_store.run_status import read_timeline
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1f2328; }
@@ -26,7 +21,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom:
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #d0d7de; padding: 3px 8px; }
 th { background: #f6f8fa; text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .met { color: #1a7f37; } .not-met { color: #cf222e; font-weight: bold; } figure { margin: 1em 0; }
-figcaption { color: #59636e; font-size: .9em; } img { max-width: 100%; }
+figcaption { color: #59636e; font-size: .9em; } svg { max-width: 100%; height: auto; }
 """
 
 
@@ -142,75 +137,41 @@ def _timeline_caption(charts: ReportCharts) -> str:
     return f"Top: the phases. Below: one row per chunk ({len(rows)}), one bar per process that worked on it."
 
 
-def _figure(name: str, points: int, image: str | None, caption: str, attributes: str = "") -> str:
+def _figure(name: str, points: int, chart: str | None, caption: str, attributes: str = "") -> str:
     """`data-points` says how many figures the chart holds (the browser test checks it is not empty)."""
-    opening = f'<figure data-chart="{name}" data-points="{points if image else 0}"{attributes}>'
-    if image is None:
+    opening = f'<figure data-chart="{name}" data-points="{points if chart else 0}"{attributes}>'
+    if chart is None:
         return f"{opening}<p>no figures for this chart in this run</p></figure>"
-    return (
-        f'{opening}<img alt="{name}" src="data:image/png;base64,{image}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
-
-
-def _new_figure(height: float = 3.2) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure  # matplotlib only when a report is drawn: the CLI starts without it
-
-    figure = Figure(figsize=(10, height), dpi=90, layout="constrained")
-    return figure, figure.add_subplot()
-
-
-def _png(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"{opening}{chart}<figcaption>{_e(caption)}</figcaption></figure>"
 
 
 def _gantt(charts: ReportCharts, origin: float) -> str | None:
-    bars: list[Bar] = charts.phases + charts.chunks
+    bars = [(bar, "#8c959f") for bar in charts.phases] + [(bar, "#0969da") for bar in charts.chunks]
     if not bars:
         return None
-    rows = list(dict.fromkeys(bar.row for bar in bars))
-    figure, axes = _new_figure(max(2.5, 0.28 * len(rows) + 1))
-    place = {row: number for number, row in enumerate(rows)}
-    for group, color in ((charts.phases, "#8c959f"), (charts.chunks, "#0969da")):
-        for bar in group:
-            width = max(bar.end - bar.start, 0.02)  # a chunk done between two writes still shows
-            axes.broken_barh([(bar.start - origin, width)], (place[bar.row] - 0.4, 0.8), color=color)
-    axes.set_yticks(range(len(rows)), rows, fontsize=7)
-    axes.invert_yaxis()
-    axes.set_xlabel("seconds")
-    return _png(figure)
+    return svg_charts.gantt(
+        list(dict.fromkeys(bar.row for bar, _ in bars)),
+        [TimeBar(bar.row, bar.start - origin, bar.end - origin, color) for bar, color in bars],
+        "seconds",
+    )
+
+
+def _line(series: Series, origin: float) -> Line:
+    return Line(series.name, [at - origin for at in series.at], series.values, series.name.startswith("throttle"))
 
 
 def _lines(series: list[Series], origin: float, unit: str, marks: ReportCharts | None = None) -> str | None:
     if not _count(series):
         return None
-    figure, axes = _new_figure()
-    for line in series:
-        style = "--" if line.name.startswith("throttle") else "-"
-        axes.plot([at - origin for at in line.at], line.values, style, marker=".", label=line.name)
-    for mark in marks.pace_marks if marks is not None else []:
-        axes.axvline(mark.at - origin, color="#cf222e", linewidth=0.8, alpha=0.6)
-    axes.set_xlabel("seconds")
-    axes.set_ylabel(unit)
-    axes.legend(fontsize=7)
-    return _png(figure)
+    pace = [mark.at - origin for mark in marks.pace_marks] if marks is not None else []
+    return svg_charts.lines([_line(line, origin) for line in series], "seconds", unit, pace)
 
 
 def _resources(charts: ReportCharts, origin: float) -> str | None:
     memory, cpu = charts.memory_mb, charts.cpu_percent
     if not memory.at and not cpu.at:
         return None
-    figure, axes = _new_figure()
-    axes.plot([at - origin for at in memory.at], memory.values, marker=".", color="#0969da", label=memory.name)
-    axes.set_ylabel("MB")
-    other = axes.twinx()
-    other.plot([at - origin for at in cpu.at], cpu.values, marker=".", color="#bf8700", label=cpu.name)
-    other.set_ylabel("% of a core")
-    figure.legend(fontsize=7, loc="upper left")
-    axes.set_xlabel("seconds")
-    return _png(figure)
+    return svg_charts.twin_lines(_line(memory, origin), _line(cpu, origin), "seconds", "MB", "% of a core")
 
 
 def _classes(value_counts: dict[str, dict[str, int]]) -> str | None:
@@ -218,13 +179,5 @@ def _classes(value_counts: dict[str, dict[str, int]]) -> str | None:
         return None
     fields = sorted(value_counts)
     classes = sorted({value_class for counts in value_counts.values() for value_class in counts})
-    figure, axes = _new_figure(max(2.0, 0.35 * len(fields) + 1))
-    left = [0] * len(fields)
-    for value_class in classes:
-        widths = [value_counts[field].get(value_class, 0) for field in fields]
-        axes.barh(fields, widths, left=left, label=value_class)
-        left = [a + b for a, b in zip(left, widths, strict=True)]
-    axes.invert_yaxis()
-    axes.set_xlabel("values")
-    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
-    return _png(figure)
+    stacks = [(value_class, [float(value_counts[f].get(value_class, 0)) for f in fields]) for value_class in classes]
+    return svg_charts.stacked_bars(fields, stacks, "values")

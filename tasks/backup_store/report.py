@@ -26,7 +26,7 @@ def archive_run(backup_dir: Path, report: RunReport, checklist_markdown: str | N
     return write_html_report(backup_dir, report, name)
 
 
-REPORT_WRITE_ERRORS = (OSError, ValueError, RuntimeError)  # a full disk; matplotlib refusing figures it cannot draw
+REPORT_WRITE_ERRORS = (OSError, ValueError)  # a full disk; a value the report cannot hold
 
 
 def prepare_archive_copy(destination: Path) -> None:

@@ -12,7 +12,8 @@ Each mode runs in its own process (so peak RSS is its own) against freshly seede
              backup lines; in one worker process per core from 200k keys), then compare-and-set every chunk (no RDB
              snapshot, no verification, no Prefect);
 - plain:     our whole pipeline without Prefect: server facts and a baseline probe; one scan that assesses and writes
-             the logical backup with the RDB snapshot + check + restore test beside it; migrate; verify (every
+             the logical backup with the RDB snapshot + check + restore test beside it; migrate (the chunks
+             `parallel` at a time, each in its thread with its own connections, as the flow runs them); verify (every
              changed key read back against the backup, the Model.get() sample); the after probe. From 200k keys the
              scan and the read-back run in one worker process per core, as in the flow;
 - flow-server: `om-runbook run --auto-approve`, whole command, reporting to a running Prefect server (as production);
@@ -184,10 +185,13 @@ def run_plain(url: str, work: Path) -> dict:
     manifest = assess_and_back_up(settings, targets, facts, chunks).manifest  # the RDB snapshot beside the scan
     phases["backup"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    with ResourceProbe(url):
-        for chunk in manifest.chunks:
-            run_chunk(client, settings.backup_dir, chunk, "migrate", settings.batch_size,
-                      ErrorPolicy("log_and_skip", None), logging.getLogger("bench"))  # fmt: skip
+    # as the flow runs them: `parallel` chunks at a time, each with its own connections
+    with ResourceProbe(url), ThreadPoolExecutor(settings.parallel) as threads:
+        list(threads.map(
+            lambda c: run_chunk(open_nodes(url), settings.backup_dir, c, "migrate", settings.batch_size,
+                                ErrorPolicy("log_and_skip", None), logging.getLogger("bench")),
+            [c for c in manifest.chunks if c.key_count],
+        ))  # fmt: skip
     phases["migrate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     chunks = [c for c in manifest.chunks if c.key_count]

@@ -354,8 +354,10 @@ def _check_report_page(browser: WebDriver, page: Path, chunks: int) -> None:
     assert set(figures) == {"timeline", "throughput", "latency", "resources", "value-classes"}
     for name, figure in figures.items():
         assert int(figure.get_attribute("data-points")) > 0, name
-        image = figure.find_element(By.TAG_NAME, "img")
-        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0, name
+        chart = figure.find_element(By.TAG_NAME, "svg")
+        assert browser.execute_script("return arguments[0].getBoundingClientRect().width", chart) > 0, name
+        drawn = "return arguments[0].querySelectorAll('rect, polyline, circle').length"
+        assert browser.execute_script(drawn, chart) > 0, name
     timeline = figures["timeline"]
     assert int(timeline.get_attribute("data-chunk-rows")) == chunks
     assert int(timeline.get_attribute("data-chunk-bars")) >= chunks

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
@@ -12,7 +11,6 @@ from om_runbook.migrations.timeline import ChunkSpan, TimelinePoint
 from om_runbook.tasks.backup_store.html_report import render_html
 
 pytestmark = pytest.mark.pure
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _charts():
@@ -25,7 +23,7 @@ def _charts():
     return report_charts(points, runs, [], None)
 
 
-def test_every_chart_is_an_embedded_png_with_its_data_points_and_nothing_is_fetched():
+def test_every_chart_is_inline_svg_with_its_data_points_and_nothing_is_fetched():
     report = RunReport(status="succeeded", redis="redis://:***@db:6379/0")
     report.kpi_checks = [KpiCheck(name="success rate", value="100%", target="> 99%", met=True)]
     report.signoffs = [
@@ -35,13 +33,14 @@ def test_every_chart_is_an_embedded_png_with_its_data_points_and_nothing_is_fetc
     figures = dict(re.findall(r'data-chart="([^"]+)" data-points="(\d+)"', text))
     assert figures == {"timeline": "3", "throughput": "5", "latency": "15", "resources": "10", "value-classes": "2"}
     assert 'data-chunk-rows="2" data-chunk-bars="2"' in text
-    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == 5 and all(base64.b64decode(image).startswith(PNG) for image in images)
+    charts = re.findall(r'<figure data-chart="[^"]+" data-points="\d+"[^>]*>(<svg .*?</svg>)', text)
+    assert len(charts) == 5 and all(("<rect" in chart or "<polyline" in chart) for chart in charts)
+    assert "<img" not in text
     assert "<script" not in text and "http://" not in text and "https://" not in text  # opens with no network
     assert "Ada &lt;b&gt;" in text and "&gt; 99%" in text  # the people's text escaped
 
 
 def test_a_chart_without_figures_says_so_instead_of_an_empty_picture():
     text = render_html(RunReport(status="failed", redis="r"), report_charts([], {}, [], None), {})
-    assert text.count('data-points="0"') == 5 and "<img" not in text
+    assert text.count('data-points="0"') == 5 and "<svg" not in text
     assert "no KPI was evaluated" in text and "no sign-off in this run" in text
