@@ -89,9 +89,10 @@ def _quiet_refusals() -> None:
 def _prefect_ready() -> Iterator[None]:
     """The configured Prefect API, else an embedded server whose logs go to a file under PREFECT_HOME."""
     from om_runbook.flows.embedded_server import prefect_api
+    from om_runbook.flows.heartbeat import heartbeats_from_flow_bodies
 
     _quiet_refusals()
-    with prefect_api() as server:
+    with prefect_api() as server, heartbeats_from_flow_bodies():
         if server is not None:
             server.wait_ready()
         yield
@@ -186,6 +187,7 @@ def restore_snapshot(args: argparse.Namespace) -> int:
 
 def rehearse(args: argparse.Namespace) -> int:
     from om_runbook.flows.embedded_server import prefect_api
+    from om_runbook.flows.heartbeat import heartbeats_from_flow_bodies
     from om_runbook.flows.rehearsal_flow import rehearsal_flow
     from om_runbook.tasks.io.local_redis import start_redis_server
 
@@ -193,7 +195,11 @@ def rehearse(args: argparse.Namespace) -> int:
         raise ConfigurationError("--count must be at least 1")
     if args.archive_dir:
         prepare_archive_copy(Path(args.archive_dir))
-    with tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work, prefect_api() as prefect_server:
+    with (
+        tempfile.TemporaryDirectory(prefix="om-runbook-rehearsal-") as work,
+        prefect_api() as prefect_server,
+        heartbeats_from_flow_bodies(),
+    ):
         server = start_redis_server(Path(work) / "redis", ends_with_thread=True)  # while the Prefect server starts
         backup_dir = Path(work) / "backup"
         try:

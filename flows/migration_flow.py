@@ -19,6 +19,7 @@ from om_runbook.flows.evidence import (
     upgrade_evidence,
     verification_evidence,
 )
+from om_runbook.flows.heartbeat import with_heartbeat
 from om_runbook.flows.migrate_phase import migrate
 from om_runbook.flows.pre_migration import pre_migration
 from om_runbook.flows.rollback_flow import rollback_flow
@@ -186,6 +187,7 @@ def post_migration(run: ChecklistRun) -> None:
 
 
 @flow(name="om-datetime-migration")
+@with_heartbeat
 def migration_flow(settings: RunSettings) -> RunReport:
     """The deployment checklist, from assessment to final sign-off; the report is always written."""
     require_own_directory(settings.backup_dir)  # before the status file or anything else is written there
@@ -282,6 +284,7 @@ def _checklist(run: ChecklistRun, settings: RunSettings) -> RunReport:
 
 
 @flow(name="om-datetime-assessment")
+@with_heartbeat
 def assessment_flow(settings: RunSettings) -> RunReport:
     """Read-only: what a migration would change, its risks and estimates."""
     report = RunReport(status="running", redis=redact_url(settings.redis_url.get_secret_value()))

@@ -8,6 +8,7 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, SecretStr
 
+from om_runbook.flows.heartbeat import with_heartbeat
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.migration_flow import migration_flow
 from om_runbook.flows.restore_flow import restore_snapshot_flow
@@ -90,6 +91,7 @@ def rehearsal_criteria(
 
 
 @flow(name="om-datetime-rehearsal")
+@with_heartbeat
 def rehearsal_flow(
     settings: RunSettings,
     count: int = 100_000,

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
+from om_runbook.flows.heartbeat import with_heartbeat
 from om_runbook.flows.rollback_flow import record_rolled_back
 from om_runbook.migrations.backup_format import BackupManifest
 from om_runbook.migrations.errors import BackupError, ConfigurationError, RunbookError
@@ -82,6 +83,7 @@ def _preflight(
 
 
 @flow(name="om-restore-snapshot")
+@with_heartbeat
 def restore_snapshot_flow(
     redis_url: SecretStr,
     backup_dir: Path,

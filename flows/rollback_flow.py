@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from om_runbook.flows.artifacts import publish_migration_report
+from om_runbook.flows.heartbeat import with_heartbeat
 from om_runbook.flows.key_ranges import rollback_key_ranges
 from om_runbook.flows.live_display import RunDisplay
 from om_runbook.flows.progress import ChunkProgress
@@ -45,6 +46,7 @@ from om_runbook.tasks.schema import load_previous_indexes, previous_path, schema
 
 
 @flow(name="om-datetime-rollback")
+@with_heartbeat
 def rollback_flow(
     redis_url: SecretStr,
     backup_dir: Path,
@@ -197,6 +199,7 @@ def _indexes_to_restore(backup_dir: Path) -> list[str]:
 
 
 @flow(name="om-datetime-verification")
+@with_heartbeat
 def verification_flow(
     redis_url: SecretStr, backup_dir: Path, report_json: Path | None = None, other_server: bool = False
 ) -> RunReport:

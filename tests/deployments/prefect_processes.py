@@ -70,3 +70,28 @@ def start_worker(env: dict[str, str], log, *args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def heartbeat_times(env: dict[str, str], flow_run_id: str, timeout: float = 30) -> list[float]:
+    """When the server recorded a `prefect.flow-run.heartbeat` of this flow run (epoch seconds, in order), waiting
+    for the first: the server stores events a moment after they arrive."""
+    from datetime import datetime
+
+    query = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+        },
+        "limit": 50,
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(
+            f"{env['PREFECT_API_URL']}/events/filter", json.dumps(query).encode(), {"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            events = json.load(response)["events"]
+        if events or time.monotonic() > deadline:
+            return sorted(datetime.fromisoformat(event["occurred"]).timestamp() for event in events)
+        time.sleep(0.5)

@@ -25,7 +25,7 @@ from om_runbook.migrations.checklist import CHECKLIST
 from om_runbook.migrations.run_status import RunStatus
 from om_runbook.migrations.signoff import CONFIRMATIONS
 from om_runbook.tasks.backup_store.run_status import status_path
-from tests.deployments.prefect_processes import ROOT, prefect_cli, run_script, start_worker, stop
+from tests.deployments.prefect_processes import ROOT, heartbeat_times, prefect_cli, run_script, start_worker, stop
 from tests.flows.helpers import keyspace, seed
 from tests.webhook_server import Webhook
 
@@ -380,6 +380,10 @@ def test_the_rehearsal_reports_open_in_the_browser_and_the_run_carries_a_migrati
     _check_report_page(browser, archive / "rollback-report.html", chunks=4)
 
     flow_run_id = json.loads((archive / "run-report.json").read_text())["flow_run_id"]
+    # the command line's flows send their heartbeats themselves, and Prefect's own thread is off: one at the start
+    # and one per 180 s, not two at once
+    beats = heartbeat_times(env, flow_run_id)
+    assert beats and all(later - earlier > 25 for earlier, later in zip(beats, beats[1:], strict=False)), beats
     artifacts = json.loads(
         run_script(ARTIFACT_SCRIPT, {"flow_run_id": flow_run_id}, env).stdout.strip().splitlines()[-1]
     )

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.deployments.prefect_processes import heartbeat_times
 from tests.deployments.prefect_processes import run_script as _run_script
 from tests.deployments.prefect_processes import start_worker as _start_worker
 from tests.deployments.prefect_processes import stop as _stop
@@ -31,6 +32,7 @@ with get_client(sync_client=True) as client:
     artifacts = [a.key for a in found]
     estimate = next((a.data for a in found if a.key == "production-estimate"), "")
 print(json.dumps({
+    "run_id": str(run.id),
     "state": run.state.type.value,
     "message": run.state.message,
     "crons": [s.schedule.cron for s in deployment.schedules],
@@ -61,6 +63,7 @@ def test_staging_rehearsal_deployment_runs_on_a_worker(prefect_server, redis_ser
     assert completed.returncode == 0, completed.stderr[-3000:] + (tmp_path / "worker.log").read_text()[-3000:]
     outcome = json.loads(completed.stdout.strip().splitlines()[-1])
     assert outcome["state"] == "COMPLETED", (outcome, (tmp_path / "worker.log").read_text()[-3000:])
+    assert heartbeat_times(env, outcome["run_id"])  # a worker's flow run keeps Prefect's own heartbeat
     assert outcome["crons"] == ["0 3 * * 1"]
     assert outcome["enforce"] is True
     assert outcome["limit"] == 1 and "CANCEL_NEW" in outcome["strategy"]
