@@ -93,63 +93,66 @@ def gantt(rows: list[str], bars: list[TimeBar], x_label: str) -> str:
 
 def lines(series: list[Line], x_label: str, y_label: str, marks: list[float] | None = None) -> str:
     """Each line with a dot per value, dashed where asked; `marks` as thin vertical lines."""
-    height, left = 260, 70
+    left = 70
+    colors = [PALETTE[n % len(PALETTE)] for n in range(len(series))]
+    legend, top = _legend([line.name for line in series], colors, left)
+    height = top + 226
     xs = [a for line in series for a, _ in line.points()] + list(marks or [])
     ys = [b for line in series for _, b in line.points()] + [0.0]
-    x_ticks, y_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=0.0)), nice_ticks(min(ys), max(ys))
+    x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=0.0))
+    y_ticks = nice_ticks(min(ys), max(ys))
     x = Scale(x_ticks[0], x_ticks[-1], left, WIDTH - RIGHT)
-    y = Scale(y_ticks[0], y_ticks[-1], height - BOTTOM, TOP)
-    parts = [_x_axis(x, x_ticks, TOP, height - BOTTOM, x_label), _y_axis(y, y_ticks, left, "start", y_label)]
+    y = Scale(y_ticks[0], y_ticks[-1], height - BOTTOM, top)
+    parts = [_x_axis(x, x_ticks, top, height - BOTTOM, x_label), _y_axis(y, y_ticks, left, "start", y_label)]
     parts += [
-        f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{TOP}" y2="{height - BOTTOM}" stroke="#cf222e" '
+        f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{top}" y2="{height - BOTTOM}" stroke="#cf222e" '
         'stroke-width="0.8" opacity="0.6"/>'
         for at in marks or []
     ]
-    colors = [PALETTE[n % len(PALETTE)] for n in range(len(series))]
     parts += [_polyline(line, x, y, color) for line, color in zip(series, colors, strict=True)]
-    parts.append(_legend([line.name for line in series], colors, left))
-    return _svg(height, parts)
+    return _svg(height, [legend, *parts])
 
 
 def twin_lines(left_line: Line, right_line: Line, x_label: str, left_label: str, right_label: str) -> str:
     """Two lines over one time axis, each on its own value axis (left and right)."""
-    height, left, right = 260, 70, WIDTH - 70
+    left, right = 70, WIDTH - 70
+    colors = [PALETTE[0], PALETTE[1]]
+    legend, top = _legend([left_line.name, right_line.name], colors, left)
+    height = top + 226
     xs = [a for line in (left_line, right_line) for a, _ in line.points()]
     x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=0.0))
     x = Scale(x_ticks[0], x_ticks[-1], left, right)
-    parts = [_x_axis(x, x_ticks, TOP, height - BOTTOM, x_label)]
-    colors = [PALETTE[0], PALETTE[1]]
+    parts = [legend, _x_axis(x, x_ticks, top, height - BOTTOM, x_label)]
     axes = ((left_line, colors[0], left, "start", left_label), (right_line, colors[1], right, "end", right_label))
     for line, color, at, side, label in axes:
         values = [b for _, b in line.points()] + [0.0]
         ticks = nice_ticks(min(values), max(values))
-        y = Scale(ticks[0], ticks[-1], height - BOTTOM, TOP)
+        y = Scale(ticks[0], ticks[-1], height - BOTTOM, top)
         parts += [_y_axis(y, ticks, at, side, label), _polyline(line, x, y, color)]
-    parts.append(_legend([left_line.name, right_line.name], colors, left))
     return _svg(height, parts)
 
 
 def stacked_bars(categories: list[str], stacks: list[tuple[str, list[float]]], x_label: str) -> str:
     """One horizontal bar per category, made of one segment per stack (a stack: a name and a width per category)."""
     left = 30 + 6.5 * max((len(c) for c in categories), default=4)
-    height = TOP + BOTTOM + 24 * len(categories)
+    colors = [PALETTE[n % len(PALETTE)] for n in range(len(stacks))]
+    legend, top = _legend([name for name, _ in stacks], colors, left)
+    height = top + BOTTOM + 24 * len(categories)
     totals = [sum(widths[n] for _, widths in stacks) for n in range(len(categories))]
     ticks = nice_ticks(0.0, max(totals, default=0.0))
     x = Scale(ticks[0], ticks[-1], left, WIDTH - RIGHT)
-    parts = [_x_axis(x, ticks, TOP, height - BOTTOM, x_label)]
-    parts += [_text(left - 6, TOP + 24 * n + 16, category, "end") for n, category in enumerate(categories)]
+    parts = [legend, _x_axis(x, ticks, top, height - BOTTOM, x_label)]
+    parts += [_text(left - 6, top + 24 * n + 16, category, "end") for n, category in enumerate(categories)]
     offsets = [0.0] * len(categories)
-    colors = [PALETTE[n % len(PALETTE)] for n in range(len(stacks))]
     for (name, widths), color in zip(stacks, colors, strict=True):
         for n, width in enumerate(widths):
             if width > 0:
                 start, end = x(offsets[n]), x(offsets[n] + width)
                 parts.append(
-                    f'<rect x="{start:.1f}" y="{TOP + 24 * n + 4}" width="{end - start:.1f}" height="17" '
+                    f'<rect x="{start:.1f}" y="{top + 24 * n + 4}" width="{end - start:.1f}" height="17" '
                     f'fill="{color}"><title>{escape(name)}: {width:,.0f}</title></rect>'
                 )
             offsets[n] += width
-    parts.append(_legend([name for name, _ in stacks], colors, left))
     return _svg(height, parts)
 
 
@@ -190,10 +193,14 @@ def _polyline(line: Line, x: Scale, y: Scale, color: str) -> str:
     return f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"{dash}/>{dots}'
 
 
-def _legend(names: list[str], colors: list[str], left: float) -> str:
-    parts, at = [], left
+def _legend(names: list[str], colors: list[str], left: float) -> tuple[str, float]:
+    """A swatch and a name per line, wrapped onto as many rows as it needs; and where the plot below it starts."""
+    parts, at, row = [], left, 0
     for name, color in zip(names, colors, strict=True):
-        parts.append(f'<rect x="{at:.1f}" y="10" width="12" height="12" fill="{color}"/>')
-        parts.append(_text(at + 16, 20, name, "start"))
-        at += 34 + 6.5 * len(name)
-    return "".join(parts)
+        width = 34 + 6.5 * len(name)
+        if at > left and at + width > WIDTH - RIGHT:
+            at, row = left, row + 1
+        parts.append(f'<rect x="{at:.1f}" y="{10 + 16 * row}" width="12" height="12" fill="{color}"/>')
+        parts.append(_text(at + 16, 20 + 16 * row, name, "start"))
+        at += width
+    return "".join(parts), TOP + 16 * row

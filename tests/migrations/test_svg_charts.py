@@ -92,3 +92,15 @@ def test_stacked_bars_put_each_class_after_the_one_before_and_escape_names():
     first, second = segments[0], segments[1]
     assert math.isclose(float(first.get("x")) + float(first.get("width")), float(second.get("x")), abs_tol=0.11)
     assert "app.&lt;b&gt;" in svg and "<b>" not in svg
+
+
+def test_a_long_legend_wraps_inside_the_chart_and_the_plot_starts_below_it():
+    names = [f"verify: changed keys against the backup {n}" for n in range(6)]
+    svg = lines([Line(name, [0, 1], [n, n + 1]) for n, name in enumerate(names)], "seconds", "keys/s")
+    tree = _parsed(svg)
+    swatches = [r for r in tree.iter("rect") if r.get("width") == "12"]
+    labels = [t for t in tree.iter("text") if t.text in names]
+    assert len(swatches) == len(labels) == 6
+    assert all(float(t.get("x")) + 6.5 * len(t.text) <= 900 for t in labels)  # no name cut off at the right
+    rows = sorted({float(r.get("y")) for r in swatches})
+    assert len(rows) > 1 and min(float(c.get("cy")) for c in tree.iter("circle")) > rows[-1] + 12
