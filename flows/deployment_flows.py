@@ -163,6 +163,9 @@ def key_range_on_worker(
     failure_mode: FailureMode = "log_and_skip",
     error_budget: Annotated[int | None, Field(ge=0)] = None,
     lease_token: Annotated[str | None, Field(description="the parent run's lease, checked before every batch")] = None,
+    evicted_keys_at_start: Annotated[
+        int | None, Field(ge=0, description="the parent run's INFO evicted_keys before its scan: any rise stops it")
+    ] = None,
     lease_seconds: deployment_parameter("lease_seconds") = deployment_default("lease_seconds"),
     app_dir: AppDir = None,
 ) -> dict:
@@ -183,7 +186,7 @@ def key_range_on_worker(
         failure_mode=failure_mode,
         lease_seconds=lease_seconds,  # a stalled batch is retried within the parent run's lease, not a default one
     )
-    result = migrate_chunk_task(settings, chunk, error_budget, lease_token)
+    result = migrate_chunk_task(settings, chunk, error_budget, lease_token, evicted_keys_at_start)
     write_atomically(chunk_result_path(directory, chunk), result.model_dump_json())
     return result.model_dump(mode="json", exclude={"problems"})
 

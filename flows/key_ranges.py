@@ -32,25 +32,37 @@ MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` ma
 
 @flow(name="migrate-key-range", flow_run_name="key-range-{chunk.index}-slots-{chunk.first_slot}-{chunk.last_slot}")
 def migrate_key_range(
-    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None = None
+    settings: RunSettings,
+    chunk: ChunkBackup,
+    error_budget: int | None,
+    lease_token: str | None = None,
+    evicted_keys_at_start: int | None = None,
 ) -> ChunkResult:
     """One chunk of hash slots: its keys converted by compare-and-set, resumable from its checkpoint."""
-    return migrate_chunk_task(settings, chunk, error_budget, lease_token)
+    return migrate_chunk_task(settings, chunk, error_budget, lease_token, evicted_keys_at_start)
 
 
 @task(name="key-range", cache_policy=NONE, **API_RETRY_OPTIONS)
 def _key_range_in_thread(
-    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
+    settings: RunSettings,
+    chunk: ChunkBackup,
+    error_budget: int | None,
+    lease_token: str | None,
+    evicted_keys_at_start: int | None,
 ) -> ChunkResult:
     # No heartbeat thread for a subflow in the parent's process: it lives and dies with the parent, whose own
     # heartbeat stays on, and each sync subflow's end waited up to 1 s for that thread to stop.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return migrate_key_range(settings, chunk, error_budget, lease_token)
+        return migrate_key_range(settings, chunk, error_budget, lease_token, evicted_keys_at_start)
 
 
 @task(name="key-range-on-worker", cache_policy=NONE)
 def _key_range_on_worker(
-    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None
+    settings: RunSettings,
+    chunk: ChunkBackup,
+    error_budget: int | None,
+    lease_token: str | None,
+    evicted_keys_at_start: int | None,
 ) -> ChunkResult:
     """The chunk as a flow run of `settings.chunk_deployment` on a work pool; its result comes back through the
     shared backup directory. Only the Secret block's name travels as a parameter, never the URL."""
@@ -64,6 +76,7 @@ def _key_range_on_worker(
             "failure_mode": settings.failure_mode,
             "error_budget": error_budget,
             "lease_token": lease_token,
+            "evicted_keys_at_start": evicted_keys_at_start,
             "lease_seconds": settings.lease_seconds,
         },
         timeout=None,
@@ -79,13 +92,25 @@ def _key_range_on_worker(
 
 
 def migrate_key_ranges(
-    settings: RunSettings, chunks: list[ChunkBackup], error_budget: int | None, lease_token: str | None = None
+    settings: RunSettings,
+    chunks: list[ChunkBackup],
+    error_budget: int | None,
+    lease_token: str | None = None,
+    evicted_keys_at_start: int | None = None,
 ) -> list[ChunkResult]:
-    """Every non-empty chunk's subflow (on a work pool with `settings.chunk_deployment`), paced by `fan_out`."""
+    """Every non-empty chunk's subflow (on a work pool with `settings.chunk_deployment`), paced by `fan_out`. With
+    `evicted_keys_at_start` (the run's INFO evicted_keys before its scan) a chunk stops at its first batch when keys
+    were evicted since then, not only since it started."""
     chunk_task = _key_range_on_worker if settings.chunk_deployment else _key_range_in_thread
 
     def parameters(chunk: ChunkBackup) -> dict[str, Any]:
-        return {"settings": settings, "chunk": chunk, "error_budget": error_budget, "lease_token": lease_token}
+        return {
+            "settings": settings,
+            "chunk": chunk,
+            "error_budget": error_budget,
+            "lease_token": lease_token,
+            "evicted_keys_at_start": evicted_keys_at_start,
+        }
 
     # paced: each subflow's run is created by a request to the API. Chunks on a work pool are flow runs that the
     # server creates from `run_deployment`, and they announce nothing in this process

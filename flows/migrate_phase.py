@@ -50,7 +50,9 @@ def migrate(
             PaceController(settings.backup_dir, system.latency_limit_ms) as pacer,
         ):
             with ChunkProgress(settings.backup_dir, manifest.chunks, "migrate"):
-                results = migrate_key_ranges(settings, manifest.chunks, budget, run.lease_token)
+                results = migrate_key_ranges(
+                    settings, manifest.chunks, budget, run.lease_token, run.evicted_keys_at_start
+                )
                 if settings.live_traffic or any(chunk_problem_counts(r) for r in results):
                     results, manifest = catch_up(run, manifest, migratable, results, budget)
         details["chunks"] = [r.model_dump(mode="json", exclude={"problems"}) for r in results]
@@ -92,5 +94,7 @@ def catch_up(
         manifest = require_complete_manifest(run.settings.backup_dir)  # the catch-up chunk is recorded there
         if chunk is None:
             break
-        results = results + migrate_key_ranges(run.settings, [chunk], budget, run.lease_token)
+        results = results + migrate_key_ranges(
+            run.settings, [chunk], budget, run.lease_token, run.evicted_keys_at_start
+        )
     return results, manifest

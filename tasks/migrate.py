@@ -20,16 +20,22 @@ from om_runbook.tasks.writer.chunk_runner import ChunkResult, ErrorPolicy, run_c
 
 @task(name="migrate-chunk", cache_policy=NONE, **IO_TASK_OPTIONS)
 def migrate_chunk_task(
-    settings: RunSettings, chunk: ChunkBackup, error_budget: int | None, lease_token: str | None = None
+    settings: RunSettings,
+    chunk: ChunkBackup,
+    error_budget: int | None,
+    lease_token: str | None = None,
+    evicted_keys_at_start: int | None = None,
 ) -> ChunkResult:
     """Convert the chunk's fields from their backed-up originals; resumes from the chunk's checkpoint. With the run's
-    lease token, the lease is checked before every batch."""
+    lease token, the lease is checked before every batch; evictions are counted from `evicted_keys_at_start` (the
+    run's baseline), else from the chunk's start."""
     logger = get_run_logger()
     nodes = open_nodes(settings.redis_url.get_secret_value())
     policy = ErrorPolicy(settings.failure_mode, error_budget)
     pace = PaceReader(settings.backup_dir)
     check = before_each_batch(
-        lease_check_on(nodes, lease_token), EvictionGuard(nodes, snapshot_description(settings.backup_dir))
+        lease_check_on(nodes, lease_token),
+        EvictionGuard(nodes, snapshot_description(settings.backup_dir), evicted_keys_at_start),
     )
     result = run_chunk(
         nodes, settings.backup_dir, chunk, "migrate", settings.batch_size, policy, logger, pace, check,

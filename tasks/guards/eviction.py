@@ -22,12 +22,21 @@ CHECK_EVERY_SECONDS = 1.0  # one INFO stats per master per second and chunk: not
 
 
 class EvictionGuard:
-    def __init__(self, nodes: RedisNodes, snapshot: str, every_seconds: float = CHECK_EVERY_SECONDS) -> None:
+    """Raises KeysEvicted when the masters' evicted_keys rose above `baseline` (None: the count when the guard is
+    made), checked every `every_seconds`; a given baseline is older than the guard, so it is also checked at once."""
+
+    def __init__(
+        self,
+        nodes: RedisNodes,
+        snapshot: str,
+        baseline: int | None = None,
+        every_seconds: float = CHECK_EVERY_SECONDS,
+    ) -> None:
         self.nodes = nodes
         self.snapshot = snapshot
         self.every_seconds = every_seconds
-        self.baseline = read_evicted_keys(nodes)
-        self.next_check = time.monotonic() + every_seconds
+        self.baseline = read_evicted_keys(nodes) if baseline is None else baseline
+        self.next_check = time.monotonic() + (every_seconds if baseline is None else 0.0)
 
     def __call__(self) -> None:
         if time.monotonic() >= self.next_check:

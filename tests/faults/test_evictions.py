@@ -65,10 +65,15 @@ def test_keys_evicted_during_the_chunks_fail_the_run_without_a_rollback(any_redi
         client.set("om-runbook-test:pressure", "x" * 1000)  # a write makes Redis evict down to the new limit
         return real_key_ranges(*args, **kwargs)
 
+    before = keyspace(client)
     monkeypatch.setattr(migrate_phase, "migrate_key_ranges", memory_shrinks_as_the_chunks_start)
     report = migration_flow(settings)
     assert client.info("stats")["evicted_keys"] > 0
     assert report.status == "failed"
+    # the chunks counted evictions from the run's start, not their own: they stopped before their first write (a key
+    # the scan below lists may be evicted before it is read: Redis evicts before any command while over maxmemory)
+    after = {key: content for key, content in keyspace(client).items() if content[0] != b"none"}
+    assert [(key, before[key], after[key]) for key in after if key in before and after[key] != before[key]][:2] == []
     message = report.messages[-1]
     assert "Redis evicted" in message and "the run stopped" in message
     assert "the RDB snapshot" in message and "only copy" in message and "No automatic rollback" in message
@@ -85,6 +90,18 @@ def test_the_chunk_guard_stops_at_the_next_batch_after_an_eviction(redis_server)
     client.set("om-runbook-test:pressure", "x")
     with pytest.raises(KeysEvicted, match=r"Redis evicted [\d,]+ key\(s\) .*allkeys-lru.*/b/rdb/dump.rdb"):
         guard()
+
+
+def test_a_guard_given_the_runs_baseline_checks_it_before_the_first_batch(redis_server):
+    client = redis_server.client()
+    seed(client, 3_000)
+    nodes = open_nodes(redis_server.url)
+    baseline = int(client.info("stats")["evicted_keys"])
+    _limit_memory(client, 0.9, "allkeys-lru")
+    client.set("om-runbook-test:pressure", "x")  # keys evicted after the run's baseline, before the chunk starts
+    EvictionGuard(nodes, "no snapshot", every_seconds=3600)()  # its own baseline: nothing since, no check yet
+    with pytest.raises(KeysEvicted, match=r"Redis evicted [\d,]+ key\(s\)"):
+        EvictionGuard(nodes, "no snapshot", baseline, every_seconds=3600)()
 
 
 def test_an_evicted_lease_key_is_reported_as_the_eviction_it_is(any_redis_server, tmp_path, monkeypatch):
