@@ -78,7 +78,7 @@ def gantt(rows: list[str], bars: list[TimeBar], x_label: str) -> str:
     """One line per row, each bar from its start to its end (a bar shorter than 2 px still shows)."""
     left = 30 + 6.5 * max((len(row) for row in rows), default=4)
     height = TOP + BOTTOM + 18 * len(rows)
-    ticks = nice_ticks(min(bar.start for bar in bars), max(bar.end for bar in bars))
+    ticks = nice_ticks(min((bar.start for bar in bars), default=0.0), max((bar.end for bar in bars), default=0.0))
     x = Scale(ticks[0], ticks[-1], left, WIDTH - RIGHT)
     place = {row: number for number, row in enumerate(rows)}
     parts = [_x_axis(x, ticks, TOP, height - BOTTOM, x_label)]

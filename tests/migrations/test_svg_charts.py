@@ -60,6 +60,12 @@ def test_a_gantt_draws_every_bar_on_its_row_inside_the_chart():
     assert len({r.get("y") for r in drawn}) == 3 and _within(svg, "x", 0, 900)
 
 
+def test_charts_with_nothing_to_draw_are_still_well_formed_axes():
+    for svg in (gantt([], [], "seconds"), lines([], "seconds", "ms"), stacked_bars([], [], "values")):
+        assert _parsed(svg).tag == "svg"
+    assert _parsed(twin_lines(Line("a", [], []), Line("b", [], []), "s", "MB", "%")).tag == "svg"
+
+
 def test_lines_draw_a_dot_per_value_dash_the_limit_and_mark_the_throttle_steps():
     series = [Line("PING p99 (ms)", [0, 1, 2], [0.5, 0.7, 0.6]), Line("throttle limit", [0, 2], [10, 10], True)]
     svg = lines(series, "seconds", "ms", marks=[1.5])
