@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +76,6 @@ def start_worker(env: dict[str, str], log, *args: str) -> subprocess.Popen:
 def heartbeat_times(env: dict[str, str], flow_run_id: str, timeout: float = 30) -> list[float]:
     """When the server recorded a `prefect.flow-run.heartbeat` of this flow run (epoch seconds, in order), waiting
     for the first: the server stores events a moment after they arrive."""
-    from datetime import datetime
-
     query = {
         "filter": {
             "event": {"name": ["prefect.flow-run.heartbeat"]},
