@@ -21,7 +21,7 @@ from om_runbook.migrations.config import RunSettings
 from om_runbook.migrations.errors import MigrationAborted
 from om_runbook.tasks.backup_store.backup_format import chunk_result_path
 from om_runbook.tasks.guards.throttle import PaceReader
-from om_runbook.tasks.io.chunk_starts import expect_start, wait_for_start
+from om_runbook.tasks.io.chunk_starts import expect_start, wait_for_start, write_slots
 from om_runbook.tasks.migrate import migrate_chunk_task
 from om_runbook.tasks.rollback import rollback_chunk_task
 from om_runbook.tasks.writer.chunk_runner import ChunkResult, Direction
@@ -114,8 +114,8 @@ def migrate_key_ranges(
 
     # paced: each subflow's run is created by a request to the API. Chunks on a work pool are flow runs that the
     # server creates from `run_deployment`, and they announce nothing in this process
-    paced_starts = None if settings.chunk_deployment else "migrate"
-    return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel, paced_starts)
+    here = None if settings.chunk_deployment else "migrate"
+    return fan_out(chunks, chunk_task, parameters, settings.backup_dir, settings.parallel, here, paced_starts=True)
 
 
 def rollback_key_ranges(
@@ -138,7 +138,7 @@ def rollback_key_ranges(
         }
 
     # not paced: a task's run is created in this process (Prefect sends it as events), not by a request to the API
-    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel)
+    return fan_out(chunks, rollback_chunk_task, parameters, backup_dir, parallel, "rollback")
 
 
 def fan_out(
@@ -147,36 +147,49 @@ def fan_out(
     parameters: Callable[[ChunkBackup], dict[str, Any]],
     backup_dir: Path,
     parallel: int,
-    paced_starts: Direction | None = None,
+    here: Direction | None = None,
+    paced_starts: bool = False,
 ) -> list[ChunkResult]:
     """Run `chunk_task` on every non-empty chunk, `parallel` at a time (or as `om-runbook tune` changed it meanwhile,
     through the run's pace file). Once one fails no further chunk starts (Redis down: no more retry rounds to sit
-    through); the running ones finish, then the failure raises. With `paced_starts` (the chunks' direction, when they
-    run in this process), the next chunk is submitted once the previous one has begun its work, never together."""
+    through); the running ones finish, then the failure raises.
+
+    With `here` (the chunks' direction, when they run in this process) one chunk more is started, and waits for a
+    write slot (`chunk_starts.WriteSlots`): its run is created and begun while the others write, not after one ends.
+    With `paced_starts` too, the next chunk is submitted once the previous one has begun its work, never together."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
-    running: set[PrefectFuture[ChunkResult]] = set()
+    running: dict[PrefectFuture[ChunkResult], ChunkBackup] = {}
     pace = PaceReader(backup_dir)
 
+    def limit() -> int:
+        return pace().parallel or parallel
+
     def start(runner: ThreadPoolTaskRunner, chunk: ChunkBackup) -> PrefectFuture[ChunkResult]:
-        if paced_starts:
-            expect_start(backup_dir, paced_starts, chunk.index)
+        if here and paced_starts:
+            expect_start(backup_dir, here, chunk.index)
         future = runner.submit(chunk_task, parameters=parameters(chunk))
-        if paced_starts:
-            wait_for_start(backup_dir, paced_starts, chunk.index, future.wrapped_future.done, START_WAIT_SECONDS)
+        if here and paced_starts:
+            wait_for_start(backup_dir, here, chunk.index, future.wrapped_future.done, START_WAIT_SECONDS)
         return future
 
-    with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner:
+    ahead = 1 if here else 0
+    with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner, write_slots(backup_dir, here, limit) as slots:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
-            while waiting and len(running) < (pace().parallel or parallel) and not failed:
-                running.add(start(runner, waiting.pop(0)))
+            while waiting and len(running) < limit() + ahead and not failed:
+                chunk = waiting.pop(0)
+                running[start(runner, chunk)] = chunk
             if not running:
                 break
             try:
                 done = next(as_completed(running, timeout=1.0))  # wake up each second: parallel may have been raised
             except TimeoutError:
                 continue
-            running.discard(done)
+            chunk = running.pop(done)
+            done.wait()  # its final state from the thread: the API may not have recorded it yet
+            if done.state.is_failed():
+                slots.close(f"chunk {chunk.index:04d} failed first")
+            slots.give_back(chunk.index)
             finished.append(done)
     return sorted((future.result() for future in finished), key=lambda result: result.index)

@@ -50,3 +50,7 @@ class KeysEvicted(MigrationAborted):
 
 class LeaseLost(MigrationAborted):
     """The run's lease on the Redis lapsed or was taken: another run may be writing, so this one stops writing."""
+
+
+class ChunkNotStarted(MigrationAborted):
+    """A chunk was still waiting for its turn to write when another chunk of the run failed: it wrote nothing."""

@@ -35,7 +35,7 @@ from om_runbook.tasks.backup_store.backup_format import (
     save_checkpoint,
 )
 from om_runbook.tasks.guards.lease import LEASE_SECONDS
-from om_runbook.tasks.io.chunk_starts import announce_start
+from om_runbook.tasks.io.chunk_starts import announce_start, give_back_write_slot, take_write_slot
 from om_runbook.tasks.io.redis_nodes import RedisNodes
 from om_runbook.tasks.writer.cas import BatchResult, apply_batch_on, load_cas_script
 from om_runbook.tasks.writer.stall_retry import write_through_stalls
@@ -118,7 +118,6 @@ def run_chunk(
     """Apply the chunk's compare-and-set writes from its checkpoint to the end, following `pace` (the throttle's
     pause and a batch size changed during the run) between batches; `before_batch` (the lease and eviction
     guards) runs before every batch, and a batch Redis does not take is retried for `stall_limit_seconds`."""
-    started = time.perf_counter()
     announce_start(backup_dir, direction, chunk.index)
     require_backup_present(backup_dir)
     if direction == "migrate":
@@ -129,6 +128,9 @@ def run_chunk(
     if checkpoint.finished:
         result.counts, result.key_count, result.runs = dict(counts), chunk.key_count, checkpoint.runs
         return result
+    # kept after a failure (the task may retry): the fan-out gives it back once it has the chunk's outcome
+    take_write_slot(backup_dir, direction, chunk.index)
+    started = time.perf_counter()
     script = load_cas_script(nodes)
     batch: list[list[str]] = []
     lines_done = checkpoint.lines_done
@@ -200,6 +202,7 @@ def run_chunk(
         else Checkpoint(lines_done=lines_done, counts=dict(counts), finished=True, runs=runs)
     )
     record_progress(backup_dir, direction, chunk, done)
+    give_back_write_slot(backup_dir, direction, chunk.index)
     result.key_count, result.counts, result.runs = lines_done, dict(counts), runs
     result.seconds = time.perf_counter() - started
     return result
