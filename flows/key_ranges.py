@@ -3,6 +3,7 @@ hash-slot range, or flow runs on a work pool), the rollback's as tasks."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from om_runbook.tasks.rollback import rollback_chunk_task
 from om_runbook.tasks.writer.chunk_runner import ChunkResult, Direction
 
 START_WAIT_SECONDS = 5.0  # a chunk not begun by then (a slow API) no longer holds back the next one
+# A chunk is started ahead of a free write slot only once every running chunk has worked this long: a short chunk
+# ends before the one ahead could begin, and on SQLite a run created beside other runs' ends draws a 503 (2 s)
+AHEAD_AFTER_SECONDS = 2.0
 MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 
 
@@ -154,16 +158,23 @@ def fan_out(
     through the run's pace file). Once one fails no further chunk starts (Redis down: no more retry rounds to sit
     through); the running ones finish, then the failure raises.
 
-    With `here` (the chunks' direction, when they run in this process) one chunk more is started, and waits for a
-    write slot (`chunk_starts.WriteSlots`): its run is created and begun while the others write, not after one ends.
-    With `paced_starts` too, the next chunk is submitted once the previous one has begun its work, never together."""
+    With `here` (the chunks' direction, when they run in this process) one chunk more is started once the running
+    ones have worked for AHEAD_AFTER_SECONDS, and waits for a write slot (`chunk_starts.WriteSlots`): its run is
+    created and begun while the others write, not after one ends. With `paced_starts` too, the next chunk is
+    submitted once the previous one has begun its work, never together."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
-    running: dict[PrefectFuture[ChunkResult], ChunkBackup] = {}
+    running: dict[PrefectFuture[ChunkResult], tuple[ChunkBackup, float]] = {}  # with when it was started
     pace = PaceReader(backup_dir)
 
     def limit() -> int:
         return pace().parallel or parallel
+
+    def room() -> bool:
+        if len(running) < limit():
+            return True
+        started = [since for _chunk, since in running.values()]
+        return bool(here) and len(running) == limit() and time.monotonic() - max(started) >= AHEAD_AFTER_SECONDS
 
     def start(runner: ThreadPoolTaskRunner, chunk: ChunkBackup) -> PrefectFuture[ChunkResult]:
         if here and paced_starts:
@@ -173,20 +184,20 @@ def fan_out(
             wait_for_start(backup_dir, here, chunk.index, future.wrapped_future.done, START_WAIT_SECONDS)
         return future
 
-    ahead = 1 if here else 0
     with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner, write_slots(backup_dir, here, limit) as slots:
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
-            while waiting and len(running) < limit() + ahead and not failed:
+            while waiting and room() and not failed:
                 chunk = waiting.pop(0)
-                running[start(runner, chunk)] = chunk
+                running[start(runner, chunk)] = (chunk, time.monotonic())
             if not running:
                 break
             try:
-                done = next(as_completed(running, timeout=1.0))  # wake up each second: parallel may have been raised
+                # wake up twice a second: parallel may have been raised, a chunk may be due to start ahead
+                done = next(as_completed(running, timeout=0.5))
             except TimeoutError:
                 continue
-            chunk = running.pop(done)
+            chunk, _since = running.pop(done)
             done.wait()  # its final state from the thread: the API may not have recorded it yet
             if done.state.is_failed():
                 slots.close(f"chunk {chunk.index:04d} failed first")

@@ -64,7 +64,8 @@ def _most_writing_at_once() -> int:
     return most
 
 
-def test_the_next_chunk_starts_once_the_previous_began_its_work_and_they_still_overlap(tmp_path):
+def test_the_next_chunk_starts_once_the_previous_began_its_work_and_they_still_overlap(tmp_path, monkeypatch):
+    monkeypatch.setattr(key_ranges, "AHEAD_AFTER_SECONDS", 0.1)  # these chunks write for 0.6 s
     EVENTS.clear()
     results = _fan_out(tmp_path, 4)
     assert [result.index for result in results] == [0, 1, 2, 3]
@@ -75,6 +76,12 @@ def test_the_next_chunk_starts_once_the_previous_began_its_work_and_they_still_o
     assert _at("writes", 2) < min(_at("end", 0), _at("end", 1))  # not held back by the end of a chunk's run
     assert _at("body", 3) >= min(_at("end", 0), _at("end", 1))  # the fourth waits for a run to end
     assert _most_writing_at_once() == 2
+
+
+def test_short_chunks_start_no_chunk_ahead_of_a_free_slot(tmp_path):
+    EVENTS.clear()
+    _fan_out(tmp_path, 3)  # each ends within 1.2 s of its start, before AHEAD_AFTER_SECONDS
+    assert _at("body", 2) >= min(_at("end", 0), _at("end", 1))
 
 
 def test_a_chunk_that_never_says_it_began_holds_the_next_back_only_for_the_wait_limit(tmp_path, monkeypatch):
@@ -126,7 +133,10 @@ def _fan_out_writers(backup_dir: Path, fail_for_good: bool) -> list[ChunkResult]
     return key_ranges.fan_out(chunks, _writer, parameters, backup_dir, 2, "migrate", paced_starts=True)
 
 
-def test_a_chunk_retried_after_a_failure_takes_its_own_slot_again_and_no_third_chunk_writes_meanwhile(tmp_path):
+def test_a_chunk_retried_after_a_failure_takes_its_own_slot_again_and_no_third_chunk_writes_meanwhile(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(key_ranges, "AHEAD_AFTER_SECONDS", 0.1)
     EVENTS.clear()
     ATTEMPTS.clear()
     results = _fan_out_writers(tmp_path, fail_for_good=False)
@@ -138,8 +148,9 @@ def test_a_chunk_retried_after_a_failure_takes_its_own_slot_again_and_no_third_c
 
 
 def test_once_a_chunk_failed_for_good_the_chunk_started_ahead_writes_nothing_and_the_first_failure_is_raised(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
+    monkeypatch.setattr(key_ranges, "AHEAD_AFTER_SECONDS", 0.1)
     EVENTS.clear()
     ATTEMPTS.clear()
     with pytest.raises(ConnectionError, match="chunk 0's batch"):
