@@ -87,9 +87,12 @@ def next_point(
     return TimelinePoint(at=at, phase=phase, done=done, per_second=rate, p99_ms=p99_ms, limit_ms=limit_ms, **figures)
 
 
-def phase_end_point(at: float, phase: str, figures: PhaseFigures, p99_ms: float | None) -> TimelinePoint:
-    """The point of a phase that ended, with its rate over the whole time it ran: a phase shorter than the spacing
-    of the points would otherwise have no rate at all."""
+def phase_end_point(
+    at: float, phase: str, figures: PhaseFigures, p99_ms: float | None, probe: ProbeReading | None = None
+) -> TimelinePoint:
+    """The point of a phase that ended, with its rate over the whole time it ran and the probe's last reading: a
+    phase shorter than the spacing of the points would otherwise have no rate, memory or CPU at all."""
+    resources = probe.model_dump(include={"used_memory_bytes", "cpu_share"}) if probe is not None else {}
     return TimelinePoint(
         at=at,
         phase=phase,
@@ -97,6 +100,7 @@ def phase_end_point(at: float, phase: str, figures: PhaseFigures, p99_ms: float 
         per_second=figures.phase_rate(),
         p99_ms=p99_ms,
         started_at=at - figures.seconds,
+        **resources,
     )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from om_runbook.migrations.progress_figures import PhaseFigures
 from om_runbook.migrations.timeline import (
+    ProbeReading,
     Timeline,
     TimelinePoint,
     halve,
@@ -58,3 +59,12 @@ def test_a_phase_shorter_than_the_spacing_of_the_points_gets_its_whole_rate_at_i
     point = phase_end_point(50.0, "migrate: chunks", PhaseFigures(15_000, 15_000, 0.3, start=9_000), 0.7)
     assert point.per_second == 20_000 and point.done == 15_000 and point.p99_ms == 0.7 and point.at == 50.0
     assert phase_end_point(50.0, "schema", PhaseFigures(0, 0, 0.0), None).per_second is None  # no time: no rate
+
+
+def test_a_phase_end_point_carries_the_probes_last_memory_and_cpu_reading():
+    reading = ProbeReading(p50_ms=0.2, p99_ms=0.9, samples=40, used_memory_bytes=5_000_000, cpu_share=0.4, at=49.8)
+    point = phase_end_point(50.0, "migrate: chunks", PhaseFigures(300, 300, 0.2), 0.7, reading)
+    assert point.used_memory_bytes == 5_000_000 and point.cpu_share == 0.4
+    assert point.p99_ms == 0.7  # the throttle's, as before
+    bare = phase_end_point(50.0, "verify", PhaseFigures(300, 300, 0.2), None)
+    assert bare.used_memory_bytes is None and bare.cpu_share is None
