@@ -28,8 +28,8 @@ from om_runbook.tasks.rollback import rollback_chunk_task
 from om_runbook.tasks.writer.chunk_runner import ChunkResult, Direction
 
 START_WAIT_SECONDS = 5.0  # a chunk not begun by then (a slow API) no longer holds back the next one
-# A chunk is started ahead of a free write slot only once every running chunk has worked this long: a short chunk
-# ends before the one ahead could begin, and on SQLite a run created beside other runs' ends draws a 503 (2 s)
+# A chunk is started ahead of a free write slot only once every running chunk was started this long ago: a short
+# chunk ends before the one ahead could begin, and on SQLite a run created beside other runs' ends draws a 503 (2 s)
 AHEAD_AFTER_SECONDS = 2.0
 MAX_PARALLEL = 64  # threads are made on demand; `om-runbook tune --parallel` may raise the count up to this
 
@@ -159,12 +159,12 @@ def fan_out(
     through); the running ones finish, then the failure raises.
 
     With `here` (the chunks' direction, when they run in this process) one chunk more is started once the running
-    ones have worked for AHEAD_AFTER_SECONDS, and waits for a write slot (`chunk_starts.WriteSlots`): its run is
+    ones were started AHEAD_AFTER_SECONDS ago, and waits for a write slot (`chunk_starts.WriteSlots`): its run is
     created and begun while the others write, not after one ends. With `paced_starts` too, the next chunk is
     submitted once the previous one has begun its work, never together."""
     waiting = [chunk for chunk in chunks if chunk.key_count]
     finished: list[PrefectFuture[ChunkResult]] = []
-    running: dict[PrefectFuture[ChunkResult], tuple[ChunkBackup, float]] = {}  # with when it was started
+    running: dict[PrefectFuture[ChunkResult], tuple[ChunkBackup, float]] = {}  # with when it was submitted
     pace = PaceReader(backup_dir)
 
     def limit() -> int:
@@ -188,8 +188,8 @@ def fan_out(
         while waiting or running:
             failed = any(future.state.is_failed() for future in finished)
             while waiting and room() and not failed:
-                chunk = waiting.pop(0)
-                running[start(runner, chunk)] = (chunk, time.monotonic())
+                chunk, submitted = waiting.pop(0), time.monotonic()
+                running[start(runner, chunk)] = (chunk, submitted)
             if not running:
                 break
             try:

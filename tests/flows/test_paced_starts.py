@@ -34,7 +34,7 @@ def _chunk(backup_dir: Path, chunk: ChunkBackup, announce: bool, fail: bool) -> 
         EVENTS.append(("announced", chunk.index, time.monotonic()))
     take_write_slot(backup_dir, "migrate", chunk.index)  # as run_chunk does
     EVENTS.append(("writes", chunk.index, time.monotonic()))
-    time.sleep(0.6)
+    time.sleep(0.8)
     EVENTS.append(("wrote", chunk.index, time.monotonic()))
     give_back_write_slot(backup_dir, "migrate", chunk.index)
     time.sleep(0.3)  # its run's end
@@ -65,7 +65,7 @@ def _most_writing_at_once() -> int:
 
 
 def test_the_next_chunk_starts_once_the_previous_began_its_work_and_they_still_overlap(tmp_path, monkeypatch):
-    monkeypatch.setattr(key_ranges, "AHEAD_AFTER_SECONDS", 0.1)  # these chunks write for 0.6 s
+    monkeypatch.setattr(key_ranges, "AHEAD_AFTER_SECONDS", 0.1)  # these chunks write for 0.8 s
     EVENTS.clear()
     results = _fan_out(tmp_path, 4)
     assert [result.index for result in results] == [0, 1, 2, 3]
@@ -80,7 +80,7 @@ def test_the_next_chunk_starts_once_the_previous_began_its_work_and_they_still_o
 
 def test_short_chunks_start_no_chunk_ahead_of_a_free_slot(tmp_path):
     EVENTS.clear()
-    _fan_out(tmp_path, 3)  # each ends within 1.2 s of its start, before AHEAD_AFTER_SECONDS
+    _fan_out(tmp_path, 3)  # each ends within 1.4 s of its start, before AHEAD_AFTER_SECONDS
     assert _at("body", 2) >= min(_at("end", 0), _at("end", 1))
 
 
@@ -107,7 +107,7 @@ def test_a_start_nobody_waits_for_is_not_kept(tmp_path):
 ATTEMPTS: dict[int, int] = {}
 
 
-@task(cache_policy=NONE, retries=1, retry_delay_seconds=0.5)
+@task(cache_policy=NONE, retries=1, retry_delay_seconds=1.0)
 def _writer(backup_dir: Path, chunk: ChunkBackup, fail_for_good: bool) -> ChunkResult:
     """Chunk 0 raises while it holds its slot: once (its retry then finishes), or on every attempt; chunk 1 writes
     until long after chunk 0's attempts, chunk 2 waits for a slot."""
