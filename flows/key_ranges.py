@@ -171,10 +171,11 @@ def fan_out(
         return pace().parallel or parallel
 
     def room() -> bool:
-        if len(running) < limit():
+        count, most = len(running), limit()
+        if count < most:
             return True
-        started = [since for _chunk, since in running.values()]
-        return bool(here) and len(running) == limit() and time.monotonic() - max(started) >= AHEAD_AFTER_SECONDS
+        newest = max(since for _chunk, since in running.values())
+        return bool(here) and count == most and time.monotonic() - newest >= AHEAD_AFTER_SECONDS
 
     def start(runner: ThreadPoolTaskRunner, chunk: ChunkBackup) -> PrefectFuture[ChunkResult]:
         if here and paced_starts:
@@ -184,9 +185,9 @@ def fan_out(
             wait_for_start(backup_dir, here, chunk.index, future.wrapped_future.done, START_WAIT_SECONDS)
         return future
 
+    failed = False
     with ThreadPoolTaskRunner(max_workers=MAX_PARALLEL) as runner, write_slots(backup_dir, here, limit) as slots:
         while waiting or running:
-            failed = any(future.state.is_failed() for future in finished)
             while waiting and room() and not failed:
                 chunk, submitted = waiting.pop(0), time.monotonic()
                 running[start(runner, chunk)] = (chunk, submitted)
@@ -199,7 +200,8 @@ def fan_out(
                 continue
             chunk, _since = running.pop(done)
             done.wait()  # its final state from the thread: the API may not have recorded it yet
-            if done.state.is_failed():
+            if done.state.is_failed() and not failed:
+                failed = True
                 slots.close(f"chunk {chunk.index:04d} failed first")
             slots.give_back(chunk.index)
             finished.append(done)

@@ -116,18 +116,21 @@ def write_slots(backup_dir: Path, direction: str | None, limit: Callable[[], int
         slots.close("the fan-out ended")
 
 
+def _registered(backup_dir: Path, direction: str) -> WriteSlots | None:
+    with _lock:
+        return _slots.get((str(backup_dir), direction))
+
+
 def take_write_slot(backup_dir: Path, direction: str, index: int) -> None:
     """Before a chunk's first write: wait for a free slot of the fan-out running it here; nothing when none does (a
     chunk on a worker, a stand-alone call)."""
-    with _lock:
-        slots = _slots.get((str(backup_dir), direction))
+    slots = _registered(backup_dir, direction)
     if slots is not None:
         slots.take(index)
 
 
 def give_back_write_slot(backup_dir: Path, direction: str, index: int) -> None:
     """After a chunk's last write, before its run ends: the next chunk writes while this one's run is closed."""
-    with _lock:
-        slots = _slots.get((str(backup_dir), direction))
+    slots = _registered(backup_dir, direction)
     if slots is not None:
         slots.give_back(index)
