@@ -339,7 +339,8 @@ def main() -> None:
     from om_runbook.tasks.io.local_redis import start_redis_server
 
     with tempfile.TemporaryDirectory(prefix="om-bench-") as directory:
-        server = start_redis_server(Path(directory) / "redis")
+        # Redis's own default sync delay (5 s), as production servers run: our throwaway servers start with 0
+        server = start_redis_server(Path(directory) / "redis", "--repl-diskless-sync-delay", "5")
         homes, prefect_server = _prefect_homes(Path(directory))
         try:
             previous: tuple[int, dict[str, dict]] | None = None
