@@ -26,13 +26,24 @@ def seed(client: redis.Redis, count: int, dirty_share: float = 0.0, seed: int = 
     write_legacy_records(single_server(client), generate_legacy_records(count, dirty_share, seed))
 
 
-def keyspace(client: redis.Redis) -> dict[bytes, object]:
-    """Every key with its exact content (hashes as dicts, other types as DUMP payloads) and TTL."""
+def keyspace(client: redis.Redis, expiry: str = "TTL") -> dict[bytes, object]:
+    """Every key with its exact content (hashes as dicts, other types as DUMP payloads) and whether it has a TTL
+    (with `expiry="PEXPIRETIME"`: its absolute expiry in ms instead). Pipelined: 3 round trips per key took 12.7 s
+    for 40k keys."""
+    keys = list(client.scan_iter(count=1000))
     content: dict[bytes, object] = {}
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        value = client.hgetall(key) if kind == b"hash" else client.dump(key)
-        content[key] = (kind, value, client.ttl(key) > 0)
+    for start in range(0, len(keys), 1000):
+        batch = keys[start : start + 1000]
+        with client.pipeline(transaction=False) as pipe:
+            for key in batch:
+                pipe.type(key)
+            kinds = pipe.execute()
+            for key, kind in zip(batch, kinds, strict=True):
+                (pipe.hgetall if kind == b"hash" else pipe.dump)(key)
+                pipe.execute_command(expiry, key)
+            replies = pipe.execute()
+        for key, kind, value, expires in zip(batch, kinds, replies[::2], replies[1::2], strict=True):
+            content[key] = (kind, value, expires > 0 if expiry == "TTL" else expires)
     return content
 
 

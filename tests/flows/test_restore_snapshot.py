@@ -22,7 +22,7 @@ from om_runbook.migrations.errors import BackupError, ConfigurationError, RedisA
 from om_runbook.migrations.index_plan import create_args_from_info
 from om_runbook.migrations.snapshot_restore import KeyState
 from om_runbook.tasks.io.local_redis import RedisServer
-from tests.flows.helpers import seed, settings_for
+from tests.flows.helpers import keyspace, seed, settings_for
 from tests.flows.test_json_documents import PREFIX as ACCOUNT_PREFIX
 from tests.flows.test_json_documents import _legacy_document
 from tests.redis_stack import stack_binary
@@ -35,12 +35,7 @@ HOUR_MS = 3_600_000
 
 def exact_keyspace(client: redis.Redis) -> dict[bytes, tuple[bytes, object, int]]:
     """Every key: its type, its content (a hash's fields, else its DUMP payload) and its absolute expiry in ms."""
-    content = {}
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        value = client.hgetall(key) if kind == b"hash" else client.dump(key)
-        content[key] = (kind, value, client.execute_command("PEXPIRETIME", key))
-    return content
+    return keyspace(client, expiry="PEXPIRETIME")
 
 
 def _has_modules(client: redis.Redis) -> bool:
