@@ -55,29 +55,35 @@ def test_the_servers_default_sync_delay_is_not_waited_and_is_restored(
     ],
 )
 def test_where_config_is_refused_the_snapshot_waits_the_delay_and_says_so(
-    redis_server_factory: Callable[..., RedisServer], tmp_path: Path, rules: tuple[str, ...], said: str
+    any_redis_start: Callable[..., RedisServer], tmp_path: Path, rules: tuple[str, ...], said: str
 ) -> None:
-    server = redis_server_factory("--repl-diskless-sync-delay", "1")
-    seed(server.client(), 50)
-    info = _snapshot(_app_url(server, *rules), tmp_path / "rdb")
-    assert info.check_passed and info.restore_tested
-    assert said in info.note and "no permissions" in info.note
-    assert _delay(server) == "1"
-    assert DELAYED in (server.directory / "redis.log").read_text()
+    server = any_redis_start(tmp_path / "source", "--repl-diskless-sync-delay", "1")
+    try:
+        seed(server.client(), 50)
+        info = _snapshot(_app_url(server, *rules), tmp_path / "rdb")
+        assert info.check_passed and info.restore_tested
+        assert said in info.note and "no permissions" in info.note
+        assert _delay(server) == "1"
+        assert DELAYED in (server.directory / "redis.log").read_text()
+    finally:
+        reap_all([server])
 
 
 def test_a_delay_that_cannot_be_restored_is_in_the_note_with_the_command_that_restores_it(
-    redis_server_factory: Callable[..., RedisServer],
+    any_redis_start: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    server = redis_server_factory("--repl-diskless-sync-delay", "5")
-    delay = SyncDelay(open_nodes(_app_url(server)).nodes[0].client)
-    delay.lower()
-    assert _delay(server) == "0"
-    _app_url(server, "-config|set")  # the grant taken away before the restore
+    server = any_redis_start(tmp_path / "source", "--repl-diskless-sync-delay", "5")
+    try:
+        delay = SyncDelay(open_nodes(_app_url(server)).nodes[0].client)
+        delay.lower()
+        assert _delay(server) == "0"
+        _app_url(server, "-config|set")  # the grant taken away before the restore
 
-    delay.restore()
+        delay.restore()
 
-    assert "set to 0 for this SYNC and NOT restored" in delay.note and "no permissions" in delay.note
-    assert delay.note.endswith("run CONFIG SET repl-diskless-sync-delay 5")
-    delay.restore()  # once only: the note stays
-    assert delay.note.endswith("run CONFIG SET repl-diskless-sync-delay 5")
+        assert "set to 0 for this SYNC and NOT restored" in delay.note and "no permissions" in delay.note
+        assert delay.note.endswith("run CONFIG SET repl-diskless-sync-delay 5")
+        delay.restore()  # once only: the note stays
+        assert delay.note.endswith("run CONFIG SET repl-diskless-sync-delay 5")
+    finally:
+        reap_all([server])
