@@ -157,11 +157,13 @@ class RunDisplay:
     def _report_finished_phases(self) -> None:
         """One line per counted phase that ended: above the bars in a terminal, a log line otherwise."""
         finished = METER.finished[self._phases_reported :]
+        if not finished:
+            return
         self._phases_reported += len(finished)
+        p99 = METER.throttle.p99_ms if METER.throttle is not None else None
+        probe = read_probe_reading(self.backup_dir, max_age_seconds=1.0)  # the probe runs with the chunks only
         for phase in finished:
-            p99 = METER.throttle.p99_ms if METER.throttle is not None else None
             ended_at = phase.ended_at if phase.ended_at is not None else time.time()
-            probe = read_probe_reading(self.backup_dir, max_age_seconds=1.0)  # the probe runs with the chunks only
             self._add_point(phase_end_point(ended_at, phase.name, phase.figures(), p99, probe))
             line = f"{phase.name} done: {phase.figures().done_text()}"
             if self._progress is not None and self._console is not None:
